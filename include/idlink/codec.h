@@ -1,0 +1,48 @@
+/* Records <-> msgpack. A contact record is the same array a snapshot row is
+ * (SPEC section 5): [id, email|nil, phone|nil, linked_id|nil, precedence,
+ * created_ms, updated_ms, deleted_ms|nil]. A change-log entry is a map
+ * {"at", "kind", "contact"?, "primary", "absorbed"?}; its sequence number is its key. */
+#ifndef IDLINK_CODEC_H
+#define IDLINK_CODEC_H
+
+#include <msgpack.h>
+
+#include "idlink/contact.h"
+
+enum idl_change_kind { IDL_CHANGE_CONTACT_CREATED, IDL_CHANGE_IDENTITY_MERGED };
+
+/* One entry of the change log. absorbed is owned by the entry: free with
+ * idl_change_fini. */
+struct idl_change {
+  uint64_t seq;
+  int64_t at_ms;
+  enum idl_change_kind kind;
+  uint64_t contact; /* contact.created: the new contact */
+  uint64_t primary; /* the identity's primary after the change */
+  struct idl_ids absorbed; /* identity.merged: primaries that became secondaries */
+};
+
+void idl_change_fini(struct idl_change *c);
+
+/* "contact.created", "identity.merged". */
+const char *idl_change_kind_name(enum idl_change_kind kind);
+
+/* Appends the record array of c to pk. Returns IDL_ERR_NOMEM when the packer fails. */
+enum idl_err idl_codec_pack_contact(msgpack_packer *pk, const struct idl_contact *c);
+
+/* Fills out from a record array. IDL_ERR_CORRUPT when o is not a well-formed
+ * record (wrong shape, types or lengths); out is then unspecified. */
+enum idl_err idl_codec_unpack_contact(const msgpack_object *o, struct idl_contact *out);
+
+/* Decodes a whole buffer holding one record. */
+enum idl_err idl_codec_decode_contact(const void *buf, size_t len, struct idl_contact *out);
+
+/* Encodes the entry (its seq is not part of the value) into sbuf, which the
+ * caller has initialized and frees. */
+enum idl_err idl_codec_encode_change(msgpack_sbuffer *sbuf, const struct idl_change *c);
+
+/* Decodes an entry's value; the caller sets seq. On success the caller owns
+ * out->absorbed (idl_change_fini). */
+enum idl_err idl_codec_decode_change(const void *buf, size_t len, struct idl_change *out);
+
+#endif

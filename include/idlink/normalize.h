@@ -1,0 +1,26 @@
+/* Normalization of request values (SPEC section 2), before matching and storing. */
+#ifndef IDLINK_NORMALIZE_H
+#define IDLINK_NORMALIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "idlink/err.h"
+
+/* Normalizes the email in, len bytes of UTF-8 (not necessarily NUL-terminated):
+ * trims surrounding white space and lowercases ASCII letters. Writes the result,
+ * NUL-terminated, into out, which holds IDL_EMAIL_MAX_BYTES + 1 bytes.
+ * Returns IDL_ERR_OK; IDL_ERR_NOTFOUND when nothing is left (absent);
+ * IDL_ERR_INVAL when the email is not valid (out is then unspecified). */
+enum idl_err idl_normalize_email(const char *in, size_t len, char *out);
+
+/* Normalizes a phone given as a string: trims, drops spaces, '-', '.', '(' and ')',
+ * keeps one leading '+'; 1 to 20 digits must remain. out holds
+ * IDL_PHONE_MAX_BYTES + 1 bytes. Returns as idl_normalize_email. */
+enum idl_err idl_normalize_phone(const char *in, size_t len, char *out);
+
+/* A phone given as a JSON integer: its decimal digits. IDL_ERR_INVAL when
+ * negative. */
+enum idl_err idl_normalize_phone_int(int64_t value, char *out);
+
+#endif

@@ -1,0 +1,53 @@
+/* The service: the store and its writer behind the calls the HTTP layer makes.
+ * Every call is safe from any thread. */
+#ifndef IDLINK_SERVICE_H
+#define IDLINK_SERVICE_H
+
+#include "idlink/identity.h"
+#include "idlink/store.h"
+#include "idlink/writer.h"
+
+struct idl_service;
+
+struct idl_service_opts {
+  const char *data_dir;
+  int sync_full;
+  size_t map_size;
+  size_t max_batch;
+};
+
+/* Opens the store in opts->data_dir, holding its lock, and starts the writer.
+ * IDL_ERR_LOCKED when another server holds the folder. */
+enum idl_err idl_service_open(const struct idl_service_opts *opts,
+                              struct idl_service **out);
+
+/* Stops the writer (answering what it holds) and closes the store. NULL is a no-op. */
+void idl_service_close(struct idl_service *svc);
+
+/* POST /identify and /api/create/: section 2's rules. Answered from a read
+ * transaction when the request changes nothing, by the writer otherwise. On
+ * success the caller owns out->identity. */
+enum idl_err idl_service_reconcile(struct idl_service *svc, const struct idl_request *req,
+                                   struct idl_outcome *out);
+
+/* POST /api/identify/: the read-only lookup. IDL_ERR_NOTFOUND when nothing matches. */
+enum idl_err idl_service_lookup(struct idl_service *svc, const struct idl_request *req,
+                                struct idl_identity *out);
+
+/* GET /identities/{id}: the identity contact id belongs to. */
+enum idl_err idl_service_identity(struct idl_service *svc, uint64_t id,
+                                  struct idl_identity *out);
+
+/* GET /contacts/{id}. */
+enum idl_err idl_service_contact(struct idl_service *svc, uint64_t id,
+                                 struct idl_contact *out);
+
+/* GET /changes: up to limit entries after `after` (see idl_store_changes for
+ * ownership), and the newest sequence number. */
+enum idl_err idl_service_changes(struct idl_service *svc, uint64_t after, size_t limit,
+                                 struct idl_change **out, size_t *n, uint64_t *last_seq);
+
+/* GET /healthz: counts of the store. */
+enum idl_err idl_service_info(struct idl_service *svc, struct idl_store_info *out);
+
+#endif

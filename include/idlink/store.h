@@ -1,0 +1,116 @@
+/* The contact graph in LMDB: contacts by id, the email and phone indexes,
+ * each primary's members, metadata and the change log (SPEC section 4).
+ *
+ * Transactions: a read transaction may be used by the thread that began it
+ * only; write transactions belong to the writer thread (one at a time, with
+ * nested children). Every function taking a txn reads or writes through it;
+ * nothing it returns points into the store. */
+#ifndef IDLINK_STORE_H
+#define IDLINK_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "idlink/codec.h"
+#include "idlink/contact.h"
+
+#define IDL_SCHEMA_VERSION 1
+
+struct idl_store;
+struct idl_txn;
+
+enum idl_index { IDL_INDEX_EMAIL, IDL_INDEX_PHONE };
+
+struct idl_store_opts {
+  int sync_full;    /* 1: a commit is on disk when it returns */
+  size_t map_size;  /* bytes; 0: IDL_STORE_DEFAULT_MAP_SIZE */
+  int read_only;    /* open an existing store for reading, beside a server */
+  int exclusive;    /* hold the folder's lock: one server (or restore) at a time */
+};
+
+#define IDL_STORE_DEFAULT_MAP_SIZE ((size_t)16 << 30)
+
+/* Opens (creating when writable) the store in folder dir. On success *out is
+ * the caller's, closed with idl_store_close. IDL_ERR_LOCKED when exclusive and
+ * another process holds the folder; IDL_ERR_NOTFOUND when read-only and dir
+ * holds no store; IDL_ERR_VERSION for an unknown schema. */
+enum idl_err idl_store_open(const char *dir, const struct idl_store_opts *opts,
+                            struct idl_store **out);
+
+/* Closes the store; every transaction must have ended. NULL is a no-op. */
+void idl_store_close(struct idl_store *s);
+
+/* Begins a read transaction, ended with idl_txn_abort. */
+enum idl_err idl_txn_begin_read(struct idl_store *s, struct idl_txn **out);
+
+/* Begins a write transaction, nested in parent when parent is not NULL. */
+enum idl_err idl_txn_begin_write(struct idl_store *s, struct idl_txn *parent,
+                                 struct idl_txn **out);
+
+/* Commits and frees txn, also on failure (when nothing of it is kept). */
+enum idl_err idl_txn_commit(struct idl_txn *txn);
+
+/* Abandons and frees txn. NULL is a no-op. */
+void idl_txn_abort(struct idl_txn *txn);
+
+/* LMDB's id of the snapshot (read) or of the transaction being written. */
+uint64_t idl_txn_id(const struct idl_txn *txn);
+
+/* Reads contact id into out. IDL_ERR_NOTFOUND when there is none. */
+enum idl_err idl_store_get(struct idl_txn *txn, uint64_t id, struct idl_contact *out);
+
+/* Appends to out the ids of the active contacts whose email (or phone) is value,
+ * ascending. */
+enum idl_err idl_store_find(struct idl_txn *txn, enum idl_index which,
+                            const char *value, struct idl_ids *out);
+
+/* Appends to out the secondaries of primary, ascending. */
+enum idl_err idl_store_members(struct idl_txn *txn, uint64_t primary, struct idl_ids *out);
+
+/* Writes contact c (write txn), keeping the indexes and the members in step.
+ * old is the stored row c replaces, or NULL for a new contact. */
+enum idl_err idl_store_put(struct idl_txn *txn, const struct idl_contact *c,
+                           const struct idl_contact *old);
+
+/* Takes the next contact id (write txn). */
+enum idl_err idl_store_new_id(struct idl_txn *txn, uint64_t *id);
+
+/* Appends change to the log (write txn), setting change->seq. */
+enum idl_err idl_store_log(struct idl_txn *txn, struct idl_change *change);
+
+/* Reads up to limit entries with seq > after, oldest first, into a new array
+ * *out of *n entries; free each with idl_change_fini and the array with free(). */
+enum idl_err idl_store_changes(struct idl_txn *txn, uint64_t after, size_t limit,
+                               struct idl_change **out, size_t *n);
+
+struct idl_store_info {
+  uint64_t contacts;   /* rows in the contacts table */
+  uint64_t next_id;    /* the id the next contact gets */
+  uint64_t last_seq;   /* the newest change-log sequence number, 0 when none */
+  uint64_t log_entries;
+  uint64_t map_size;   /* bytes of the memory map */
+  uint64_t used_bytes; /* bytes of the data file in use */
+};
+
+enum idl_err idl_store_info(struct idl_txn *txn, struct idl_store_info *out);
+
+/* Scans, in key order, for verification and snapshots. A callback returning
+ * non-zero stops the scan with that code. */
+typedef enum idl_err (*idl_contact_fn)(const struct idl_contact *c, void *arg);
+typedef enum idl_err (*idl_index_fn)(const char *key, size_t key_len, uint64_t id,
+                                     void *arg);
+typedef enum idl_err (*idl_member_fn)(uint64_t primary, uint64_t member, void *arg);
+
+enum idl_err idl_store_scan_contacts(struct idl_txn *txn, idl_contact_fn fn, void *arg);
+enum idl_err idl_store_scan_index(struct idl_txn *txn, enum idl_index which,
+                                  idl_index_fn fn, void *arg);
+enum idl_err idl_store_scan_members(struct idl_txn *txn, idl_member_fn fn, void *arg);
+
+/* The key an index stores value under: value itself, cut to LMDB's key size
+ * limit (lookups of cut keys compare the full value in the record). */
+size_t idl_store_index_key_len(const struct idl_store *s, size_t value_len);
+
+/* The store a transaction belongs to. */
+struct idl_store *idl_txn_store(const struct idl_txn *txn);
+
+#endif

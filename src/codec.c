@@ -1,0 +1,210 @@
+#include "idlink/codec.h"
+
+#include <string.h>
+
+#define PK(call)                                                               \
+  do {                                                                         \
+    if ((call) != 0)                                                           \
+      return IDL_ERR_NOMEM;                                                    \
+  } while (0)
+
+static const char *const kind_names[] = {
+    [IDL_CHANGE_CONTACT_CREATED] = "contact.created",
+    [IDL_CHANGE_IDENTITY_MERGED] = "identity.merged",
+};
+
+const char *idl_change_kind_name(enum idl_change_kind kind) {
+  return kind_names[kind];
+}
+
+void idl_change_fini(struct idl_change *c) { idl_ids_fini(&c->absorbed); }
+
+static int pack_str_or_nil(msgpack_packer *pk, const char *s) {
+  size_t len = strlen(s);
+  if (len == 0)
+    return msgpack_pack_nil(pk);
+  if (msgpack_pack_str(pk, len) != 0)
+    return -1;
+  return msgpack_pack_str_body(pk, s, len);
+}
+
+static int pack_time_or_nil(msgpack_packer *pk, int64_t ms) {
+  return ms == IDL_TIME_NULL ? msgpack_pack_nil(pk) : msgpack_pack_int64(pk, ms);
+}
+
+enum idl_err idl_codec_pack_contact(msgpack_packer *pk, const struct idl_contact *c) {
+  PK(msgpack_pack_array(pk, 8));
+  PK(msgpack_pack_uint64(pk, c->id));
+  PK(pack_str_or_nil(pk, c->email));
+  PK(pack_str_or_nil(pk, c->phone));
+  PK(c->linked_id ? msgpack_pack_uint64(pk, c->linked_id) : msgpack_pack_nil(pk));
+  PK(msgpack_pack_uint8(pk, (uint8_t)c->precedence));
+  PK(msgpack_pack_int64(pk, c->created_ms));
+  PK(msgpack_pack_int64(pk, c->updated_ms));
+  PK(pack_time_or_nil(pk, c->deleted_ms));
+  return IDL_ERR_OK;
+}
+
+static int get_uint(const msgpack_object *o, uint64_t *out) {
+  if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+    return -1;
+  *out = o->via.u64;
+  return 0;
+}
+
+static int get_int(const msgpack_object *o, int64_t *out) {
+  if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+    *out = o->via.i64;
+    return 0;
+  }
+  if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > INT64_MAX)
+    return -1;
+  *out = (int64_t)o->via.u64;
+  return 0;
+}
+
+static int get_str(const msgpack_object *o, char *out, size_t max) {
+  if (o->type == MSGPACK_OBJECT_NIL) {
+    out[0] = '\0';
+    return 0;
+  }
+  if (o->type != MSGPACK_OBJECT_STR || o->via.str.size == 0 || o->via.str.size > max ||
+      memchr(o->via.str.ptr, '\0', o->via.str.size))
+    return -1;
+  memcpy(out, o->via.str.ptr, o->via.str.size);
+  out[o->via.str.size] = '\0';
+  return 0;
+}
+
+enum idl_err idl_codec_unpack_contact(const msgpack_object *o, struct idl_contact *out) {
+  if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 8)
+    return IDL_ERR_CORRUPT;
+  const msgpack_object *f = o->via.array.ptr;
+  uint64_t prec;
+  if (get_uint(&f[0], &out->id) || out->id == 0 ||
+      get_str(&f[1], out->email, IDL_EMAIL_MAX_BYTES) ||
+      get_str(&f[2], out->phone, IDL_PHONE_MAX_BYTES) || get_uint(&f[4], &prec) ||
+      prec > IDL_SECONDARY || get_int(&f[5], &out->created_ms) ||
+      get_int(&f[6], &out->updated_ms))
+    return IDL_ERR_CORRUPT;
+  out->precedence = (enum idl_precedence)prec;
+  out->linked_id = 0;
+  if (f[3].type != MSGPACK_OBJECT_NIL && get_uint(&f[3], &out->linked_id))
+    return IDL_ERR_CORRUPT;
+  out->deleted_ms = IDL_TIME_NULL;
+  if (f[7].type != MSGPACK_OBJECT_NIL && get_int(&f[7], &out->deleted_ms))
+    return IDL_ERR_CORRUPT;
+  /* A primary names no primary; a secondary names one. */
+  if ((out->precedence == IDL_PRIMARY) != (out->linked_id == 0))
+    return IDL_ERR_CORRUPT;
+  return IDL_ERR_OK;
+}
+
+/* Runs fn on the single msgpack object in buf. */
+static enum idl_err with_object(const void *buf, size_t len,
+                                enum idl_err (*fn)(const msgpack_object *, void *),
+                                void *arg) {
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  size_t off = 0;
+  enum idl_err rc = IDL_ERR_CORRUPT;
+  if (msgpack_unpack_next(&u, buf, len, &off) == MSGPACK_UNPACK_SUCCESS && off == len)
+    rc = fn(&u.data, arg);
+  msgpack_unpacked_destroy(&u);
+  return rc;
+}
+
+static enum idl_err unpack_contact_cb(const msgpack_object *o, void *arg) {
+  return idl_codec_unpack_contact(o, arg);
+}
+
+enum idl_err idl_codec_decode_contact(const void *buf, size_t len, struct idl_contact *out) {
+  return with_object(buf, len, unpack_contact_cb, out);
+}
+
+static int pack_key(msgpack_packer *pk, const char *key) {
+  size_t len = strlen(key);
+  if (msgpack_pack_str(pk, len) != 0)
+    return -1;
+  return msgpack_pack_str_body(pk, key, len);
+}
+
+enum idl_err idl_codec_encode_change(msgpack_sbuffer *sbuf, const struct idl_change *c) {
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, sbuf, msgpack_sbuffer_write);
+  int merged = c->kind == IDL_CHANGE_IDENTITY_MERGED;
+  PK(msgpack_pack_map(&pk, 4));
+  PK(pack_key(&pk, "at"));
+  PK(msgpack_pack_int64(&pk, c->at_ms));
+  PK(pack_key(&pk, "kind"));
+  PK(pack_key(&pk, idl_change_kind_name(c->kind)));
+  PK(pack_key(&pk, "primary"));
+  PK(msgpack_pack_uint64(&pk, c->primary));
+  if (merged) {
+    PK(pack_key(&pk, "absorbed"));
+    PK(msgpack_pack_array(&pk, c->absorbed.n));
+    for (size_t i = 0; i < c->absorbed.n; i++)
+      PK(msgpack_pack_uint64(&pk, c->absorbed.v[i]));
+  } else {
+    PK(pack_key(&pk, "contact"));
+    PK(msgpack_pack_uint64(&pk, c->contact));
+  }
+  return IDL_ERR_OK;
+}
+
+static int key_is(const msgpack_object *k, const char *name) {
+  return k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen(name) &&
+         memcmp(k->via.str.ptr, name, k->via.str.size) == 0;
+}
+
+static enum idl_err unpack_absorbed(const msgpack_object *v, struct idl_ids *out) {
+  if (v->type != MSGPACK_OBJECT_ARRAY)
+    return IDL_ERR_CORRUPT;
+  for (uint32_t i = 0; i < v->via.array.size; i++) {
+    uint64_t id;
+    if (get_uint(&v->via.array.ptr[i], &id))
+      return IDL_ERR_CORRUPT;
+    if (idl_ids_push(out, id))
+      return IDL_ERR_NOMEM;
+  }
+  return IDL_ERR_OK;
+}
+
+static enum idl_err unpack_change_cb(const msgpack_object *o, void *arg) {
+  struct idl_change *out = arg;
+  if (o->type != MSGPACK_OBJECT_MAP)
+    return IDL_ERR_CORRUPT;
+  int have_kind = 0;
+  for (uint32_t i = 0; i < o->via.map.size; i++) {
+    const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
+    enum idl_err rc = IDL_ERR_OK;
+    if (key_is(k, "at")) {
+      rc = get_int(v, &out->at_ms) ? IDL_ERR_CORRUPT : IDL_ERR_OK;
+    } else if (key_is(k, "kind")) {
+      have_kind = 1;
+      if (key_is(v, kind_names[IDL_CHANGE_CONTACT_CREATED]))
+        out->kind = IDL_CHANGE_CONTACT_CREATED;
+      else if (key_is(v, kind_names[IDL_CHANGE_IDENTITY_MERGED]))
+        out->kind = IDL_CHANGE_IDENTITY_MERGED;
+      else
+        rc = IDL_ERR_CORRUPT;
+    } else if (key_is(k, "primary")) {
+      rc = get_uint(v, &out->primary) ? IDL_ERR_CORRUPT : IDL_ERR_OK;
+    } else if (key_is(k, "contact")) {
+      rc = get_uint(v, &out->contact) ? IDL_ERR_CORRUPT : IDL_ERR_OK;
+    } else if (key_is(k, "absorbed")) {
+      rc = unpack_absorbed(v, &out->absorbed);
+    }
+    if (rc)
+      return rc;
+  }
+  return have_kind ? IDL_ERR_OK : IDL_ERR_CORRUPT;
+}
+
+enum idl_err idl_codec_decode_change(const void *buf, size_t len, struct idl_change *out) {
+  memset(out, 0, sizeof(*out));
+  enum idl_err rc = with_object(buf, len, unpack_change_cb, out);
+  if (rc)
+    idl_change_fini(out);
+  return rc;
+}

@@ -1,0 +1,260 @@
+/* civetweb set-up, the route table, and the helpers every handler shares:
+ * reading a JSON body, sending a JSON answer, and the one way errors leave. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_internal.h"
+#include "idlink/json.h"
+#include "idlink/log.h"
+
+struct idl_http {
+  struct mg_context *ctx;
+  struct idl_service *svc;
+  size_t max_body;
+};
+
+/* ------------------------------------------------------------- responses */
+
+/* Sends body (consumed) with status, and an Allow header when allow is set. */
+static int send_json(struct mg_connection *conn, int status, json_t *body,
+                     const char *allow) {
+  char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  if (!text) {
+    status = 500;
+    text = strdup("{\"detail\":\"Out of memory.\"}");
+  }
+  size_t len = text ? strlen(text) : 0;
+  char length[32];
+  snprintf(length, sizeof(length), "%zu", len);
+  mg_response_header_start(conn, status);
+  mg_response_header_add(conn, "Content-Type", "application/json", -1);
+  mg_response_header_add(conn, "Content-Length", length, -1);
+  if (allow)
+    mg_response_header_add(conn, "Allow", allow, -1);
+  mg_response_header_send(conn);
+  if (len)
+    mg_write(conn, text, len);
+  free(text);
+  return status;
+}
+
+int idl_http_send(struct mg_connection *conn, int status, json_t *body) {
+  return send_json(conn, status, body, NULL);
+}
+
+int idl_http_detail(struct mg_connection *conn, int status, const char *message) {
+  return idl_http_send(conn, status, idl_json_detail("%s", message));
+}
+
+int idl_http_fail(struct mg_connection *conn, enum idl_err err) {
+  if (err == IDL_ERR_NOTFOUND)
+    return idl_http_detail(conn, 404, "Not found.");
+  char msg[160];
+  snprintf(msg, sizeof(msg), "%c%s.", toupper((unsigned char)idl_strerror(err)[0]),
+           idl_strerror(err) + 1);
+  return idl_http_detail(conn, idl_err_http_status(err), msg);
+}
+
+/* ------------------------------------------------------------ the body */
+
+/* Whether a Content-Type names JSON: application/json or a +json type. */
+static int is_json_type(const char *type) {
+  size_t len = strcspn(type, ";");
+  while (len && isspace((unsigned char)type[len - 1]))
+    len--;
+  while (len && isspace((unsigned char)*type)) {
+    type++;
+    len--;
+  }
+  return (len == 16 && strncasecmp(type, "application/json", 16) == 0) ||
+         (len > 5 && strncasecmp(type + len - 5, "+json", 5) == 0);
+}
+
+/* Reads the whole body into a new buffer. Returns 0, 413 when it is over the
+ * limit, or -1 when the client went away (nothing can be answered). */
+static int read_body(struct idl_req *r, char **out, size_t *len) {
+  long long declared = mg_get_request_info(r->conn)->content_length;
+  if (declared > (long long)r->max_body)
+    return 413;
+  size_t cap = declared >= 0 ? (size_t)declared : 4096, n = 0;
+  char *buf = malloc(cap + 1);
+  while (buf) {
+    if (n == cap) {
+      if (declared >= 0 || cap > r->max_body)
+        break;
+      char *grown = realloc(buf, cap * 2 + 1);
+      if (!grown)
+        break;
+      buf = grown;
+      cap *= 2;
+    }
+    int got = mg_read(r->conn, buf + n, cap - n);
+    if (got <= 0)
+      break;
+    n += (size_t)got;
+  }
+  if (!buf)
+    return 500;
+  if ((declared >= 0 && n < (size_t)declared)) {
+    free(buf);
+    return -1;
+  }
+  if (n > r->max_body) {
+    free(buf);
+    return 413;
+  }
+  buf[n] = '\0';
+  *out = buf;
+  *len = n;
+  return 0;
+}
+
+int idl_http_read_request(struct idl_req *r, struct idl_request *req) {
+  const char *type = mg_get_header(r->conn, "Content-Type");
+  if (type && !is_json_type(type)) {
+    char msg[160];
+    snprintf(msg, sizeof(msg), "Unsupported media type \"%.100s\" in request.", type);
+    return idl_http_detail(r->conn, 415, msg);
+  }
+  char *body = NULL;
+  size_t len = 0;
+  int status = read_body(r, &body, &len);
+  if (status == 413) {
+    char msg[96];
+    snprintf(msg, sizeof(msg), "Request body is larger than %zu bytes.", r->max_body);
+    return idl_http_detail(r->conn, 413, msg);
+  }
+  if (status == 500)
+    return idl_http_fail(r->conn, IDL_ERR_NOMEM);
+  if (status < 0)
+    return 400; /* the client is gone: nobody to answer */
+  json_t *error = NULL;
+  enum idl_err err = idl_json_parse_request(body, len, req, &error);
+  free(body);
+  if (err)
+    return idl_http_send(r->conn, 400, error);
+  return 0;
+}
+
+/* ------------------------------------------------------------- routing */
+
+struct route {
+  const char *method;
+  const char *path; /* ending in '/' followed by nothing: takes an id */
+  int takes_id;
+  idl_handler fn;
+};
+
+static const struct route routes[] = {
+    {"POST", "/identify", 0, idl_handle_identify},
+    {"POST", "/api/create/", 0, idl_handle_create},
+    {"POST", "/api/identify/", 0, idl_handle_lookup},
+    {"GET", "/contacts/", 1, idl_handle_contact},
+    {"GET", "/identities/", 1, idl_handle_identity},
+    {"GET", "/changes", 0, idl_handle_changes},
+    {"GET", "/healthz", 0, idl_handle_healthz},
+};
+
+#define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* Parses a positive decimal id with nothing after it. */
+static int parse_id(const char *s, uint64_t *out) {
+  uint64_t v = 0;
+  if (!*s)
+    return -1;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
+      return -1;
+    v = v * 10 + (uint64_t)(*s - '0');
+  }
+  if (v == 0)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int path_matches(const struct route *rt, const char *uri, uint64_t *id) {
+  size_t len = strlen(rt->path);
+  if (!rt->takes_id)
+    return strcmp(uri, rt->path) == 0;
+  return strncmp(uri, rt->path, len) == 0 && parse_id(uri + len, id) == 0;
+}
+
+static int method_not_allowed(struct mg_connection *conn, const char *method,
+                              const char *allow) {
+  return send_json(conn, 405, idl_json_detail("Method \"%.32s\" not allowed.", method),
+                   allow);
+}
+
+static int dispatch(struct mg_connection *conn, void *cbdata) {
+  struct idl_http *h = cbdata;
+  const struct mg_request_info *ri = mg_get_request_info(conn);
+  struct idl_req r = {.conn = conn, .svc = h->svc, .max_body = h->max_body};
+  char allow[64] = "";
+  for (size_t i = 0; i < N_ROUTES; i++) {
+    uint64_t id = 0;
+    if (!path_matches(&routes[i], ri->local_uri, &id))
+      continue;
+    if (strcmp(ri->request_method, routes[i].method) == 0) {
+      r.id = id;
+      return routes[i].fn(&r);
+    }
+    snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s",
+             *allow ? ", " : "", routes[i].method);
+  }
+  if (*allow)
+    return method_not_allowed(conn, ri->request_method, allow);
+  return idl_http_detail(conn, 404, "Not found.");
+}
+
+/* ---------------------------------------------------------- start/stop */
+
+static int log_message(const struct mg_connection *conn, const char *message) {
+  (void)conn;
+  idl_log_warn("http: %s", message);
+  return 1;
+}
+
+enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts *opts,
+                            struct idl_http **out) {
+  struct idl_http *h = calloc(1, sizeof(*h));
+  if (!h)
+    return IDL_ERR_NOMEM;
+  h->svc = svc;
+  h->max_body = opts->max_body;
+  char threads[16];
+  snprintf(threads, sizeof(threads), "%u", opts->threads);
+  const char *options[] = {"listening_ports", opts->listen,
+                           "num_threads", threads,
+                           "enable_keep_alive", "yes",
+                           "keep_alive_timeout_ms", "5000",
+                           "request_timeout_ms", "10000",
+                           "tcp_nodelay", "1",
+                           NULL};
+  struct mg_callbacks callbacks = {.log_message = log_message};
+  struct mg_init_data init = {&callbacks, h, options};
+  char text[256] = "";
+  struct mg_error_data error = {.text = text, .text_buffer_size = sizeof(text)};
+  mg_init_library(0);
+  h->ctx = mg_start2(&init, &error);
+  if (!h->ctx) {
+    mg_exit_library();
+    idl_log_error("http: cannot listen on %s: %s", opts->listen, text);
+    free(h);
+    return IDL_ERR_IO;
+  }
+  mg_set_request_handler(h->ctx, "/", dispatch, h);
+  *out = h;
+  return IDL_ERR_OK;
+}
+
+void idl_http_stop(struct idl_http *h) {
+  if (!h)
+    return;
+  mg_stop(h->ctx);
+  mg_exit_library();
+  free(h);
+}

@@ -1,0 +1,58 @@
+/* POST /identify, POST /api/create/ and POST /api/identify/: parse, call the
+ * core, render. */
+#include "http_internal.h"
+#include "idlink/json.h"
+
+/* Parses the body and reconciles it; returns 0 with out filled, or the status
+ * already answered. */
+static int reconcile(struct idl_req *r, struct idl_outcome *out) {
+  struct idl_request req;
+  int status = idl_http_read_request(r, &req);
+  if (status)
+    return status;
+  enum idl_err err = idl_service_reconcile(r->svc, &req, out);
+  return err ? idl_http_fail(r->conn, err) : 0;
+}
+
+int idl_handle_identify(struct idl_req *r) {
+  struct idl_outcome out;
+  int status = reconcile(r, &out);
+  if (status)
+    return status;
+  json_t *body = json_pack("{s:o}", "contact", idl_json_identity(&out.identity));
+  idl_identity_fini(&out.identity);
+  return idl_http_send(r->conn, 200, body);
+}
+
+int idl_handle_create(struct idl_req *r) {
+  struct idl_outcome out;
+  int status = reconcile(r, &out);
+  if (status)
+    return status;
+  uint64_t primary = out.identity.c[0].id;
+  idl_identity_fini(&out.identity);
+  if (out.created_id)
+    return idl_http_send(r->conn, 201,
+                         json_pack("{s:s, s:I}", "detail", "Successfully Created !!",
+                                   "Contact_id", (json_int_t)out.created_id));
+  return idl_http_send(r->conn, 200,
+                       json_pack("{s:s, s:I}", "detail", "Contact already exists",
+                                 "Contact_id", (json_int_t)primary));
+}
+
+int idl_handle_lookup(struct idl_req *r) {
+  struct idl_request req;
+  int status = idl_http_read_request(r, &req);
+  if (status)
+    return status;
+  struct idl_identity ident;
+  enum idl_err err = idl_service_lookup(r->svc, &req, &ident);
+  if (err)
+    return idl_http_fail(r->conn, err);
+  char customer[24];
+  snprintf(customer, sizeof(customer), "%llu", (unsigned long long)ident.c[0].id);
+  json_t *body = json_pack("{s:s, s:o}", "customerID", customer, "contact",
+                           idl_json_identity(&ident));
+  idl_identity_fini(&ident);
+  return idl_http_send(r->conn, 200, body);
+}

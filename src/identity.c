@@ -1,0 +1,269 @@
+/* The reconciliation rules. Everything here reads and writes through one
+ * transaction of the store; the caller decides which. */
+#include "idlink/identity.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void idl_identity_fini(struct idl_identity *ident) {
+  free(ident->c);
+  ident->c = NULL;
+  ident->n = 0;
+}
+
+/* --------------------------------------------------------- identity views */
+
+enum idl_err idl_identity_values(const struct idl_identity *ident, enum idl_index which,
+                                 const char ***out, size_t *n) {
+  const char **v = malloc((ident->n ? ident->n : 1) * sizeof(*v));
+  if (!v)
+    return IDL_ERR_NOMEM;
+  size_t got = 0;
+  /* Identities are small (a handful of contacts), so a linear search for
+   * duplicates beats building a set. */
+  for (size_t i = 0; i < ident->n; i++) {
+    const char *s = which == IDL_INDEX_EMAIL ? ident->c[i].email : ident->c[i].phone;
+    if (!*s)
+      continue;
+    size_t k = 0;
+    while (k < got && strcmp(v[k], s) != 0)
+      k++;
+    if (k == got)
+      v[got++] = s;
+  }
+  *out = v;
+  *n = got;
+  return IDL_ERR_OK;
+}
+
+/* Fills out with primary and its secondaries. */
+static enum idl_err load_identity(struct idl_txn *txn, const struct idl_contact *primary,
+                                  struct idl_identity *out) {
+  struct idl_ids members = {0};
+  enum idl_err err = idl_store_members(txn, primary->id, &members);
+  struct idl_contact *c = NULL;
+  if (!err && !(c = malloc((members.n + 1) * sizeof(*c))))
+    err = IDL_ERR_NOMEM;
+  if (!err) {
+    c[0] = *primary;
+    for (size_t i = 0; i < members.n && !err; i++)
+      err = idl_store_get(txn, members.v[i], &c[i + 1]);
+    /* A member that is missing is a broken store, not an absent contact. */
+    if (err == IDL_ERR_NOTFOUND)
+      err = IDL_ERR_CORRUPT;
+  }
+  if (!err) {
+    out->c = c;
+    out->n = members.n + 1;
+  } else {
+    free(c);
+  }
+  idl_ids_fini(&members);
+  return err;
+}
+
+enum idl_err idl_identity_of_contact(struct idl_txn *txn, uint64_t id,
+                                     struct idl_identity *out) {
+  struct idl_contact c;
+  enum idl_err err = idl_store_get(txn, id, &c);
+  if (!err && c.precedence == IDL_SECONDARY) {
+    err = idl_store_get(txn, c.linked_id, &c);
+    if (err == IDL_ERR_NOTFOUND)
+      err = IDL_ERR_CORRUPT;
+  }
+  return err ? err : load_identity(txn, &c, out);
+}
+
+/* ---------------------------------------------------------------- matching */
+
+/* What a request matches: the ids found by its email and by its phone, and
+ * the primaries of those contacts, loaded; the oldest primary first. */
+struct match {
+  struct idl_ids by_email;
+  struct idl_ids by_phone;
+  struct idl_contact *primaries;
+  size_t n;
+};
+
+static void match_fini(struct match *m) {
+  idl_ids_fini(&m->by_email);
+  idl_ids_fini(&m->by_phone);
+  free(m->primaries);
+}
+
+/* Whether a is older than b: createdAt first, then the smaller id. */
+static int older(const struct idl_contact *a, const struct idl_contact *b) {
+  if (a->created_ms != b->created_ms)
+    return a->created_ms < b->created_ms;
+  return a->id < b->id;
+}
+
+static enum idl_err collect_primaries(struct idl_txn *txn, const struct idl_ids *found,
+                                      struct idl_ids *primaries) {
+  enum idl_err err = IDL_ERR_OK;
+  for (size_t i = 0; i < found->n && !err; i++) {
+    struct idl_contact c;
+    if ((err = idl_store_get(txn, found->v[i], &c)))
+      return err == IDL_ERR_NOTFOUND ? IDL_ERR_CORRUPT : err;
+    err = idl_ids_add_unique(primaries, idl_contact_primary(&c));
+  }
+  return err;
+}
+
+static enum idl_err match(struct idl_txn *txn, const struct idl_request *req,
+                          struct match *m) {
+  memset(m, 0, sizeof(*m));
+  struct idl_ids ids = {0};
+  enum idl_err err = IDL_ERR_OK;
+  if (*req->email)
+    err = idl_store_find(txn, IDL_INDEX_EMAIL, req->email, &m->by_email);
+  if (!err && *req->phone)
+    err = idl_store_find(txn, IDL_INDEX_PHONE, req->phone, &m->by_phone);
+  if (!err)
+    err = collect_primaries(txn, &m->by_email, &ids);
+  if (!err)
+    err = collect_primaries(txn, &m->by_phone, &ids);
+  if (!err && ids.n && !(m->primaries = malloc(ids.n * sizeof(*m->primaries))))
+    err = IDL_ERR_NOMEM;
+  for (size_t i = 0; i < ids.n && !err; i++) {
+    struct idl_contact *p = &m->primaries[m->n];
+    if ((err = idl_store_get(txn, ids.v[i], p)))
+      break;
+    if (p->precedence != IDL_PRIMARY) {
+      err = IDL_ERR_CORRUPT; /* a linkedId naming a secondary: a chain */
+      break;
+    }
+    /* Keep the oldest at index 0. */
+    if (m->n++ > 0 && older(p, &m->primaries[0])) {
+      struct idl_contact t = *p;
+      *p = m->primaries[0];
+      m->primaries[0] = t;
+    }
+  }
+  if (err == IDL_ERR_NOTFOUND)
+    err = IDL_ERR_CORRUPT;
+  idl_ids_fini(&ids);
+  if (err)
+    match_fini(m);
+  return err;
+}
+
+enum idl_err idl_identity_lookup(struct idl_txn *txn, const struct idl_request *req,
+                                 struct idl_identity *out) {
+  struct match m;
+  enum idl_err err = match(txn, req, &m);
+  if (err)
+    return err;
+  err = m.n ? load_identity(txn, &m.primaries[0], out) : IDL_ERR_NOTFOUND;
+  match_fini(&m);
+  return err;
+}
+
+/* ----------------------------------------------------------------- changes */
+
+/* Makes primary `absorbed` and its secondaries secondaries of `winner`. */
+static enum idl_err absorb(struct idl_txn *txn, const struct idl_contact *absorbed,
+                           uint64_t winner, int64_t now_ms) {
+  struct idl_ids members = {0};
+  enum idl_err err = idl_store_members(txn, absorbed->id, &members);
+  for (size_t i = 0; i < members.n && !err; i++) {
+    struct idl_contact old, c;
+    if ((err = idl_store_get(txn, members.v[i], &old)))
+      break;
+    c = old;
+    c.linked_id = winner;
+    c.updated_ms = now_ms;
+    err = idl_store_put(txn, &c, &old);
+  }
+  idl_ids_fini(&members);
+  if (err)
+    return err == IDL_ERR_NOTFOUND ? IDL_ERR_CORRUPT : err;
+  struct idl_contact c = *absorbed;
+  c.precedence = IDL_SECONDARY;
+  c.linked_id = winner;
+  c.updated_ms = now_ms;
+  return idl_store_put(txn, &c, absorbed);
+}
+
+static enum idl_err merge(struct idl_txn *txn, const struct match *m, int64_t now_ms) {
+  struct idl_change change = {.at_ms = now_ms,
+                              .kind = IDL_CHANGE_IDENTITY_MERGED,
+                              .primary = m->primaries[0].id};
+  enum idl_err err = IDL_ERR_OK;
+  for (size_t i = 1; i < m->n && !err; i++) {
+    err = absorb(txn, &m->primaries[i], change.primary, now_ms);
+    if (!err)
+      err = idl_ids_push(&change.absorbed, m->primaries[i].id);
+  }
+  if (!err) {
+    idl_ids_sort(&change.absorbed);
+    err = idl_store_log(txn, &change);
+  }
+  idl_change_fini(&change);
+  return err;
+}
+
+/* Creates a contact with the request's values, a secondary of primary when
+ * primary is not NULL. The new row is left in *out. */
+static enum idl_err create(struct idl_txn *txn, const struct idl_request *req,
+                           const struct idl_contact *primary, int64_t now_ms,
+                           struct idl_contact *out) {
+  struct idl_contact c = {
+      .precedence = primary ? IDL_SECONDARY : IDL_PRIMARY,
+      .linked_id = primary ? primary->id : 0,
+      .created_ms = now_ms,
+      .updated_ms = now_ms,
+      .deleted_ms = IDL_TIME_NULL,
+  };
+  memcpy(c.email, req->email, sizeof(c.email));
+  memcpy(c.phone, req->phone, sizeof(c.phone));
+  enum idl_err err = idl_store_new_id(txn, &c.id);
+  if (!err)
+    err = idl_store_put(txn, &c, NULL);
+  struct idl_change change = {.at_ms = now_ms,
+                              .kind = IDL_CHANGE_CONTACT_CREATED,
+                              .contact = c.id,
+                              .primary = idl_contact_primary(&c)};
+  if (!err)
+    err = idl_store_log(txn, &change);
+  if (!err)
+    *out = c;
+  return err;
+}
+
+enum idl_err idl_identity_reconcile(struct idl_txn *txn, const struct idl_request *req,
+                                    int64_t now_ms, enum idl_reconcile_mode mode,
+                                    struct idl_outcome *out) {
+  memset(out, 0, sizeof(*out));
+  struct match m;
+  enum idl_err err = match(txn, req, &m);
+  if (err)
+    return err;
+  /* A value no stored contact has is new to the winner's identity too: every
+   * contact holding a known value joins that identity. */
+  int new_info = (*req->email && m.by_email.n == 0) || (*req->phone && m.by_phone.n == 0);
+  if (mode == IDL_RECONCILE_READ && (m.n != 1 || new_info)) {
+    out->needs_write = 1;
+    goto out;
+  }
+  struct idl_contact primary, created;
+  if (m.n == 0) {
+    err = create(txn, req, NULL, now_ms, &primary);
+    out->created_id = primary.id;
+    goto identity;
+  }
+  primary = m.primaries[0];
+  if (m.n > 1 && (err = merge(txn, &m, now_ms)))
+    goto out;
+  out->absorbed = m.n - 1;
+  if (new_info && !(err = create(txn, req, &primary, now_ms, &created)))
+    out->created_id = created.id;
+identity:
+  if (!err)
+    err = load_identity(txn, &primary, &out->identity);
+out:
+  match_fini(&m);
+  if (err)
+    out->created_id = 0;
+  return err;
+}

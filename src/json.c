@@ -1,0 +1,220 @@
+#include "idlink/json.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "idlink/normalize.h"
+
+/* ------------------------------------------------------------ rendering */
+
+json_t *idl_json_detail(const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  return json_pack("{s:s}", "detail", msg);
+}
+
+static json_t *id_or_null(uint64_t id) {
+  return id ? json_integer((json_int_t)id) : json_null();
+}
+
+static json_t *str_or_null(const char *s) { return *s ? json_string(s) : json_null(); }
+
+static json_t *time_or_null(int64_t ms) {
+  if (ms == IDL_TIME_NULL)
+    return json_null();
+  char buf[IDL_ISO_TIME_LEN + 1];
+  idl_format_time(ms, buf);
+  return json_string(buf);
+}
+
+static json_t *ids_array(const uint64_t *v, size_t n) {
+  json_t *a = json_array();
+  for (size_t i = 0; a && i < n; i++)
+    json_array_append_new(a, json_integer((json_int_t)v[i]));
+  return a;
+}
+
+static json_t *values_array(const struct idl_identity *ident, enum idl_index which) {
+  const char **v;
+  size_t n;
+  if (idl_identity_values(ident, which, &v, &n))
+    return NULL;
+  json_t *a = json_array();
+  for (size_t i = 0; a && i < n; i++)
+    json_array_append_new(a, json_string(v[i]));
+  free(v);
+  return a;
+}
+
+json_t *idl_json_identity(const struct idl_identity *ident) {
+  json_t *secondaries = json_array();
+  for (size_t i = 1; secondaries && i < ident->n; i++)
+    json_array_append_new(secondaries, json_integer((json_int_t)ident->c[i].id));
+  return json_pack("{s:I, s:o, s:o, s:o}", "primaryContactId",
+                   (json_int_t)ident->c[0].id, "emails",
+                   values_array(ident, IDL_INDEX_EMAIL), "phoneNumbers",
+                   values_array(ident, IDL_INDEX_PHONE), "secondaryContactIds",
+                   secondaries);
+}
+
+json_t *idl_json_contact(const struct idl_contact *c) {
+  return json_pack("{s:I, s:o, s:o, s:o, s:s, s:o, s:o, s:o}", "id", (json_int_t)c->id,
+                   "email", str_or_null(c->email), "phoneNumber", str_or_null(c->phone),
+                   "linkedId", id_or_null(c->linked_id), "linkPrecedence",
+                   c->precedence == IDL_PRIMARY ? "primary" : "secondary", "createdAt",
+                   time_or_null(c->created_ms), "updatedAt", time_or_null(c->updated_ms),
+                   "deletedAt", time_or_null(c->deleted_ms));
+}
+
+json_t *idl_json_change(const struct idl_change *c) {
+  json_t *o = json_pack("{s:I, s:o, s:s, s:I}", "seq", (json_int_t)c->seq, "at",
+                        time_or_null(c->at_ms), "kind", idl_change_kind_name(c->kind),
+                        "primary", (json_int_t)c->primary);
+  if (!o)
+    return NULL;
+  if (c->kind == IDL_CHANGE_IDENTITY_MERGED)
+    json_object_set_new(o, "absorbed", ids_array(c->absorbed.v, c->absorbed.n));
+  else
+    json_object_set_new(o, "contact", json_integer((json_int_t)c->contact));
+  return o;
+}
+
+/* -------------------------------------------------------------- parsing */
+
+static const char *const MSG_EMAIL_INVALID = "Enter a valid email address.";
+static const char *const MSG_EMAIL_TYPE = "Not a valid string.";
+static const char *const MSG_PHONE_INVALID = "Enter a valid phone number.";
+static const char *const MSG_PHONE_TYPE = "Must be a string or an integer.";
+
+/* Python's names for JSON types, as DRF's messages use them. */
+static const char *type_name(const json_t *v) {
+  switch (json_typeof(v)) {
+  case JSON_ARRAY: return "list";
+  case JSON_STRING: return "str";
+  case JSON_INTEGER: return "int";
+  case JSON_REAL: return "float";
+  case JSON_TRUE:
+  case JSON_FALSE: return "bool";
+  case JSON_NULL: return "NoneType";
+  default: return "dict";
+  }
+}
+
+static void field_error(json_t **errors, const char *field, const char *msg) {
+  if (!*errors)
+    *errors = json_object();
+  if (*errors)
+    json_object_set_new(*errors, field, json_pack("[s]", msg));
+}
+
+static void parse_email(const json_t *v, char *out, json_t **errors) {
+  out[0] = '\0';
+  if (!v || json_is_null(v))
+    return;
+  if (!json_is_string(v)) {
+    field_error(errors, "email", MSG_EMAIL_TYPE);
+    return;
+  }
+  enum idl_err err = idl_normalize_email(json_string_value(v), json_string_length(v), out);
+  if (err == IDL_ERR_NOTFOUND)
+    out[0] = '\0';
+  else if (err)
+    field_error(errors, "email", MSG_EMAIL_INVALID);
+}
+
+static void parse_phone(const json_t *v, char *out, json_t **errors) {
+  out[0] = '\0';
+  if (!v || json_is_null(v))
+    return;
+  enum idl_err err;
+  if (json_is_integer(v)) {
+    err = idl_normalize_phone_int(json_integer_value(v), out);
+  } else if (json_is_string(v)) {
+    err = idl_normalize_phone(json_string_value(v), json_string_length(v), out);
+  } else {
+    field_error(errors, "phoneNumber", MSG_PHONE_TYPE);
+    return;
+  }
+  if (err == IDL_ERR_NOTFOUND)
+    out[0] = '\0';
+  else if (err)
+    field_error(errors, "phoneNumber", MSG_PHONE_INVALID);
+}
+
+/* Bodies nest no deeper than this. The parser recurses once per level, and
+ * the HTTP worker threads run on small stacks, so depth is checked first. */
+#define MAX_DEPTH 32
+
+/* Finds the first bracket nested deeper than MAX_DEPTH, outside strings.
+ * Returns 0 when there is none; otherwise fills line and column (from 1). */
+static int too_deep(const char *s, size_t len, int *line, int *column) {
+  int depth = 0, in_string = 0, escaped = 0;
+  *line = 1;
+  *column = 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = s[i];
+    (*column)++;
+    if (c == '\n') {
+      (*line)++;
+      *column = 0;
+    }
+    if (in_string) {
+      if (escaped)
+        escaped = 0;
+      else if (c == '\\')
+        escaped = 1;
+      else if (c == '"')
+        in_string = 0;
+    } else if (c == '"') {
+      in_string = 1;
+    } else if (c == '[' || c == '{') {
+      if (++depth > MAX_DEPTH)
+        return 1;
+    } else if (c == ']' || c == '}') {
+      depth--;
+    }
+  }
+  return 0;
+}
+
+enum idl_err idl_json_parse_request(const char *body, size_t len, struct idl_request *req,
+                                    json_t **error) {
+  int line, column;
+  if (too_deep(body, len, &line, &column)) {
+    *error = idl_json_detail("JSON parse error - nesting deeper than %d levels at line %d "
+                             "column %d", MAX_DEPTH, line, column);
+    return IDL_ERR_INVAL;
+  }
+  json_error_t jerr;
+  json_t *root = len ? json_loadb(body, len, 0, &jerr) : json_object();
+  if (!root) {
+    *error = idl_json_detail("JSON parse error - %s at line %d column %d", jerr.text,
+                             jerr.line, jerr.column);
+    return IDL_ERR_INVAL;
+  }
+  json_t *errors = NULL;
+  if (!json_is_object(root)) {
+    char msg[96];
+    snprintf(msg, sizeof(msg), "Invalid data. Expected a dictionary, but got %s.",
+             type_name(root));
+    field_error(&errors, "non_field_errors", msg);
+  } else {
+    parse_email(json_object_get(root, "email"), req->email, &errors);
+    parse_phone(json_object_get(root, "phoneNumber"), req->phone, &errors);
+  }
+  json_decref(root);
+  if (errors) {
+    *error = errors;
+    return IDL_ERR_INVAL;
+  }
+  if (!*req->email && !*req->phone) {
+    *error = idl_json_detail("email or phoneNumber is required");
+    return IDL_ERR_INVAL;
+  }
+  return IDL_ERR_OK;
+}

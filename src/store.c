@@ -1,0 +1,577 @@
+/* The store: the only file that includes lmdb.h. LMDB codes are translated
+ * here, once, and logged where they are translated. */
+#include "idlink/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "idlink/log.h"
+
+_Static_assert(sizeof(size_t) == sizeof(uint64_t), "MDB_INTEGERKEY ids are size_t");
+
+struct idl_store {
+  MDB_env *env;
+  MDB_dbi contacts, email, phone, members, meta, changes;
+  int lock_fd;
+  size_t max_key;
+};
+
+struct idl_txn {
+  struct idl_store *s;
+  MDB_txn *txn;
+};
+
+/* ---------------------------------------------------------------- errors */
+
+static enum idl_err xlate(int rc, const char *what) {
+  switch (rc) {
+  case 0:
+    return IDL_ERR_OK;
+  case MDB_NOTFOUND:
+    return IDL_ERR_NOTFOUND;
+  case MDB_MAP_FULL:
+  case ENOSPC:
+  case EDQUOT:
+    idl_log_error("store: %s: %s", what, mdb_strerror(rc));
+    return IDL_ERR_FULL;
+  case ENOMEM:
+    idl_log_error("store: %s: %s", what, mdb_strerror(rc));
+    return IDL_ERR_NOMEM;
+  case MDB_CORRUPTED:
+  case MDB_PAGE_NOTFOUND:
+  case MDB_INVALID:
+  case MDB_VERSION_MISMATCH:
+    idl_log_error("store: %s: %s", what, mdb_strerror(rc));
+    return IDL_ERR_CORRUPT;
+  default:
+    idl_log_error("store: %s: %s", what, mdb_strerror(rc));
+    return IDL_ERR_IO;
+  }
+}
+
+/* ------------------------------------------------------------ open/close */
+
+static const char *const META_SCHEMA = "schema_version";
+static const char *const META_NEXT_ID = "next_id";
+static const char *const META_LAST_SEQ = "last_seq";
+
+static int mkdir_p(const char *dir) {
+  char path[4096];
+  size_t len = strlen(dir);
+  if (len == 0 || len >= sizeof(path))
+    return ENAMETOOLONG;
+  memcpy(path, dir, len + 1);
+  for (char *p = path + 1; *p; p++) {
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    if (mkdir(path, 0750) != 0 && errno != EEXIST)
+      return errno;
+    *p = '/';
+  }
+  if (mkdir(path, 0750) != 0 && errno != EEXIST)
+    return errno;
+  return 0;
+}
+
+static enum idl_err take_lock(struct idl_store *s, const char *dir) {
+  char path[4096];
+  snprintf(path, sizeof(path), "%s/idlink.lock", dir);
+  s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  if (s->lock_fd < 0) {
+    idl_log_error("store: cannot open %s: %s", path, strerror(errno));
+    return IDL_ERR_IO;
+  }
+  if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0)
+    return errno == EWOULDBLOCK ? IDL_ERR_LOCKED : IDL_ERR_IO;
+  return IDL_ERR_OK;
+}
+
+static enum idl_err meta_get(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out) {
+  MDB_val k = {strlen(key), (void *)key}, v;
+  int rc = mdb_get(txn, dbi, &k, &v);
+  if (rc)
+    return xlate(rc, "read metadata");
+  if (v.mv_size != sizeof(uint64_t))
+    return IDL_ERR_CORRUPT;
+  memcpy(out, v.mv_data, sizeof(*out));
+  return IDL_ERR_OK;
+}
+
+static enum idl_err meta_put(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t val) {
+  MDB_val k = {strlen(key), (void *)key}, v = {sizeof(val), &val};
+  return xlate(mdb_put(txn, dbi, &k, &v, 0), "write metadata");
+}
+
+/* Opens (or creates) the named databases and checks the schema version. */
+static enum idl_err open_dbs(struct idl_store *s, int read_only) {
+  MDB_txn *txn;
+  unsigned create = read_only ? 0 : MDB_CREATE;
+  unsigned ids = MDB_INTEGERKEY, dups = MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP;
+  int rc = mdb_txn_begin(s->env, NULL, read_only ? MDB_RDONLY : 0, &txn);
+  if (rc)
+    return xlate(rc, "begin");
+  if ((rc = mdb_dbi_open(txn, "contacts", create | ids, &s->contacts)) ||
+      (rc = mdb_dbi_open(txn, "email", create | dups, &s->email)) ||
+      (rc = mdb_dbi_open(txn, "phone", create | dups, &s->phone)) ||
+      (rc = mdb_dbi_open(txn, "members", create | ids | dups, &s->members)) ||
+      (rc = mdb_dbi_open(txn, "meta", create, &s->meta)) ||
+      (rc = mdb_dbi_open(txn, "changes", create | ids, &s->changes))) {
+    mdb_txn_abort(txn);
+    return rc == MDB_NOTFOUND ? IDL_ERR_NOTFOUND : xlate(rc, "open databases");
+  }
+  uint64_t version = 0;
+  enum idl_err err = meta_get(txn, s->meta, META_SCHEMA, &version);
+  if (err == IDL_ERR_NOTFOUND && !read_only) {
+    err = meta_put(txn, s->meta, META_SCHEMA, IDL_SCHEMA_VERSION);
+    if (!err)
+      err = meta_put(txn, s->meta, META_NEXT_ID, 1);
+    if (!err)
+      err = meta_put(txn, s->meta, META_LAST_SEQ, 0);
+  } else if (!err && version != IDL_SCHEMA_VERSION) {
+    err = IDL_ERR_VERSION;
+  }
+  if (err) {
+    mdb_txn_abort(txn);
+    return err;
+  }
+  return xlate(mdb_txn_commit(txn), "create databases");
+}
+
+enum idl_err idl_store_open(const char *dir, const struct idl_store_opts *opts,
+                            struct idl_store **out) {
+  struct idl_store *s = calloc(1, sizeof(*s));
+  if (!s)
+    return IDL_ERR_NOMEM;
+  s->lock_fd = -1;
+  enum idl_err err = IDL_ERR_OK;
+  unsigned flags = MDB_NOTLS | (opts->sync_full ? 0 : MDB_NOSYNC);
+  if (opts->read_only) {
+    flags |= MDB_RDONLY;
+  } else {
+    int rc = mkdir_p(dir);
+    if (rc) {
+      idl_log_error("store: cannot create %s: %s", dir, strerror(rc));
+      err = IDL_ERR_IO;
+      goto out;
+    }
+  }
+  if (opts->exclusive && (err = take_lock(s, dir)))
+    goto out;
+  int rc = mdb_env_create(&s->env);
+  if (!rc)
+    rc = mdb_env_set_maxdbs(s->env, 8);
+  if (!rc)
+    rc = mdb_env_set_maxreaders(s->env, 1024);
+  if (!rc && !opts->read_only)
+    rc = mdb_env_set_mapsize(s->env, opts->map_size ? opts->map_size
+                                                    : IDL_STORE_DEFAULT_MAP_SIZE);
+  if (!rc)
+    rc = mdb_env_open(s->env, dir, flags, 0640);
+  if (rc) {
+    err = rc == ENOENT ? IDL_ERR_NOTFOUND : xlate(rc, "open environment");
+    goto out;
+  }
+  s->max_key = (size_t)mdb_env_get_maxkeysize(s->env);
+  err = open_dbs(s, opts->read_only);
+out:
+  if (err) {
+    idl_store_close(s);
+    return err;
+  }
+  *out = s;
+  return IDL_ERR_OK;
+}
+
+void idl_store_close(struct idl_store *s) {
+  if (!s)
+    return;
+  if (s->env)
+    mdb_env_close(s->env);
+  if (s->lock_fd >= 0)
+    close(s->lock_fd); /* releases the flock */
+  free(s);
+}
+
+/* ---------------------------------------------------------- transactions */
+
+static enum idl_err txn_begin(struct idl_store *s, struct idl_txn *parent,
+                              unsigned flags, struct idl_txn **out) {
+  struct idl_txn *t = malloc(sizeof(*t));
+  if (!t)
+    return IDL_ERR_NOMEM;
+  t->s = s;
+  int rc = mdb_txn_begin(s->env, parent ? parent->txn : NULL, flags, &t->txn);
+  if (rc) {
+    free(t);
+    return xlate(rc, "begin transaction");
+  }
+  *out = t;
+  return IDL_ERR_OK;
+}
+
+enum idl_err idl_txn_begin_read(struct idl_store *s, struct idl_txn **out) {
+  return txn_begin(s, NULL, MDB_RDONLY, out);
+}
+
+enum idl_err idl_txn_begin_write(struct idl_store *s, struct idl_txn *parent,
+                                 struct idl_txn **out) {
+  return txn_begin(s, parent, 0, out);
+}
+
+enum idl_err idl_txn_commit(struct idl_txn *txn) {
+  int rc = mdb_txn_commit(txn->txn);
+  free(txn);
+  return xlate(rc, "commit");
+}
+
+void idl_txn_abort(struct idl_txn *txn) {
+  if (!txn)
+    return;
+  mdb_txn_abort(txn->txn);
+  free(txn);
+}
+
+uint64_t idl_txn_id(const struct idl_txn *txn) { return mdb_txn_id(txn->txn); }
+
+struct idl_store *idl_txn_store(const struct idl_txn *txn) { return txn->s; }
+
+/* -------------------------------------------------------------- contacts */
+
+static MDB_val id_val(const uint64_t *id) {
+  return (MDB_val){sizeof(*id), (void *)id};
+}
+
+enum idl_err idl_store_get(struct idl_txn *txn, uint64_t id, struct idl_contact *out) {
+  MDB_val k = id_val(&id), v;
+  int rc = mdb_get(txn->txn, txn->s->contacts, &k, &v);
+  if (rc)
+    return xlate(rc, "read contact");
+  enum idl_err err = idl_codec_decode_contact(v.mv_data, v.mv_size, out);
+  if (err == IDL_ERR_CORRUPT || (!err && out->id != id)) {
+    idl_log_error("store: contact %llu: record does not decode", (unsigned long long)id);
+    return IDL_ERR_CORRUPT;
+  }
+  return err;
+}
+
+size_t idl_store_index_key_len(const struct idl_store *s, size_t value_len) {
+  return value_len < s->max_key ? value_len : s->max_key;
+}
+
+static MDB_dbi index_dbi(const struct idl_txn *txn, enum idl_index which) {
+  return which == IDL_INDEX_EMAIL ? txn->s->email : txn->s->phone;
+}
+
+static const char *index_value(const struct idl_contact *c, enum idl_index which) {
+  return which == IDL_INDEX_EMAIL ? c->email : c->phone;
+}
+
+/* Whether contact id holds exactly value: only needed when the key was cut. */
+static enum idl_err index_entry_matches(struct idl_txn *txn, enum idl_index which,
+                                        uint64_t id, const char *value, int *match) {
+  struct idl_contact c;
+  enum idl_err err = idl_store_get(txn, id, &c);
+  if (!err)
+    *match = strcmp(index_value(&c, which), value) == 0;
+  return err;
+}
+
+/* Runs fn on every duplicate of key in a DUPSORT+INTEGERDUP database. */
+static enum idl_err for_each_dup(struct idl_txn *txn, MDB_dbi dbi, MDB_val *key,
+                                 enum idl_err (*fn)(uint64_t id, void *arg), void *arg) {
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn->txn, dbi, &cur);
+  if (rc)
+    return xlate(rc, "open cursor");
+  MDB_val v;
+  enum idl_err err = IDL_ERR_OK;
+  for (rc = mdb_cursor_get(cur, key, &v, MDB_SET_KEY); !rc && !err;
+       rc = mdb_cursor_get(cur, key, &v, MDB_NEXT_DUP)) {
+    uint64_t id;
+    memcpy(&id, v.mv_data, sizeof(id));
+    err = fn(id, arg);
+  }
+  mdb_cursor_close(cur);
+  if (err)
+    return err;
+  return rc == MDB_NOTFOUND ? IDL_ERR_OK : xlate(rc, "read index");
+}
+
+static enum idl_err push_id(uint64_t id, void *arg) { return idl_ids_push(arg, id); }
+
+enum idl_err idl_store_find(struct idl_txn *txn, enum idl_index which,
+                            const char *value, struct idl_ids *out) {
+  size_t len = strlen(value), key_len = idl_store_index_key_len(txn->s, len);
+  MDB_val k = {key_len, (void *)value};
+  size_t first = out->n;
+  enum idl_err err = for_each_dup(txn, index_dbi(txn, which), &k, push_id, out);
+  if (err || key_len == len)
+    return err;
+  /* A cut key may hold longer values sharing its prefix: keep exact matches. */
+  size_t kept = first;
+  for (size_t i = first; i < out->n; i++) {
+    int match = 0;
+    if ((err = index_entry_matches(txn, which, out->v[i], value, &match)))
+      return err;
+    if (match)
+      out->v[kept++] = out->v[i];
+  }
+  out->n = kept;
+  return IDL_ERR_OK;
+}
+
+enum idl_err idl_store_members(struct idl_txn *txn, uint64_t primary, struct idl_ids *out) {
+  MDB_val k = id_val(&primary);
+  return for_each_dup(txn, txn->s->members, &k, push_id, out);
+}
+
+static enum idl_err dup_put(struct idl_txn *txn, MDB_dbi dbi, MDB_val k, uint64_t id) {
+  MDB_val v = id_val(&id);
+  int rc = mdb_put(txn->txn, dbi, &k, &v, MDB_NODUPDATA);
+  return rc == MDB_KEYEXIST ? IDL_ERR_OK : xlate(rc, "write index");
+}
+
+static enum idl_err dup_del(struct idl_txn *txn, MDB_dbi dbi, MDB_val k, uint64_t id) {
+  MDB_val v = id_val(&id);
+  int rc = mdb_del(txn->txn, dbi, &k, &v);
+  return rc == MDB_NOTFOUND ? IDL_ERR_OK : xlate(rc, "delete index entry");
+}
+
+/* The value contact c contributes to an index: none when deleted or unset. */
+static const char *indexed(const struct idl_contact *c, enum idl_index which) {
+  if (!c || c->deleted_ms != IDL_TIME_NULL)
+    return "";
+  return index_value(c, which);
+}
+
+static enum idl_err index_update(struct idl_txn *txn, enum idl_index which,
+                                 const struct idl_contact *c,
+                                 const struct idl_contact *old) {
+  const char *was = indexed(old, which), *now = indexed(c, which);
+  if (strcmp(was, now) == 0)
+    return IDL_ERR_OK;
+  MDB_dbi dbi = index_dbi(txn, which);
+  enum idl_err err = IDL_ERR_OK;
+  if (*was)
+    err = dup_del(txn, dbi, (MDB_val){idl_store_index_key_len(txn->s, strlen(was)), (void *)was},
+                  c->id);
+  if (!err && *now)
+    err = dup_put(txn, dbi, (MDB_val){idl_store_index_key_len(txn->s, strlen(now)), (void *)now},
+                  c->id);
+  return err;
+}
+
+/* The primary whose members list holds c: none for a primary or a deleted row. */
+static uint64_t member_of(const struct idl_contact *c) {
+  if (!c || c->deleted_ms != IDL_TIME_NULL || c->precedence != IDL_SECONDARY)
+    return 0;
+  return c->linked_id;
+}
+
+static enum idl_err members_update(struct idl_txn *txn, const struct idl_contact *c,
+                                   const struct idl_contact *old) {
+  uint64_t was = member_of(old), now = member_of(c);
+  if (was == now)
+    return IDL_ERR_OK;
+  enum idl_err err = IDL_ERR_OK;
+  if (was)
+    err = dup_del(txn, txn->s->members, id_val(&was), c->id);
+  if (!err && now)
+    err = dup_put(txn, txn->s->members, id_val(&now), c->id);
+  return err;
+}
+
+enum idl_err idl_store_put(struct idl_txn *txn, const struct idl_contact *c,
+                           const struct idl_contact *old) {
+  msgpack_sbuffer sbuf;
+  msgpack_packer pk;
+  msgpack_sbuffer_init(&sbuf);
+  msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+  enum idl_err err = idl_codec_pack_contact(&pk, c);
+  if (!err) {
+    MDB_val k = id_val(&c->id), v = {sbuf.size, sbuf.data};
+    err = xlate(mdb_put(txn->txn, txn->s->contacts, &k, &v, 0), "write contact");
+  }
+  msgpack_sbuffer_destroy(&sbuf);
+  if (!err)
+    err = index_update(txn, IDL_INDEX_EMAIL, c, old);
+  if (!err)
+    err = index_update(txn, IDL_INDEX_PHONE, c, old);
+  if (!err)
+    err = members_update(txn, c, old);
+  return err;
+}
+
+/* ------------------------------------------------------- ids and the log */
+
+/* Reads counter key, stores it plus one, and returns the value read. */
+static enum idl_err meta_take(struct idl_txn *txn, const char *key, uint64_t *out) {
+  uint64_t val = 0;
+  enum idl_err err = meta_get(txn->txn, txn->s->meta, key, &val);
+  if (!err)
+    err = meta_put(txn->txn, txn->s->meta, key, val + 1);
+  if (!err)
+    *out = val;
+  return err;
+}
+
+enum idl_err idl_store_new_id(struct idl_txn *txn, uint64_t *id) {
+  return meta_take(txn, META_NEXT_ID, id);
+}
+
+enum idl_err idl_store_log(struct idl_txn *txn, struct idl_change *change) {
+  uint64_t last;
+  enum idl_err err = meta_take(txn, META_LAST_SEQ, &last);
+  if (err)
+    return err;
+  change->seq = last + 1;
+  msgpack_sbuffer sbuf;
+  msgpack_sbuffer_init(&sbuf);
+  err = idl_codec_encode_change(&sbuf, change);
+  if (!err) {
+    MDB_val k = id_val(&change->seq), v = {sbuf.size, sbuf.data};
+    err = xlate(mdb_put(txn->txn, txn->s->changes, &k, &v, MDB_APPEND), "append change");
+  }
+  msgpack_sbuffer_destroy(&sbuf);
+  return err;
+}
+
+enum idl_err idl_store_changes(struct idl_txn *txn, uint64_t after, size_t limit,
+                               struct idl_change **out, size_t *n) {
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn->txn, txn->s->changes, &cur);
+  if (rc)
+    return xlate(rc, "open cursor");
+  struct idl_change *v = calloc(limit ? limit : 1, sizeof(*v));
+  if (!v) {
+    mdb_cursor_close(cur);
+    return IDL_ERR_NOMEM;
+  }
+  size_t got = 0;
+  uint64_t from = after + 1;
+  MDB_val k = id_val(&from), d;
+  enum idl_err err = IDL_ERR_OK;
+  for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); !rc && got < limit;
+       rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+    if ((err = idl_codec_decode_change(d.mv_data, d.mv_size, &v[got])))
+      break;
+    memcpy(&v[got++].seq, k.mv_data, sizeof(uint64_t));
+  }
+  mdb_cursor_close(cur);
+  if (!err && rc && rc != MDB_NOTFOUND)
+    err = xlate(rc, "read changes");
+  if (err) {
+    for (size_t i = 0; i < got; i++)
+      idl_change_fini(&v[i]);
+    free(v);
+    return err;
+  }
+  *out = v;
+  *n = got;
+  return IDL_ERR_OK;
+}
+
+enum idl_err idl_store_info(struct idl_txn *txn, struct idl_store_info *out) {
+  MDB_stat contacts, changes;
+  MDB_envinfo env;
+  MDB_stat envstat;
+  int rc = mdb_stat(txn->txn, txn->s->contacts, &contacts);
+  if (!rc)
+    rc = mdb_stat(txn->txn, txn->s->changes, &changes);
+  if (!rc)
+    rc = mdb_env_info(txn->s->env, &env);
+  if (!rc)
+    rc = mdb_env_stat(txn->s->env, &envstat);
+  if (rc)
+    return xlate(rc, "read statistics");
+  struct idl_store_info info = {
+      .contacts = contacts.ms_entries,
+      .log_entries = changes.ms_entries,
+      .map_size = env.me_mapsize,
+      .used_bytes = (uint64_t)(env.me_last_pgno + 1) * envstat.ms_psize,
+  };
+  enum idl_err err = meta_get(txn->txn, txn->s->meta, META_NEXT_ID, &info.next_id);
+  if (!err)
+    err = meta_get(txn->txn, txn->s->meta, META_LAST_SEQ, &info.last_seq);
+  if (!err)
+    *out = info;
+  return err;
+}
+
+/* ----------------------------------------------------------------- scans */
+
+/* Walks a whole database in key order, calling fn on every item. */
+static enum idl_err scan(struct idl_txn *txn, MDB_dbi dbi,
+                         enum idl_err (*fn)(MDB_val *k, MDB_val *v, void *arg), void *arg) {
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn->txn, dbi, &cur);
+  if (rc)
+    return xlate(rc, "open cursor");
+  MDB_val k, v;
+  enum idl_err err = IDL_ERR_OK;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc && !err;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    err = fn(&k, &v, arg);
+  mdb_cursor_close(cur);
+  if (err)
+    return err;
+  return rc == MDB_NOTFOUND ? IDL_ERR_OK : xlate(rc, "scan");
+}
+
+/* One of the typed callbacks, with its argument. */
+struct scan_cb {
+  idl_contact_fn contact;
+  idl_index_fn index;
+  idl_member_fn member;
+  void *arg;
+};
+
+static enum idl_err contact_item(MDB_val *k, MDB_val *v, void *arg) {
+  struct scan_cb *cb = arg;
+  struct idl_contact c;
+  uint64_t id;
+  memcpy(&id, k->mv_data, sizeof(id));
+  if (idl_codec_decode_contact(v->mv_data, v->mv_size, &c) || c.id != id) {
+    idl_log_error("store: contact %llu: record does not decode", (unsigned long long)id);
+    return IDL_ERR_CORRUPT;
+  }
+  return cb->contact(&c, cb->arg);
+}
+
+enum idl_err idl_store_scan_contacts(struct idl_txn *txn, idl_contact_fn fn, void *arg) {
+  struct scan_cb cb = {.contact = fn, .arg = arg};
+  return scan(txn, txn->s->contacts, contact_item, &cb);
+}
+
+static enum idl_err index_item(MDB_val *k, MDB_val *v, void *arg) {
+  struct scan_cb *cb = arg;
+  uint64_t id;
+  memcpy(&id, v->mv_data, sizeof(id));
+  return cb->index(k->mv_data, k->mv_size, id, cb->arg);
+}
+
+enum idl_err idl_store_scan_index(struct idl_txn *txn, enum idl_index which,
+                                  idl_index_fn fn, void *arg) {
+  struct scan_cb cb = {.index = fn, .arg = arg};
+  return scan(txn, index_dbi(txn, which), index_item, &cb);
+}
+
+static enum idl_err member_item(MDB_val *k, MDB_val *v, void *arg) {
+  struct scan_cb *cb = arg;
+  uint64_t primary, member;
+  memcpy(&primary, k->mv_data, sizeof(primary));
+  memcpy(&member, v->mv_data, sizeof(member));
+  return cb->member(primary, member, cb->arg);
+}
+
+enum idl_err idl_store_scan_members(struct idl_txn *txn, idl_member_fn fn, void *arg) {
+  struct scan_cb cb = {.member = fn, .arg = arg};
+  return scan(txn, txn->s->members, member_item, &cb);
+}

@@ -1,0 +1,67 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "idlink/contact.h"
+
+enum idl_err idl_ids_push(struct idl_ids *ids, uint64_t id) {
+  if (ids->n == ids->cap) {
+    size_t cap = ids->cap ? ids->cap * 2 : 8;
+    uint64_t *v = realloc(ids->v, cap * sizeof(*v));
+    if (!v)
+      return IDL_ERR_NOMEM;
+    ids->v = v;
+    ids->cap = cap;
+  }
+  ids->v[ids->n++] = id;
+  return IDL_ERR_OK;
+}
+
+int idl_ids_contains(const struct idl_ids *ids, uint64_t id) {
+  for (size_t i = 0; i < ids->n; i++)
+    if (ids->v[i] == id)
+      return 1;
+  return 0;
+}
+
+enum idl_err idl_ids_add_unique(struct idl_ids *ids, uint64_t id) {
+  return idl_ids_contains(ids, id) ? IDL_ERR_OK : idl_ids_push(ids, id);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return (x > y) - (x < y);
+}
+
+void idl_ids_sort(struct idl_ids *ids) {
+  if (ids->n > 1)
+    qsort(ids->v, ids->n, sizeof(*ids->v), cmp_u64);
+}
+
+void idl_ids_fini(struct idl_ids *ids) {
+  free(ids->v);
+  memset(ids, 0, sizeof(*ids));
+}
+
+int64_t idl_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void idl_format_time(int64_t ms, char *buf) {
+  time_t secs = (time_t)(ms / 1000);
+  int millis = (int)(ms % 1000);
+  if (millis < 0) {
+    millis += 1000;
+    secs -= 1;
+  }
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char full[64]; /* room for any year gmtime_r gives */
+  snprintf(full, sizeof(full), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  memcpy(buf, full, IDL_ISO_TIME_LEN);
+  buf[IDL_ISO_TIME_LEN] = '\0';
+}

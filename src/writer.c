@@ -1,0 +1,174 @@
+#include "idlink/writer.h"
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "idlink/log.h"
+
+/* One queued request; lives on the submitting thread's stack. */
+struct job {
+  const struct idl_request *req;
+  struct idl_outcome *out;
+  enum idl_err err;
+  sem_t done;
+  struct job *next;
+};
+
+struct idl_writer {
+  struct idl_store *store;
+  size_t max_batch;
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  struct job *head, **tail; /* guarded by lock */
+  int stopping;             /* guarded by lock */
+  _Atomic uint64_t durable_txnid;
+};
+
+/* Runs one job in a transaction nested in parent. */
+static void run_job(struct idl_writer *w, struct idl_txn *parent, struct job *j) {
+  struct idl_txn *txn;
+  j->err = idl_txn_begin_write(w->store, parent, &txn);
+  if (j->err)
+    return;
+  j->err = idl_identity_reconcile(txn, j->req, idl_now_ms(), IDL_RECONCILE_WRITE, j->out);
+  if (j->err) {
+    idl_txn_abort(txn);
+    return;
+  }
+  if ((j->err = idl_txn_commit(txn)))
+    idl_identity_fini(&j->out->identity);
+}
+
+static int changed(const struct job *j) {
+  return !j->err && (j->out->created_id || j->out->absorbed);
+}
+
+/* Applies a batch of jobs in one transaction and commits it once. */
+static void run_batch(struct idl_writer *w, struct job *batch) {
+  struct idl_txn *txn;
+  enum idl_err err = idl_txn_begin_write(w->store, NULL, &txn);
+  int any_change = 0;
+  for (struct job *j = batch; j; j = j->next) {
+    if (err) {
+      j->err = err;
+      continue;
+    }
+    run_job(w, txn, j);
+    any_change |= changed(j);
+  }
+  if (err)
+    return;
+  uint64_t id = idl_txn_id(txn);
+  /* Nothing to write: what the jobs read was committed by earlier batches. */
+  if (!any_change) {
+    idl_txn_abort(txn);
+    return;
+  }
+  if ((err = idl_txn_commit(txn))) {
+    for (struct job *j = batch; j; j = j->next) {
+      if (!j->err) {
+        idl_identity_fini(&j->out->identity);
+        j->err = err;
+      }
+    }
+    return;
+  }
+  atomic_store(&w->durable_txnid, id);
+}
+
+/* Takes up to max_batch jobs off the queue; NULL when stopping and empty. */
+static struct job *take_batch(struct idl_writer *w) {
+  pthread_mutex_lock(&w->lock);
+  while (!w->head && !w->stopping)
+    pthread_cond_wait(&w->wake, &w->lock);
+  struct job *batch = w->head, **link = &w->head;
+  for (size_t n = 0; *link && n < w->max_batch; n++)
+    link = &(*link)->next;
+  w->head = *link;
+  *link = NULL;
+  if (!w->head)
+    w->tail = &w->head;
+  pthread_mutex_unlock(&w->lock);
+  return batch;
+}
+
+static void *writer_main(void *arg) {
+  struct idl_writer *w = arg;
+  struct job *batch;
+  while ((batch = take_batch(w))) {
+    run_batch(w, batch);
+    for (struct job *j = batch, *next; j; j = next) {
+      next = j->next; /* j is gone once posted */
+      sem_post(&j->done);
+    }
+  }
+  return NULL;
+}
+
+enum idl_err idl_writer_start(struct idl_store *s, const struct idl_writer_opts *opts,
+                              struct idl_writer **out) {
+  struct idl_txn *txn;
+  enum idl_err err = idl_txn_begin_read(s, &txn);
+  if (err)
+    return err;
+  uint64_t txnid = idl_txn_id(txn);
+  idl_txn_abort(txn);
+  struct idl_writer *w = calloc(1, sizeof(*w));
+  if (!w)
+    return IDL_ERR_NOMEM;
+  w->store = s;
+  w->max_batch = opts->max_batch ? opts->max_batch : IDL_WRITER_DEFAULT_BATCH;
+  w->tail = &w->head;
+  atomic_init(&w->durable_txnid, txnid);
+  pthread_mutex_init(&w->lock, NULL);
+  pthread_cond_init(&w->wake, NULL);
+  if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+    idl_log_error("writer: cannot start its thread");
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+    return IDL_ERR_NOMEM;
+  }
+  *out = w;
+  return IDL_ERR_OK;
+}
+
+void idl_writer_stop(struct idl_writer *w) {
+  if (!w)
+    return;
+  pthread_mutex_lock(&w->lock);
+  w->stopping = 1;
+  pthread_cond_signal(&w->wake);
+  pthread_mutex_unlock(&w->lock);
+  pthread_join(w->thread, NULL);
+  pthread_cond_destroy(&w->wake);
+  pthread_mutex_destroy(&w->lock);
+  free(w);
+}
+
+enum idl_err idl_writer_submit(struct idl_writer *w, const struct idl_request *req,
+                               struct idl_outcome *out) {
+  struct job j = {.req = req, .out = out};
+  sem_init(&j.done, 0, 0);
+  pthread_mutex_lock(&w->lock);
+  if (w->stopping) {
+    pthread_mutex_unlock(&w->lock);
+    sem_destroy(&j.done);
+    return IDL_ERR_SHUTDOWN;
+  }
+  *w->tail = &j;
+  w->tail = &j.next;
+  pthread_cond_signal(&w->wake);
+  pthread_mutex_unlock(&w->lock);
+  while (sem_wait(&j.done) != 0)
+    ; /* EINTR: keep waiting, the writer always posts */
+  sem_destroy(&j.done);
+  return j.err;
+}
+
+uint64_t idl_writer_durable_txnid(const struct idl_writer *w) {
+  return atomic_load(&w->durable_txnid);
+}
