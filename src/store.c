@@ -80,17 +80,31 @@ static int mkdir_p(const char *dir) {
   return 0;
 }
 
-static enum idl_err take_lock(struct idl_store *s, const char *dir) {
+enum idl_err idl_store_lock(const char *dir, int *fd) {
   char path[4096];
+  int rc = mkdir_p(dir);
+  if (rc) {
+    idl_log_error("store: cannot create %s: %s", dir, strerror(rc));
+    return IDL_ERR_IO;
+  }
   snprintf(path, sizeof(path), "%s/idlink.lock", dir);
-  s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-  if (s->lock_fd < 0) {
+  int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  if (f < 0) {
     idl_log_error("store: cannot open %s: %s", path, strerror(errno));
     return IDL_ERR_IO;
   }
-  if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0)
-    return errno == EWOULDBLOCK ? IDL_ERR_LOCKED : IDL_ERR_IO;
+  if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    close(f);
+    return e == EWOULDBLOCK ? IDL_ERR_LOCKED : IDL_ERR_IO;
+  }
+  *fd = f;
   return IDL_ERR_OK;
+}
+
+void idl_store_unlock(int fd) {
+  if (fd >= 0)
+    close(fd); /* releases the flock */
 }
 
 static enum idl_err meta_get(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out) {
@@ -162,7 +176,7 @@ enum idl_err idl_store_open(const char *dir, const struct idl_store_opts *opts,
       goto out;
     }
   }
-  if (opts->exclusive && (err = take_lock(s, dir)))
+  if (opts->exclusive && (err = idl_store_lock(dir, &s->lock_fd)))
     goto out;
   int rc = mdb_env_create(&s->env);
   if (!rc)
@@ -194,8 +208,7 @@ void idl_store_close(struct idl_store *s) {
     return;
   if (s->env)
     mdb_env_close(s->env);
-  if (s->lock_fd >= 0)
-    close(s->lock_fd); /* releases the flock */
+  idl_store_unlock(s->lock_fd);
   free(s);
 }
 
@@ -388,8 +401,8 @@ static enum idl_err members_update(struct idl_txn *txn, const struct idl_contact
   return err;
 }
 
-enum idl_err idl_store_put(struct idl_txn *txn, const struct idl_contact *c,
-                           const struct idl_contact *old) {
+static enum idl_err put(struct idl_txn *txn, const struct idl_contact *c,
+                       const struct idl_contact *old, unsigned flags) {
   msgpack_sbuffer sbuf;
   msgpack_packer pk;
   msgpack_sbuffer_init(&sbuf);
@@ -397,7 +410,7 @@ enum idl_err idl_store_put(struct idl_txn *txn, const struct idl_contact *c,
   enum idl_err err = idl_codec_pack_contact(&pk, c);
   if (!err) {
     MDB_val k = id_val(&c->id), v = {sbuf.size, sbuf.data};
-    err = xlate(mdb_put(txn->txn, txn->s->contacts, &k, &v, 0), "write contact");
+    err = xlate(mdb_put(txn->txn, txn->s->contacts, &k, &v, flags), "write contact");
   }
   msgpack_sbuffer_destroy(&sbuf);
   if (!err)
@@ -407,6 +420,15 @@ enum idl_err idl_store_put(struct idl_txn *txn, const struct idl_contact *c,
   if (!err)
     err = members_update(txn, c, old);
   return err;
+}
+
+enum idl_err idl_store_put(struct idl_txn *txn, const struct idl_contact *c,
+                           const struct idl_contact *old) {
+  return put(txn, c, old, 0);
+}
+
+enum idl_err idl_store_append(struct idl_txn *txn, const struct idl_contact *c) {
+  return put(txn, c, NULL, MDB_APPEND);
 }
 
 /* ------------------------------------------------------- ids and the log */
@@ -441,6 +463,51 @@ enum idl_err idl_store_log(struct idl_txn *txn, struct idl_change *change) {
   }
   msgpack_sbuffer_destroy(&sbuf);
   return err;
+}
+
+enum idl_err idl_store_set_position(struct idl_txn *txn, uint64_t next_id,
+                                    uint64_t last_seq) {
+  enum idl_err err = meta_put(txn->txn, txn->s->meta, META_NEXT_ID, next_id);
+  return err ? err : meta_put(txn->txn, txn->s->meta, META_LAST_SEQ, last_seq);
+}
+
+enum idl_err idl_store_sync(struct idl_store *s) {
+  return xlate(mdb_env_sync(s->env, 1), "sync");
+}
+
+static int fsync_path(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return errno;
+  int rc = fsync(fd) == 0 ? 0 : errno;
+  close(fd);
+  return rc;
+}
+
+enum idl_err idl_store_install(const char *from, const char *to) {
+  char src[4096], dst[4096];
+  snprintf(src, sizeof(src), "%s/data.mdb", from);
+  snprintf(dst, sizeof(dst), "%s/data.mdb", to);
+  int rc = fsync_path(src);
+  if (!rc && rename(src, dst) != 0)
+    rc = errno;
+  if (!rc)
+    rc = fsync_path(to);
+  if (rc) {
+    idl_log_error("store: cannot move %s over %s: %s", src, dst, strerror(rc));
+    return rc == ENOSPC || rc == EDQUOT ? IDL_ERR_FULL : IDL_ERR_IO;
+  }
+  return IDL_ERR_OK;
+}
+
+void idl_store_remove(const char *dir) {
+  const char *const files[] = {"data.mdb", "lock.mdb", "idlink.lock"};
+  char path[4096];
+  for (size_t i = 0; i < 3; i++) {
+    snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+    unlink(path);
+  }
+  rmdir(dir);
 }
 
 enum idl_err idl_store_changes(struct idl_txn *txn, uint64_t after, size_t limit,

@@ -110,6 +110,32 @@ enum idl_err idl_store_scan_members(struct idl_txn *txn, idl_member_fn fn, void 
  * limit (lookups of cut keys compare the full value in the record). */
 size_t idl_store_index_key_len(const struct idl_store *s, size_t value_len);
 
+/* Bulk loading, for restores into a new store. */
+
+/* Writes contact c (write txn) like idl_store_put with no old row; c->id must
+ * be above every stored id, so that it appends. */
+enum idl_err idl_store_append(struct idl_txn *txn, const struct idl_contact *c);
+
+/* Sets the next contact id and the last change-log sequence number (write txn). */
+enum idl_err idl_store_set_position(struct idl_txn *txn, uint64_t next_id,
+                                    uint64_t last_seq);
+
+/* Flushes everything committed to disk, also when opened without sync_full. */
+enum idl_err idl_store_sync(struct idl_store *s);
+
+/* Takes the lock idlinkd holds on folder dir (creating dir), without opening
+ * the store; *fd is released with idl_store_unlock. IDL_ERR_LOCKED when
+ * another process holds it. */
+enum idl_err idl_store_lock(const char *dir, int *fd);
+void idl_store_unlock(int fd);
+
+/* Moves the data of the closed store in folder from over that of folder to,
+ * atomically (one rename on one file system), and makes the move durable. */
+enum idl_err idl_store_install(const char *from, const char *to);
+
+/* Removes the store files of a closed store in folder dir, and dir if empty. */
+void idl_store_remove(const char *dir);
+
 /* The store a transaction belongs to. */
 struct idl_store *idl_txn_store(const struct idl_txn *txn);
 

@@ -1,0 +1,45 @@
+/* What the command-line tools share: reading a whole input, writing a file
+ * atomically, and progress on a terminal. */
+#ifndef IDLINK_TOOLKIT_H
+#define IDLINK_TOOLKIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "idlink/err.h"
+
+/* Reads all of path ("-" or NULL: standard input) into a new buffer *buf
+ * (free with free()). On failure writes the cause into why. */
+enum idl_err idl_read_all(const char *path, char **buf, size_t *len, char *why,
+                          size_t why_len);
+
+/* A file written under a temporary name beside path, then fsynced and renamed
+ * into place, so that path never holds half a file. */
+struct idl_atomic_file {
+  int fd;
+  char path[4096];
+  char tmp[4096];
+};
+
+enum idl_err idl_atomic_open(struct idl_atomic_file *f, const char *path, char *why,
+                             size_t why_len);
+/* Syncs and renames into place (and syncs the folder). */
+enum idl_err idl_atomic_commit(struct idl_atomic_file *f, char *why, size_t why_len);
+/* Removes the temporary file. */
+void idl_atomic_abort(struct idl_atomic_file *f);
+
+/* Progress on standard error: rows done, rate and percent of total (when
+ * known), redrawn in place. Silent unless standard error is a terminal. */
+struct idl_progress {
+  const char *what;
+  int enabled;
+  int64_t started_ms;
+};
+
+void idl_progress_init(struct idl_progress *p, const char *what, int quiet);
+/* An idl_progress_fn: arg is the struct idl_progress. */
+void idl_progress_show(uint64_t done, uint64_t total, void *arg);
+/* Ends the progress line. */
+void idl_progress_done(struct idl_progress *p);
+
+#endif
