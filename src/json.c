@@ -191,7 +191,7 @@ enum idl_err idl_json_parse_request(const char *body, size_t len, struct idl_req
     return IDL_ERR_INVAL;
   }
   json_error_t jerr;
-  json_t *root = len ? json_loadb(body, len, 0, &jerr) : json_object();
+  json_t *root = len ? json_loadb(body, len, JSON_DECODE_ANY, &jerr) : json_object();
   if (!root) {
     *error = idl_json_detail("JSON parse error - %s at line %d column %d", jerr.text,
                              jerr.line, jerr.column);

@@ -1,0 +1,276 @@
+"""Snapshots: idlink-dump, idlink-restore and idlink-check --snapshot (SPEC section 5)."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import zlib
+
+import harness
+import msgpack_lite as mp
+
+
+def tool(name):
+    env = {"idlink-dump": "IDLINK_DUMP", "idlink-restore": "IDLINK_RESTORE"}.get(name)
+    return (env and os.environ.get(env)) or os.path.join(harness.BUILD, name)
+
+
+def run(name, *args, stdin=None):
+    p = subprocess.run([tool(name), *args], input=stdin, capture_output=True, timeout=120,
+                       env=harness.clean_env())
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+def store_digest(data_dir):
+    """What a restore must not change: the data file's bytes."""
+    path = os.path.join(data_dir, "data.mdb")
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+class SnapshotTests(harness.ServerTestCase):
+    def setUp(self):
+        super().setUp()
+        self.tmp = tempfile.mkdtemp(prefix="idlink-e2e-snap-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def seed(self, srv, n=30):
+        for i in range(n):
+            st, _ = srv.post("/identify", {"email": "u%d@x.io" % i, "phoneNumber": str(i // 3)})
+            self.assertEqual(st, 200)
+        # Bridge a few identities so there are merges with secondaries.
+        for i in range(0, n - 3, 6):
+            srv.post("/identify", {"email": "u%d@x.io" % i, "phoneNumber": str(i // 3 + 1)})
+
+    def dump(self, srv, name="snap.bin"):
+        out = self.path(name)
+        rc, stdout, err = run("idlink-dump", "--data", srv.data_dir, "-o", out, "--quiet")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(stdout, b"", "nothing but the snapshot goes to stdout")
+        return out
+
+    def restored_server(self, snapshot, *extra):
+        target = tempfile.mkdtemp(prefix="idlink-e2e-restored-")
+        self.addCleanup(shutil.rmtree, target, True)
+        rc, _, err = run("idlink-restore", "--data", target, "-i", snapshot, "--quiet", *extra)
+        self.assertEqual(rc, 0, err)
+        srv = self.start_server(data_dir=target)
+        return srv
+
+    def test_format_as_documented(self):
+        self.seed(self.srv)
+        with open(self.dump(self.srv), "rb") as f:
+            buf = f.read()
+        header, rows, trailer, at = mp.read_snapshot(buf)
+        self.assertEqual(header["format"], "idlink-snapshot")
+        self.assertEqual(header["version"], 1)
+        self.assertEqual(header["contacts"], len(rows))
+        self.assertEqual(header["last_seq"], self.srv.last_seq())
+        self.assertLess(abs(header["created_at"] / 1000 - time.time()), 60)
+        self.assertEqual(trailer, {"count": len(rows), "crc32": zlib.crc32(buf[:at])})
+        self.assertEqual([r[0] for r in rows], sorted(r[0] for r in rows))
+        for r in rows:
+            self.assertEqual(len(r), 8, r)
+            st, _, contact, _ = self.srv.request("GET", "/contacts/%d" % r[0])
+            self.assertEqual(st, 200)
+            self.assertEqual((r[1], r[2], r[3], r[4]),
+                             (contact["email"], contact["phoneNumber"], contact["linkedId"],
+                              0 if contact["linkPrecedence"] == "primary" else 1))
+            self.assertIsNone(r[7])
+
+    def test_stdout_and_check(self):
+        self.seed(self.srv, 9)
+        rc, stdout, err = run("idlink-dump", "--data", self.srv.data_dir)
+        self.assertEqual(rc, 0, err)
+        rc, out, err = run("idlink-check", "--snapshot", "-", stdin=stdout)
+        self.assertEqual(rc, 0, out + err.encode())
+        self.assertIn(b"ok", out)
+        self.assertEqual(os.listdir(self.tmp), [], "no file written for stdout dumps")
+
+    def test_round_trip_equal_identities(self):
+        self.seed(self.srv)
+        snap = self.dump(self.srv)
+        self.assertEqual(sorted(os.listdir(self.tmp)), ["snap.bin"], "no temporary left")
+        restored = self.restored_server(snap)
+        self.assertStoreChecks(restored)
+        n = self.srv.get("/healthz")[1]["next_id"]
+        for cid in range(1, n):
+            for path in ("/contacts/%d", "/identities/%d"):
+                a = self.srv.request("GET", path % cid)
+                b = restored.request("GET", path % cid)
+                self.assertEqual((a[0], a[2]), (b[0], b[2]), path % cid)
+
+    def test_ids_and_log_continue_after_restore(self):
+        self.seed(self.srv, 12)
+        before = self.srv.get("/healthz")[1]
+        restored = self.restored_server(self.dump(self.srv))
+        st, body = restored.post("/api/create/", {"email": "after@x.io"})
+        self.assertEqual((st, body["Contact_id"]), (201, before["next_id"]))
+        st, changes = restored.get("/changes?after=%d" % before["last_seq"])
+        self.assertEqual([c["seq"] for c in changes["results"]], [before["last_seq"] + 1])
+
+    def test_dump_while_clients_write(self):
+        self.seed(self.srv, 6)
+        stop = time.monotonic() + 2.0
+        failures = []
+
+        def writer(t):
+            i = 0
+            while time.monotonic() < stop:
+                st, _ = self.srv.post("/identify", {"email": "w%d-%d@x.io" % (t, i),
+                                                    "phoneNumber": str(1000 + t * 7 + i % 5)})
+                if st != 200:
+                    failures.append(st)
+                i += 1
+
+        threads = [threading.Thread(target=writer, args=(t,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        snaps = []
+        while time.monotonic() < stop:
+            snaps.append(self.dump(self.srv, "snap%d.bin" % len(snaps)))
+            time.sleep(0.2)
+        for t in threads:
+            t.join()
+        self.assertEqual(failures, [])
+        self.assertGreaterEqual(len(snaps), 2)
+        # Each snapshot is one consistent state: it checks, restores, and the
+        # restored store holds every invariant.
+        for snap in snaps[:3]:
+            rc, out, err = run("idlink-check", "--snapshot", snap)
+            self.assertEqual(rc, 0, out + err.encode())
+            restored = self.restored_server(snap)
+            self.assertStoreChecks(restored)
+            restored.close()
+
+    def test_refuses_non_empty_store_and_force_replaces(self):
+        self.seed(self.srv, 6)
+        snap = self.dump(self.srv)
+        other = self.start_server()
+        other.post("/identify", {"email": "other@x.io"})
+        other.stop()
+        digest = store_digest(other.data_dir)
+        rc, _, err = run("idlink-restore", "--data", other.data_dir, "-i", snap)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("--force", err)
+        self.assertEqual(store_digest(other.data_dir), digest)
+        rc, _, err = run("idlink-restore", "--data", other.data_dir, "-i", snap, "--force",
+                         "--quiet")
+        self.assertEqual(rc, 0, err)
+        other.start()
+        self.assertEqual(other.post("/api/identify/", {"email": "other@x.io"})[0], 404)
+        self.assertEqual(other.post("/api/identify/", {"email": "u1@x.io"})[0], 200)
+
+    def test_refuses_while_server_runs(self):
+        self.seed(self.srv, 3)
+        snap = self.dump(self.srv)
+        rc, _, err = run("idlink-restore", "--data", self.srv.data_dir, "-i", snap, "--force")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("in use", err)
+        self.assertTrue(self.srv.healthy())
+
+
+class BadSnapshotTests(unittest.TestCase):
+    """Every bad file is refused, says what and where, and leaves the target alone."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="idlink-e2e-bad-")
+        srv = harness.Server()
+        try:
+            for i in range(10):
+                srv.post("/identify", {"email": "b%d@x.io" % i, "phoneNumber": str(i // 2)})
+            cls.good = os.path.join(cls.tmp, "good.bin")
+            rc, _, err = run("idlink-dump", "--data", srv.data_dir, "-o", cls.good, "--quiet")
+            assert rc == 0, err
+            srv.stop()
+            cls.target = os.path.join(cls.tmp, "target")
+            shutil.copytree(srv.data_dir, cls.target)
+        finally:
+            srv.close()
+        with open(cls.good, "rb") as f:
+            cls.good_bytes = f.read()
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, True)
+
+    def refused(self, data, *words):
+        path = os.path.join(self.tmp, "bad.bin")
+        with open(path, "wb") as f:
+            f.write(data)
+        rc, out, err = run("idlink-check", "--snapshot", path)
+        self.assertEqual(rc, 1, out)
+        for w in words:
+            self.assertIn(w, out.decode(), "check output %r lacks %r" % (out, w))
+        digest = store_digest(self.target)
+        rc, _, err = run("idlink-restore", "--data", self.target, "-i", path, "--force")
+        self.assertNotEqual(rc, 0)
+        for w in words:
+            self.assertIn(w, err, "restore error %r lacks %r" % (err, w))
+        self.assertEqual(store_digest(self.target), digest, "the store changed")
+        self.assertFalse(os.path.exists(os.path.join(self.target, "restore.tmp")))
+
+    def rows(self):
+        return mp.read_snapshot(self.good_bytes)[1]
+
+    def test_truncated(self):
+        self.refused(self.good_bytes[:len(self.good_bytes) // 2], "truncated", "byte")
+        self.refused(self.good_bytes[:-3], "truncated")
+
+    def test_flipped_bit(self):
+        b = bytearray(self.good_bytes)
+        b[len(b) // 2] ^= 0x10
+        # A flip inside a row may break its shape or only its value: either way refused.
+        self.refused(bytes(b))
+
+    def test_flipped_bit_in_a_string_is_a_checksum_mismatch(self):
+        i = self.good_bytes.index(b"b3@x.io")
+        b = bytearray(self.good_bytes)
+        b[i] ^= 0x01
+        self.refused(bytes(b), "checksum")
+
+    def test_empty_and_not_msgpack(self):
+        self.refused(b"", "empty")
+        self.refused(b"hello, world\n", "not an idlink snapshot")
+        self.refused(b"\xc1\xc1\xc1", "not msgpack", "byte 0")
+
+    def test_wrong_version(self):
+        self.refused(mp.write_snapshot(self.rows(), version=2), "version 2")
+
+    def test_row_of_the_wrong_shape(self):
+        rows = self.rows()
+        rows[3] = rows[3][:5]
+        self.refused(mp.write_snapshot(rows), "row 4", "byte")
+        rows = self.rows()
+        rows[2][1] = 12345  # email must be a string or nil
+        self.refused(mp.write_snapshot(rows), "row 3")
+
+    def test_duplicate_ids(self):
+        rows = self.rows()
+        rows.insert(5, list(rows[4]))
+        self.refused(mp.write_snapshot(rows), "row 6", "id")
+
+    def test_secondary_pointing_at_missing_primary(self):
+        rows = self.rows()
+        sec = next(i for i, r in enumerate(rows) if r[4] == 1)
+        rows[sec][3] = 999
+        self.refused(mp.write_snapshot(rows), "row %d" % (sec + 1), "999")
+
+    def test_counts_that_disagree(self):
+        self.refused(mp.write_snapshot(self.rows(), count=3), "count")
+        self.refused(mp.write_snapshot(self.rows(), contacts=99), "99")
+
+    def test_bytes_after_the_trailer(self):
+        self.refused(self.good_bytes + b"\x00", "after the trailer")
+
+
+if __name__ == "__main__":
+    unittest.main()
