@@ -154,20 +154,27 @@ static enum idl_err say(char *why, size_t why_len, enum idl_err err, const char 
 
 #define ULL(x) ((unsigned long long)(x))
 
-/* Reads the next object into r->u. what names it for messages. */
-static enum idl_err next_object(struct reader *r, const char *what) {
+/* Reads the next object into r->u. what names it for messages: "row" with
+ * row number row, or anything else on its own. */
+static enum idl_err next_object(struct reader *r, const char *what, uint64_t row) {
   size_t at = r->off;
-  if (at == r->len)
-    return bad(r, IDL_ERR_CORRUPT, "truncated at byte %zu: %s is missing", at, what);
-  int rc = msgpack_unpack_next(&r->u, r->buf, r->len, &r->off);
+  char name[64];
+  int rc = at == r->len ? MSGPACK_UNPACK_CONTINUE
+                        : msgpack_unpack_next(&r->u, r->buf, r->len, &r->off);
   if (rc == MSGPACK_UNPACK_SUCCESS || rc == MSGPACK_UNPACK_EXTRA_BYTES)
     return IDL_ERR_OK;
+  if (strcmp(what, "row") == 0)
+    snprintf(name, sizeof(name), "row %llu (or the trailer)", ULL(row));
+  else
+    snprintf(name, sizeof(name), "%s", what);
+  if (at == r->len)
+    return bad(r, IDL_ERR_CORRUPT, "truncated at byte %zu: %s is missing", at, name);
   if (rc == MSGPACK_UNPACK_CONTINUE)
     return bad(r, IDL_ERR_CORRUPT, "truncated at byte %zu: %s at byte %zu is incomplete",
-               r->len, what, at);
+               r->len, name, at);
   if (rc == MSGPACK_UNPACK_NOMEM_ERROR)
-    return bad(r, IDL_ERR_NOMEM, "out of memory reading %s at byte %zu", what, at);
-  return bad(r, IDL_ERR_CORRUPT, "not msgpack at byte %zu (%s)", at, what);
+    return bad(r, IDL_ERR_NOMEM, "out of memory reading %s at byte %zu", name, at);
+  return bad(r, IDL_ERR_CORRUPT, "not msgpack at byte %zu (%s)", at, name);
 }
 
 static int key_is(const msgpack_object_kv *kv, const char *name) {
@@ -201,7 +208,7 @@ static int map_has_str(const msgpack_object *o, const char *name, const char *va
 static enum idl_err read_header(struct reader *r, struct idl_snapshot_header *h) {
   if (r->len == 0)
     return bad(r, IDL_ERR_CORRUPT, "empty file: not an idlink snapshot");
-  enum idl_err err = next_object(r, "the header");
+  enum idl_err err = next_object(r, "the header", 0);
   if (err)
     return err;
   const msgpack_object *o = &r->u.data;
@@ -296,9 +303,7 @@ static enum idl_err read_rows(struct reader *r, const struct idl_snapshot_header
   uint64_t rows = 0, last_id = 0;
   for (;;) {
     size_t at = r->off;
-    char what[48];
-    snprintf(what, sizeof(what), "row %llu (or the trailer)", ULL(rows + 1));
-    enum idl_err err = next_object(r, what);
+    enum idl_err err = next_object(r, "row", rows + 1);
     if (err)
       return err;
     if (r->u.data.type == MSGPACK_OBJECT_MAP)
@@ -325,17 +330,14 @@ enum idl_err idl_snapshot_read(const void *buf, size_t len, idl_contact_fn row, 
                                struct idl_snapshot_header *header, char *why,
                                size_t why_len) {
   struct reader r = {.buf = buf, .len = len, .why = why, .why_len = why_len};
-  struct idl_snapshot_header h;
   msgpack_unpacked_init(&r.u);
-  enum idl_err err = read_header(&r, &h);
+  enum idl_err err = read_header(&r, header);
   if (!err)
-    err = read_rows(&r, &h, row, arg);
+    err = read_rows(&r, header, row, arg);
   if (!err)
     err = check_links(&r);
   msgpack_unpacked_destroy(&r.u);
   free(r.links);
-  if (!err)
-    *header = h;
   return err;
 }
 
@@ -343,7 +345,8 @@ enum idl_err idl_snapshot_read(const void *buf, size_t len, idl_contact_fn row, 
 
 struct loader {
   struct idl_txn *txn;
-  uint64_t rows, total, max_id;
+  const struct idl_snapshot_header *header; /* filled once the header is read */
+  uint64_t rows, max_id;
   idl_progress_fn progress;
   void *arg;
 };
@@ -355,7 +358,7 @@ static enum idl_err load_row(const struct idl_contact *c, void *arg) {
     return err;
   l->max_id = c->id;
   if (++l->rows % PROGRESS_EVERY == 0 && l->progress)
-    l->progress(l->rows, l->total, l->arg);
+    l->progress(l->rows, l->header->contacts, l->arg);
   return IDL_ERR_OK;
 }
 
@@ -402,7 +405,7 @@ static enum idl_err build(const char *tmp, const void *buf, size_t len,
   enum idl_err err = idl_store_open(tmp, &so, &s);
   if (err)
     return say(why, why_len, err, "cannot create the new store in %s: %s", tmp, idl_strerror(err));
-  struct loader l = {.total = h->contacts, .progress = opts->progress, .arg = opts->arg};
+  struct loader l = {.header = h, .progress = opts->progress, .arg = opts->arg};
   err = idl_txn_begin_write(s, NULL, &l.txn);
   if (!err)
     err = idl_snapshot_read(buf, len, load_row, &l, h, why, why_len);
@@ -425,7 +428,7 @@ static enum idl_err build(const char *tmp, const void *buf, size_t len,
   if (!err)
     err = idl_store_sync(s);
   if (!err && opts->progress)
-    opts->progress(l.rows, l.total, opts->arg);
+    opts->progress(l.rows, h->contacts, opts->arg);
   idl_store_close(s);
   return err;
 }
@@ -441,16 +444,16 @@ enum idl_err idl_snapshot_restore(const char *dir, const void *buf, size_t len,
     return say(why, why_len, err, "%s is in use by a running idlinkd (or another restore)", dir);
   if (err)
     return say(why, why_len, err, "cannot lock %s: %s", dir, idl_strerror(err));
-  /* The whole file is verified before anything is touched. */
-  err = idl_snapshot_read(buf, len, NULL, NULL, &h, why, why_len);
   uint64_t contacts = 0, last_seq = 0;
-  if (!err && (err = held(dir, &contacts, &last_seq)))
+  if ((err = held(dir, &contacts, &last_seq)))
     say(why, why_len, err, "cannot read the store in %s: %s", dir, idl_strerror(err));
   if (!err && (contacts || last_seq) && !opts->force)
     err = say(why, why_len, IDL_ERR_INVAL, "%s holds a store with %llu contacts: restore refuses "
               "to replace it without --force", dir, ULL(contacts));
   char tmp[4096];
   snprintf(tmp, sizeof(tmp), "%s/restore.tmp", dir);
+  /* The file is verified as it loads into a store of its own: a bad file
+   * leaves only that store behind, which is removed. */
   if (!err) {
     idl_store_remove(tmp); /* what an interrupted restore left */
     err = build(tmp, buf, len, opts, &h, why, why_len);

@@ -30,7 +30,8 @@ enum idl_err idl_snapshot_write(struct idl_txn *txn, int fd, idl_progress_fn pro
 /* Verifies the snapshot in buf (len bytes) from end to end: header, every
  * row's shape, ascending unique ids, links to primaries within the snapshot,
  * count and checksum, nothing after the trailer. Calls row (when not NULL)
- * for each row as it goes. On a bad file returns IDL_ERR_CORRUPT (or
+ * for each row as it goes; *header is filled as soon as the header is read,
+ * so that row can see the total. On a bad file returns IDL_ERR_CORRUPT (or
  * IDL_ERR_VERSION) and writes what is wrong and where into why. */
 enum idl_err idl_snapshot_read(const void *buf, size_t len, idl_contact_fn row, void *arg,
                                struct idl_snapshot_header *header, char *why,

@@ -71,7 +71,7 @@ static void test_damage_is_reported(void) {
   const char *expect[] = {
       "contact 3: linkedId 42 names no contact",
       "contact 4: linkedId 3 names a secondary (a chain)",
-      "contacts 1 and 2 share an phone but belong to primaries 1 and 2",
+      "contacts 1 and 2 share a phone but belong to primaries 1 and 2",
       "contact 5: its email is missing from the email index",
   };
   for (size_t i = 0; i < 4; i++)
