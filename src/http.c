@@ -17,26 +17,30 @@ struct idl_http {
 
 /* ------------------------------------------------------------- responses */
 
-/* Sends body (consumed) with status, and an Allow header when allow is set. */
+/* Sends body (consumed) with status, and an Allow header when allow is set.
+ * Status line, headers and body leave in one write: civetweb's header calls
+ * send each line on its own, which costs a packet per line. */
 static int send_json(struct mg_connection *conn, int status, json_t *body,
                      const char *allow) {
   char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
   json_decref(body);
-  if (!text) {
+  if (!text)
     status = 500;
-    text = strdup("{\"detail\":\"Out of memory.\"}");
+  const char *payload = text ? text : "{\"detail\":\"Out of memory.\"}";
+  size_t len = strlen(payload);
+  char head[256];
+  int n = snprintf(head, sizeof(head),
+                   "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                   "Content-Length: %zu\r\n%s%s%s\r\n",
+                   status, mg_get_response_code_text(conn, status), len,
+                   allow ? "Allow: " : "", allow ? allow : "", allow ? "\r\n" : "");
+  char *out = malloc((size_t)n + len);
+  if (out) {
+    memcpy(out, head, (size_t)n);
+    memcpy(out + n, payload, len);
+    mg_write(conn, out, (size_t)n + len);
   }
-  size_t len = text ? strlen(text) : 0;
-  char length[32];
-  snprintf(length, sizeof(length), "%zu", len);
-  mg_response_header_start(conn, status);
-  mg_response_header_add(conn, "Content-Type", "application/json", -1);
-  mg_response_header_add(conn, "Content-Length", length, -1);
-  if (allow)
-    mg_response_header_add(conn, "Allow", allow, -1);
-  mg_response_header_send(conn);
-  if (len)
-    mg_write(conn, text, len);
+  free(out);
   free(text);
   return status;
 }

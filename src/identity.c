@@ -98,14 +98,51 @@ static int older(const struct idl_contact *a, const struct idl_contact *b) {
   return a->id < b->id;
 }
 
-static enum idl_err collect_primaries(struct idl_txn *txn, const struct idl_ids *found,
-                                      struct idl_ids *primaries) {
-  enum idl_err err = IDL_ERR_OK;
-  for (size_t i = 0; i < found->n && !err; i++) {
-    struct idl_contact c;
-    if ((err = idl_store_get(txn, found->v[i], &c)))
+/* Adds c's primary to m->primaries, keeping the oldest at index 0: c itself
+ * when it is a primary, else the row its linkedId names. */
+static enum idl_err add_primary(struct idl_txn *txn, const struct idl_contact *c,
+                                struct match *m) {
+  uint64_t id = idl_contact_primary(c);
+  for (size_t i = 0; i < m->n; i++)
+    if (m->primaries[i].id == id)
+      return IDL_ERR_OK;
+  struct idl_contact *p = &m->primaries[m->n];
+  if (c->precedence == IDL_PRIMARY) {
+    *p = *c;
+  } else {
+    enum idl_err err = idl_store_get(txn, id, p);
+    if (err)
       return err == IDL_ERR_NOTFOUND ? IDL_ERR_CORRUPT : err;
-    err = idl_ids_add_unique(primaries, idl_contact_primary(&c));
+    if (p->precedence != IDL_PRIMARY)
+      return IDL_ERR_CORRUPT; /* a linkedId naming a secondary: a chain */
+  }
+  if (m->n++ > 0 && older(p, &m->primaries[0])) {
+    struct idl_contact t = *p;
+    *p = m->primaries[0];
+    m->primaries[0] = t;
+  }
+  return IDL_ERR_OK;
+}
+
+/* Reads each contact found (once, though both values may find it) and
+ * gathers the primaries. */
+static enum idl_err collect_primaries(struct idl_txn *txn, struct match *m) {
+  size_t total = m->by_email.n + m->by_phone.n;
+  if (total == 0)
+    return IDL_ERR_OK;
+  /* At most one primary per contact found. */
+  if (!(m->primaries = malloc(total * sizeof(*m->primaries))))
+    return IDL_ERR_NOMEM;
+  enum idl_err err = IDL_ERR_OK;
+  for (size_t i = 0; i < total && !err; i++) {
+    int from_email = i < m->by_email.n;
+    uint64_t id = from_email ? m->by_email.v[i] : m->by_phone.v[i - m->by_email.n];
+    if (!from_email && idl_ids_contains(&m->by_email, id))
+      continue;
+    struct idl_contact c;
+    if ((err = idl_store_get(txn, id, &c)))
+      return err == IDL_ERR_NOTFOUND ? IDL_ERR_CORRUPT : err;
+    err = add_primary(txn, &c, m);
   }
   return err;
 }
@@ -113,36 +150,13 @@ static enum idl_err collect_primaries(struct idl_txn *txn, const struct idl_ids 
 static enum idl_err match(struct idl_txn *txn, const struct idl_request *req,
                           struct match *m) {
   memset(m, 0, sizeof(*m));
-  struct idl_ids ids = {0};
   enum idl_err err = IDL_ERR_OK;
   if (*req->email)
     err = idl_store_find(txn, IDL_INDEX_EMAIL, req->email, &m->by_email);
   if (!err && *req->phone)
     err = idl_store_find(txn, IDL_INDEX_PHONE, req->phone, &m->by_phone);
   if (!err)
-    err = collect_primaries(txn, &m->by_email, &ids);
-  if (!err)
-    err = collect_primaries(txn, &m->by_phone, &ids);
-  if (!err && ids.n && !(m->primaries = malloc(ids.n * sizeof(*m->primaries))))
-    err = IDL_ERR_NOMEM;
-  for (size_t i = 0; i < ids.n && !err; i++) {
-    struct idl_contact *p = &m->primaries[m->n];
-    if ((err = idl_store_get(txn, ids.v[i], p)))
-      break;
-    if (p->precedence != IDL_PRIMARY) {
-      err = IDL_ERR_CORRUPT; /* a linkedId naming a secondary: a chain */
-      break;
-    }
-    /* Keep the oldest at index 0. */
-    if (m->n++ > 0 && older(p, &m->primaries[0])) {
-      struct idl_contact t = *p;
-      *p = m->primaries[0];
-      m->primaries[0] = t;
-    }
-  }
-  if (err == IDL_ERR_NOTFOUND)
-    err = IDL_ERR_CORRUPT;
-  idl_ids_fini(&ids);
+    err = collect_primaries(txn, m);
   if (err)
     match_fini(m);
   return err;

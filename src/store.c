@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -15,16 +16,26 @@
 
 _Static_assert(sizeof(size_t) == sizeof(uint64_t), "MDB_INTEGERKEY ids are size_t");
 
+/* Read transactions that have ended are kept reset, with their reader slot,
+ * and renewed by the next reader: beginning one then takes no lock of LMDB's
+ * reader table. */
+#define READ_POOL_MAX 256
+
+struct idl_txn {
+  struct idl_store *s;
+  MDB_txn *txn;
+  int read_only;
+  struct idl_txn *next_free; /* in the pool */
+};
+
 struct idl_store {
   MDB_env *env;
   MDB_dbi contacts, email, phone, members, meta, changes;
   int lock_fd;
   size_t max_key;
-};
-
-struct idl_txn {
-  struct idl_store *s;
-  MDB_txn *txn;
+  pthread_mutex_t pool_lock;
+  struct idl_txn *pool; /* guarded by pool_lock */
+  size_t pooled;        /* guarded by pool_lock */
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -164,6 +175,7 @@ enum idl_err idl_store_open(const char *dir, const struct idl_store_opts *opts,
   if (!s)
     return IDL_ERR_NOMEM;
   s->lock_fd = -1;
+  pthread_mutex_init(&s->pool_lock, NULL);
   enum idl_err err = IDL_ERR_OK;
   unsigned flags = MDB_NOTLS | (opts->sync_full ? 0 : MDB_NOSYNC);
   if (opts->read_only) {
@@ -206,6 +218,12 @@ out:
 void idl_store_close(struct idl_store *s) {
   if (!s)
     return;
+  for (struct idl_txn *t = s->pool, *next; t; t = next) {
+    next = t->next_free;
+    mdb_txn_abort(t->txn);
+    free(t);
+  }
+  pthread_mutex_destroy(&s->pool_lock);
   if (s->env)
     mdb_env_close(s->env);
   idl_store_unlock(s->lock_fd);
@@ -219,7 +237,7 @@ static enum idl_err txn_begin(struct idl_store *s, struct idl_txn *parent,
   struct idl_txn *t = malloc(sizeof(*t));
   if (!t)
     return IDL_ERR_NOMEM;
-  t->s = s;
+  *t = (struct idl_txn){.s = s, .read_only = (flags & MDB_RDONLY) != 0};
   int rc = mdb_txn_begin(s->env, parent ? parent->txn : NULL, flags, &t->txn);
   if (rc) {
     free(t);
@@ -230,7 +248,23 @@ static enum idl_err txn_begin(struct idl_store *s, struct idl_txn *parent,
 }
 
 enum idl_err idl_txn_begin_read(struct idl_store *s, struct idl_txn **out) {
-  return txn_begin(s, NULL, MDB_RDONLY, out);
+  pthread_mutex_lock(&s->pool_lock);
+  struct idl_txn *t = s->pool;
+  if (t) {
+    s->pool = t->next_free;
+    s->pooled--;
+  }
+  pthread_mutex_unlock(&s->pool_lock);
+  if (!t)
+    return txn_begin(s, NULL, MDB_RDONLY, out);
+  int rc = mdb_txn_renew(t->txn);
+  if (rc) {
+    mdb_txn_abort(t->txn);
+    free(t);
+    return xlate(rc, "renew transaction");
+  }
+  *out = t;
+  return IDL_ERR_OK;
 }
 
 enum idl_err idl_txn_begin_write(struct idl_store *s, struct idl_txn *parent,
@@ -239,6 +273,10 @@ enum idl_err idl_txn_begin_write(struct idl_store *s, struct idl_txn *parent,
 }
 
 enum idl_err idl_txn_commit(struct idl_txn *txn) {
+  if (txn->read_only) {
+    idl_txn_abort(txn); /* nothing to commit; keeps the pool's rules in one place */
+    return IDL_ERR_OK;
+  }
   int rc = mdb_txn_commit(txn->txn);
   free(txn);
   return xlate(rc, "commit");
@@ -247,6 +285,20 @@ enum idl_err idl_txn_commit(struct idl_txn *txn) {
 void idl_txn_abort(struct idl_txn *txn) {
   if (!txn)
     return;
+  struct idl_store *s = txn->s;
+  if (txn->read_only) {
+    mdb_txn_reset(txn->txn);
+    pthread_mutex_lock(&s->pool_lock);
+    int keep = s->pooled < READ_POOL_MAX;
+    if (keep) {
+      txn->next_free = s->pool;
+      s->pool = txn;
+      s->pooled++;
+    }
+    pthread_mutex_unlock(&s->pool_lock);
+    if (keep)
+      return;
+  }
   mdb_txn_abort(txn->txn);
   free(txn);
 }

@@ -50,6 +50,12 @@ int64_t idl_now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t idl_now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 void idl_format_time(int64_t ms, char *buf) {
   time_t secs = (time_t)(ms / 1000);
   int millis = (int)(ms % 1000);

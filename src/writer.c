@@ -48,6 +48,8 @@ static int changed(const struct job *j) {
 
 /* Applies a batch of jobs in one transaction and commits it once. */
 static void run_batch(struct idl_writer *w, struct job *batch) {
+  int64_t started = idl_now_us();
+  size_t jobs = 0;
   struct idl_txn *txn;
   enum idl_err err = idl_txn_begin_write(w->store, NULL, &txn);
   int any_change = 0;
@@ -58,6 +60,7 @@ static void run_batch(struct idl_writer *w, struct job *batch) {
     }
     run_job(w, txn, j);
     any_change |= changed(j);
+    jobs++;
   }
   if (err)
     return;
@@ -77,6 +80,8 @@ static void run_batch(struct idl_writer *w, struct job *batch) {
     return;
   }
   atomic_store(&w->durable_txnid, id);
+  idl_log_debug("writer: committed %zu requests in %lld us", jobs,
+                (long long)(idl_now_us() - started));
 }
 
 /* Takes up to max_batch jobs off the queue; NULL when stopping and empty. */

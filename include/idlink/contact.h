@@ -54,6 +54,9 @@ void idl_ids_fini(struct idl_ids *ids);
 /* Milliseconds since the epoch, from the real-time clock. */
 int64_t idl_now_ms(void);
 
+/* Microseconds from the monotonic clock, for durations. */
+int64_t idl_now_us(void);
+
 /* Formats ms as ISO 8601 UTC with milliseconds ("2023-04-01T00:00:00.374Z")
  * into buf, which must hold IDL_ISO_TIME_LEN + 1 bytes. */
 #define IDL_ISO_TIME_LEN 24
