@@ -5,7 +5,7 @@ BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
-CTEST_ARGS ?=
+CTEST_ARGS ?= --parallel $(JOBS)
 
 DEPS_BUILD := cmake make gcc pkg-config libcivetweb-dev liblmdb-dev libhiredis-dev \
               libmsgpack-dev libjansson-dev zlib1g-dev

@@ -1,9 +1,11 @@
 /* civetweb set-up, the route table, and the helpers every handler shares:
  * reading a JSON body, sending a JSON answer, and the one way errors leave. */
 #include <ctype.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "http_internal.h"
 #include "idlink/json.h"
@@ -13,7 +15,13 @@ struct idl_http {
   struct mg_context *ctx;
   struct idl_service *svc;
   size_t max_body;
+  atomic_int in_flight; /* requests inside a handler */
+  atomic_int draining;  /* set by idl_http_stop: new requests get 503 */
 };
+
+/* How long idl_http_stop waits for requests in flight: more than a stalled
+ * body read can take, so that only a client that stopped sending is cut. */
+#define DRAIN_LIMIT_MS 45000
 
 /* ------------------------------------------------------------- responses */
 
@@ -78,7 +86,7 @@ static int is_json_type(const char *type) {
 }
 
 /* Reads the whole body into a new buffer. Returns 0, 413 when it is over the
- * limit, or -1 when the client went away (nothing can be answered). */
+ * limit, or -1 when the body ended early (*len then says how much came). */
 static int read_body(struct idl_req *r, char **out, size_t *len) {
   long long declared = mg_get_request_info(r->conn)->content_length;
   if (declared > (long long)r->max_body)
@@ -104,6 +112,7 @@ static int read_body(struct idl_req *r, char **out, size_t *len) {
     return 500;
   if ((declared >= 0 && n < (size_t)declared)) {
     free(buf);
+    *len = n;
     return -1;
   }
   if (n > r->max_body) {
@@ -133,8 +142,13 @@ int idl_http_read_request(struct idl_req *r, struct idl_request *req) {
   }
   if (status == 500)
     return idl_http_fail(r->conn, IDL_ERR_NOMEM);
-  if (status < 0)
-    return 400; /* the client is gone: nobody to answer */
+  if (status < 0) {
+    /* The client stopped sending before the end of its body (or left). */
+    char msg[128];
+    snprintf(msg, sizeof(msg), "The request body ended after %zu of the %lld bytes "
+             "announced.", len, mg_get_request_info(r->conn)->content_length);
+    return idl_http_detail(r->conn, 408, msg);
+  }
   json_t *error = NULL;
   enum idl_err err = idl_json_parse_request(body, len, req, &error);
   free(body);
@@ -193,8 +207,7 @@ static int method_not_allowed(struct mg_connection *conn, const char *method,
                    allow);
 }
 
-static int dispatch(struct mg_connection *conn, void *cbdata) {
-  struct idl_http *h = cbdata;
+static int route(struct idl_http *h, struct mg_connection *conn) {
   const struct mg_request_info *ri = mg_get_request_info(conn);
   struct idl_req r = {.conn = conn, .svc = h->svc, .max_body = h->max_body};
   char allow[64] = "";
@@ -212,6 +225,16 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
   if (*allow)
     return method_not_allowed(conn, ri->request_method, allow);
   return idl_http_detail(conn, 404, "Not found.");
+}
+
+static int dispatch(struct mg_connection *conn, void *cbdata) {
+  struct idl_http *h = cbdata;
+  atomic_fetch_add(&h->in_flight, 1);
+  int status = atomic_load(&h->draining)
+                   ? idl_http_detail(conn, 503, "The server is shutting down.")
+                   : route(h, conn);
+  atomic_fetch_sub(&h->in_flight, 1);
+  return status;
 }
 
 /* ---------------------------------------------------------- start/stop */
@@ -235,7 +258,7 @@ enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts 
                            "num_threads", threads,
                            "enable_keep_alive", "yes",
                            "keep_alive_timeout_ms", "5000",
-                           "request_timeout_ms", "10000",
+                           "request_timeout_ms", "5000",
                            "tcp_nodelay", "1",
                            NULL};
   struct mg_callbacks callbacks = {.log_message = log_message};
@@ -258,6 +281,15 @@ enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts 
 void idl_http_stop(struct idl_http *h) {
   if (!h)
     return;
+  /* Requests already in a handler finish (their bodies may still be on the
+   * way); civetweb's stop would cut their reads short. */
+  atomic_store(&h->draining, 1);
+  int64_t deadline = idl_now_us() + DRAIN_LIMIT_MS * 1000LL;
+  while (atomic_load(&h->in_flight) > 0 && idl_now_us() < deadline)
+    usleep(5000);
+  if (atomic_load(&h->in_flight) > 0)
+    idl_log_warn("http: stopping with %d requests still reading their bodies",
+                 atomic_load(&h->in_flight));
   mg_stop(h->ctx);
   mg_exit_library();
   free(h);

@@ -1,0 +1,350 @@
+#!/usr/bin/env bash
+# idlink benchmarks: `make bench`, or bench/run.sh [BUILD_DIR]
+#
+# Runs, with `wrk -t2 -c32` and in one go:
+#   - the ceiling: idlink-ceiling, a civetweb server with idlinkd's options
+#     answering POST /identify with a fixed body in one write (the HTTP
+#     ceiling here), then the same through civetweb's header functions (one
+#     send() per header line) to show what that costs;
+#   - idlinkd's read path: one known contact on every request;
+#   - idlinkd's durable write path: a new email and phone on every request,
+#     --sync full (group commit), then --max-batch 1 (one fsync a request),
+#     then --sync none for reference;
+# and prints requests per second, p99 latency and the ratio to the ceiling,
+# then the targets with PASS/MISS. Missing a target is a result, not a
+# failure: the exit status is non-zero only when a server fails to start or
+# wrk fails.
+#
+# Environment:
+#   BENCH_SECONDS  measured seconds per case (default 10)
+#   BENCH_THREADS  civetweb worker threads of both servers (default 64)
+#   BENCH_TMPDIR   where the temporary data folders go (default $TMPDIR or /tmp)
+# Raw wrk outputs are kept in BUILD_DIR/bench-results/.
+set -euo pipefail
+export LC_ALL=C
+
+BUILD_DIR=${1:-build}
+BENCH_SECONDS=${BENCH_SECONDS:-10}
+BENCH_THREADS=${BENCH_THREADS:-64}
+BENCH_TMPDIR=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CEILING=$BUILD_DIR/idlink-ceiling
+IDLINKD=$BUILD_DIR/idlinkd
+RESULTS=$BUILD_DIR/bench-results
+WRK_ARGS=(-t2 -c32)
+READ_TARGET=0.80
+WRITE_TARGET=0.25
+# Keep equal to wrk.body in identify_read.lua: the read path's known contact.
+KNOWN_BODY='{"email": "known@bench.example", "phoneNumber": "5550100"}'
+
+SERVER_PID=""
+SERVER_LOG=""
+DATA_DIR=""
+PORT=""
+
+die() {
+    echo "bench: $*" >&2
+    exit 1
+}
+
+warn() {
+    echo "bench: warning: $*" >&2
+}
+
+# ---------------------------------------------------------------- HTTP probes
+
+# http_request METHOD PORT PATH [BODY]: prints the raw response (one
+# connection, Connection: close), nothing when no server answers.
+http_request() {
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    timeout 5 bash -c '
+        exec 3<>"/dev/tcp/127.0.0.1/$2" || exit 1
+        hdr=""
+        if [ -n "${4:-}" ]; then
+            hdr="Content-Type: application/json\r\nContent-Length: ${#4}\r\n"
+        fi
+        printf "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nConnection: close\r\n${hdr}\r\n%s" \
+            "$1" "$3" "$2" "${4:-}" >&3
+        cat <&3' http_request "$@" 2>/dev/null || true
+}
+
+# http_status METHOD PORT PATH [BODY]: prints the response's status code.
+http_status() {
+    http_request "$@" | awk 'NR == 1 { print $2 }'
+}
+
+port_in_use() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# A loopback port nobody listens on, below the ephemeral range.
+pick_port() {
+    local port
+    while :; do
+        port=$((20000 + RANDOM % 12000))
+        port_in_use "$port" || break
+    done
+    echo "$port"
+}
+
+# ---------------------------------------------------------------- servers
+
+# wait_ready METHOD PATH BODY: 0 once the server answers 200, 1 if it
+# exited, 2 if it still does not answer after 15 s.
+wait_ready() {
+    local i
+    for ((i = 0; i < 150; i++)); do
+        kill -0 "$SERVER_PID" 2>/dev/null || return 1
+        [ "$(http_status "$1" "$PORT" "$2" "$3")" = 200 ] && return 0
+        sleep 0.1
+    done
+    return 2
+}
+
+# launch NAME PROBE_METHOD PROBE_PATH PROBE_BODY CMD...: starts CMD (where
+# the word @LISTEN@ stands for the address) on a free port, retrying on
+# another port if it exits at once, and waits until the probe answers 200.
+launch() {
+    local name=$1 probe=("$2" "$3" "$4") rc=1 cmd word
+    shift 4
+    SERVER_LOG=$RESULTS/$name.log
+    for _ in 1 2 3; do
+        PORT=$(pick_port)
+        cmd=()
+        for word in "$@"; do
+            [ "$word" = @LISTEN@ ] && word=127.0.0.1:$PORT
+            cmd+=("$word")
+        done
+        "${cmd[@]}" >"$SERVER_LOG" 2>&1 &
+        SERVER_PID=$!
+        wait_ready "${probe[@]}" && return 0 || rc=$?
+        [ "$rc" = 2 ] && break
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+    done
+    sed 's/^/  | /' "$SERVER_LOG" >&2
+    die "$name did not start (see $SERVER_LOG)"
+}
+
+# start_ceiling NAME [CEILING OPTIONS...]
+start_ceiling() {
+    local name=$1
+    shift
+    launch "$name" POST /identify "$KNOWN_BODY" \
+        "$CEILING" --listen @LISTEN@ --threads "$BENCH_THREADS" "$@"
+}
+
+# start_idlinkd NAME [IDLINKD OPTIONS...]: on a fresh data folder.
+start_idlinkd() {
+    local name=$1
+    shift
+    DATA_DIR=$(mktemp -d "$BENCH_TMPDIR/idlink-bench.XXXXXX")
+    launch "$name" GET /healthz "" "$IDLINKD" --listen @LISTEN@ --data "$DATA_DIR" \
+        --threads "$BENCH_THREADS" --log-level warn "$@"
+}
+
+# Stops the server with SIGTERM (SIGKILL after 15 s) and removes its data.
+stop_server() {
+    local i rc=0
+    if [ -n "$SERVER_PID" ]; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for ((i = 0; i < 150; i++)); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$SERVER_PID" 2>/dev/null; then
+            warn "server $SERVER_PID ignored SIGTERM for 15 s; killing it"
+            kill -KILL "$SERVER_PID" 2>/dev/null || true
+        fi
+        wait "$SERVER_PID" 2>/dev/null || rc=$?
+        [ "$rc" = 0 ] || warn "server exited with status $rc after SIGTERM (see $SERVER_LOG)"
+        SERVER_PID=""
+    fi
+    if [ -n "$DATA_DIR" ]; then
+        rm -rf "$DATA_DIR"
+        DATA_DIR=""
+    fi
+}
+
+trap stop_server EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- wrk
+
+# run_wrk NAME SCRIPT: a 1 s warm-up, then the measured run into
+# $RESULTS/NAME.txt. The script argument is a run tag (identify_write.lua
+# makes its emails and phones unique with it).
+run_wrk() {
+    local name=$1 script=$2 url="http://127.0.0.1:$PORT/identify"
+    wrk "${WRK_ARGS[@]}" -d1s -s "$script" "$url" -- 1 >"$RESULTS/$name.warmup.txt" 2>&1 ||
+        die "wrk warm-up failed for $name (see $RESULTS/$name.warmup.txt)"
+    wrk "${WRK_ARGS[@]}" -d"${BENCH_SECONDS}s" --latency -s "$script" "$url" -- 2 \
+        >"$RESULTS/$name.txt" 2>&1 ||
+        die "wrk failed for $name (see $RESULTS/$name.txt)"
+    kill -0 "$SERVER_PID" 2>/dev/null ||
+        die "the server died during $name (see $SERVER_LOG)"
+}
+
+# Prints "RPS P99_MS NON2XX SOCKET_ERRORS" from a wrk output file.
+parse_wrk() {
+    awk '
+        function to_ms(v) {
+            if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
+            if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
+            if (v ~ /m$/)  { sub(/m$/, "", v);  return v * 60000 }
+            if (v ~ /s$/)  { sub(/s$/, "", v);  return v * 1000 }
+            return -1
+        }
+        /^Requests\/sec:/ { rps = $2 }
+        $1 == "99%" && p99 == "" { p99 = to_ms($2) }
+        /Non-2xx or 3xx responses:/ { non2xx = $NF }
+        /Socket errors:/ {
+            for (i = 3; i <= NF; i += 2) { v = $(i + 1); sub(/,$/, "", v); sock += v }
+        }
+        /^BENCH / {
+            for (i = 2; i <= NF; i++) { split($i, kv, "="); b[kv[1]] = kv[2] }
+        }
+        END {
+            if (p99 == "" && b["p99_us"] != "") p99 = b["p99_us"] / 1000
+            if (rps == "" || p99 == "") exit 1
+            printf "%s %.2f %d %d\n", rps, p99, non2xx, sock
+        }' "$1"
+}
+
+# ---------------------------------------------------------------- cases
+
+declare -A RPS P99 NOTE BAD
+CASES=()
+
+# record NAME LABEL: parses NAME's wrk output into the table.
+record() {
+    local name=$1 label=$2 rps p99 non2xx sock note=""
+    read -r rps p99 non2xx sock < <(parse_wrk "$RESULTS/$name.txt") ||
+        die "cannot read wrk's output for $name (see $RESULTS/$name.txt)"
+    awk -v r="$rps" 'BEGIN { exit !(r > 0) }' ||
+        die "$name: no request answered (see $RESULTS/$name.txt)"
+    [ "$non2xx" = 0 ] || note="$non2xx non-2xx"
+    [ "$sock" = 0 ] || note="${note:+$note, }$sock socket errors"
+    BAD[$label]=$(( non2xx + sock ))
+    RPS[$label]=$rps
+    P99[$label]=$p99
+    NOTE[$label]=$note
+    CASES+=("$label")
+}
+
+# Adds a note when the change log contradicts what the case should do:
+# the read path must not write, the write path must create on every request.
+check_changes() {
+    local name=$1 kind=$2 label=$3 seq requests
+    seq=$(http_request GET "$PORT" "/changes?after=0&limit=1" |
+        grep -o '"last_seq": *[0-9]*' | grep -o '[0-9]*$') || return 0
+    requests=$(awk '$2 == "requests" && $3 == "in" { n += $1 } END { print n + 0 }' \
+        "$RESULTS/$name.warmup.txt" "$RESULTS/$name.txt")
+    if [ "$kind" = read ] && [ "$seq" -gt 10 ]; then
+        NOTE[$label]="${NOTE[$label]:+${NOTE[$label]}, }read path logged $seq changes"
+    elif [ "$kind" = write ] && [ "$seq" -lt "$requests" ]; then
+        NOTE[$label]="${NOTE[$label]:+${NOTE[$label]}, }only $seq changes for $requests requests"
+    fi
+}
+
+# case_ceiling NAME LABEL [CEILING OPTIONS...]
+case_ceiling() {
+    local name=$1 label=$2
+    shift 2
+    start_ceiling "$name" "$@"
+    run_wrk "$name" "$HERE/identify_read.lua"
+    record "$name" "$label"
+    stop_server
+}
+
+case_read() {
+    start_idlinkd read --sync full
+    [ "$(http_status POST "$PORT" /identify "$KNOWN_BODY")" = 200 ] ||
+        die "seeding the known contact failed (see $SERVER_LOG)"
+    run_wrk read "$HERE/identify_read.lua"
+    record read "read path"
+    check_changes read read "read path"
+    stop_server
+}
+
+# case_write NAME LABEL [IDLINKD OPTIONS...]
+case_write() {
+    local name=$1 label=$2
+    shift 2
+    start_idlinkd "$name" "$@"
+    run_wrk "$name" "$HERE/identify_write.lua"
+    record "$name" "$label"
+    check_changes "$name" write "$label"
+    stop_server
+}
+
+# ---------------------------------------------------------------- report
+
+ratio() {
+    awk -v a="${RPS[$1]}" -v b="${RPS[ceiling (fixed body)]}" 'BEGIN { printf "%.2f", a / b }'
+}
+
+print_table() {
+    local label
+    printf '%-26s %10s %9s %10s\n' case req/s "p99 ms" "x ceiling"
+    for label in "${CASES[@]}"; do
+        printf '%-26s %10.1f %9.2f %10s' "$label" "${RPS[$label]}" \
+            "${P99[$label]}" "$(ratio "$label")"
+        [ -z "${NOTE[$label]}" ] || printf '  (%s)' "${NOTE[$label]}"
+        printf '\n'
+    done
+}
+
+# target LABEL DESCRIPTION MIN: one PASS/MISS line; errors make a MISS.
+target() {
+    local r verdict
+    r=$(ratio "$1")
+    if [ "${BAD[$1]}" != 0 ]; then
+        verdict="MISS (${BAD[$1]} errors)"
+    elif awk -v r="$r" -v m="$3" 'BEGIN { exit !(r >= m) }'; then
+        verdict=PASS
+    else
+        verdict=MISS
+    fi
+    printf '  %-28s >= %.2fx ceiling: %5sx  %s\n' "$2" "$3" "$r" "$verdict"
+}
+
+print_targets() {
+    local gain
+    echo
+    echo "targets (set for a 2-core machine; this one has $(nproc) cores):"
+    target "read path" "read path" "$READ_TARGET"
+    target "write, sync full" "durable write (sync full)" "$WRITE_TARGET"
+    gain=$(awk -v a="${RPS[write, sync full]}" -v b="${RPS[write, sync full, batch 1]}" \
+        'BEGIN { printf "%.1f", a / b }')
+    echo "  group commit: ${gain}x the throughput of one fsync per request (batch 1)"
+}
+
+# ---------------------------------------------------------------- main
+
+check_setup() {
+    command -v wrk >/dev/null || die "wrk not found (apt-get install wrk)"
+    [ -x "$CEILING" ] || die "$CEILING not found: build first (cmake --build $BUILD_DIR)"
+    [ -x "$IDLINKD" ] || die "$IDLINKD not found: build first (cmake --build $BUILD_DIR)"
+    [[ "$BENCH_SECONDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SECONDS must be a positive integer"
+    mkdir -p "$RESULTS"
+    [ "$(stat -f -c %T "$BENCH_TMPDIR")" != tmpfs ] ||
+        warn "$BENCH_TMPDIR is a tmpfs: fsync costs nothing there, durable numbers mean little"
+}
+
+main() {
+    check_setup
+    echo "idlink bench: wrk ${WRK_ARGS[*]} -d${BENCH_SECONDS}s, $BENCH_THREADS server threads," \
+        "$(nproc) cores; raw output in $RESULTS/"
+    case_ceiling ceiling "ceiling (fixed body)"
+    case_ceiling ceiling-headers "ceiling, civetweb headers" --civetweb-headers
+    case_read
+    case_write write-full "write, sync full" --sync full
+    case_write write-batch1 "write, sync full, batch 1" --sync full --max-batch 1
+    case_write write-none "write, sync none" --sync none
+    echo
+    print_table
+    print_targets
+}
+
+main
