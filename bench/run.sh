@@ -19,6 +19,13 @@
 #   BENCH_SECONDS  measured seconds per case (default 10)
 #   BENCH_THREADS  civetweb worker threads of both servers (default 64)
 #   BENCH_TMPDIR   where the temporary data folders go (default $TMPDIR or /tmp)
+#   BENCH_SCALE    contact counts of the scale section (default "10000 1000000";
+#                  empty to skip it)
+#
+# The scale section generates a store of each size (idlink-gen-store: about a
+# third of the identities have secondaries), then measures idlink-dump and
+# idlink-restore in contacts per second, the snapshot's and the store's bytes
+# per contact, and the read path over random known contacts of that store.
 # Raw wrk outputs are kept in BUILD_DIR/bench-results/.
 set -euo pipefail
 export LC_ALL=C
@@ -27,9 +34,11 @@ BUILD_DIR=${1:-build}
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_THREADS=${BENCH_THREADS:-64}
 BENCH_TMPDIR=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
+BENCH_SCALE=${BENCH_SCALE-10000 1000000}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CEILING=$BUILD_DIR/idlink-ceiling
 IDLINKD=$BUILD_DIR/idlinkd
+GEN_STORE=$BUILD_DIR/idlink-gen-store
 RESULTS=$BUILD_DIR/bench-results
 WRK_ARGS=(-t2 -c32)
 READ_TARGET=0.80
@@ -134,11 +143,12 @@ start_ceiling() {
         "$CEILING" --listen @LISTEN@ --threads "$BENCH_THREADS" "$@"
 }
 
-# start_idlinkd NAME [IDLINKD OPTIONS...]: on a fresh data folder.
+# start_idlinkd NAME [IDLINKD OPTIONS...]: on a fresh data folder, or on
+# $DATA_DIR when it is set.
 start_idlinkd() {
     local name=$1
     shift
-    DATA_DIR=$(mktemp -d "$BENCH_TMPDIR/idlink-bench.XXXXXX")
+    [ -n "$DATA_DIR" ] || DATA_DIR=$(mktemp -d "$BENCH_TMPDIR/idlink-bench.XXXXXX")
     launch "$name" GET /healthz "" "$IDLINKD" --listen @LISTEN@ --data "$DATA_DIR" \
         --threads "$BENCH_THREADS" --log-level warn "$@"
 }
@@ -320,12 +330,91 @@ print_targets() {
     echo "  group commit: ${gain}x the throughput of one fsync per request (batch 1)"
 }
 
+# ---------------------------------------------------------------- scale
+
+declare -A DUMP_RATE RESTORE_RATE SNAP_BYTES STORE_BYTES SCALE_P99 SCALE_RPS
+
+now_s() { date +%s.%N; }
+
+per_second() {
+    awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'
+}
+
+median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+
+# case_scale N: generate, dump and restore (three times each, the median
+# kept), then the read path over random known contacts of the store.
+case_scale() {
+    local n=$1 dir snap restored made identities t0 t1 i name=scale-$1
+    local dumps=() restores=()
+    dir=$(mktemp -d "$BENCH_TMPDIR/idlink-scale.XXXXXX")
+    snap=$dir.snapshot
+    restored=$dir.restored
+    read -r made identities < <("$GEN_STORE" "$dir" "$n") ||
+        die "idlink-gen-store failed for $n contacts"
+    for i in 1 2 3; do
+        sync
+        t0=$(now_s)
+        "$BUILD_DIR/idlink-dump" --data "$dir" -o "$snap" --quiet || die "idlink-dump failed"
+        t1=$(now_s)
+        dumps+=("$(per_second "$made" "$t0" "$t1")")
+        rm -rf "$restored"
+        sync
+        t0=$(now_s)
+        "$BUILD_DIR/idlink-restore" --data "$restored" -i "$snap" --quiet ||
+            die "idlink-restore failed"
+        t1=$(now_s)
+        restores+=("$(per_second "$made" "$t0" "$t1")")
+    done
+    DUMP_RATE[$n]=$(median3 "${dumps[@]}")
+    RESTORE_RATE[$n]=$(median3 "${restores[@]}")
+    SNAP_BYTES[$n]=$(awk -v s="$(stat -c %s "$snap")" -v n="$made" 'BEGIN { printf "%.1f", s / n }')
+    STORE_BYTES[$n]=$(awk -v s="$(stat -c %s "$restored/data.mdb")" -v n="$made" \
+        'BEGIN { printf "%.1f", s / n }')
+    rm -rf "$restored" "$snap"
+    DATA_DIR=$dir
+    start_idlinkd "$name" --sync full
+    IDLINK_BENCH_IDENTITIES=$identities run_wrk "$name" "$HERE/identify_read_random.lua"
+    read -r SCALE_RPS[$n] SCALE_P99[$n] _ _ < <(parse_wrk "$RESULTS/$name.txt") ||
+        die "cannot read wrk's output for $name"
+    stop_server
+}
+
+print_scale() {
+    local n first="" last=""
+    [ -n "$BENCH_SCALE" ] || return 0
+    echo
+    printf '%-10s %12s %12s %9s %9s %10s %9s
+' contacts "dump c/s" "restore c/s" \
+        "snap B/c" "store B/c" "read req/s" "p99 ms"
+    for n in $BENCH_SCALE; do
+        printf '%-10s %12s %12s %9s %9s %10.1f %9.2f\n' "$n" "${DUMP_RATE[$n]}" \
+            "${RESTORE_RATE[$n]}" "${SNAP_BYTES[$n]}" "${STORE_BYTES[$n]}" \
+            "${SCALE_RPS[$n]}" "${SCALE_P99[$n]}"
+        [ -n "$first" ] || first=$n
+        last=$n
+    done
+    echo
+    echo "scale targets:"
+    verdict() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b ? "PASS" : "MISS") }'; }
+    printf '  %-34s %12s  %s\n' "dump >= 1000000 contacts/s" "${DUMP_RATE[$last]}" \
+        "$(verdict "${DUMP_RATE[$last]}" 1000000)"
+    printf '  %-34s %12s  %s\n' "restore >= 300000 contacts/s" "${RESTORE_RATE[$last]}" \
+        "$(verdict "${RESTORE_RATE[$last]}" 300000)"
+    local r
+    r=$(awk -v a="${SCALE_P99[$last]}" -v b="${SCALE_P99[$first]}" 'BEGIN { printf "%.2f", a / b }')
+    printf '  %-34s %11sx  %s\n' "p99 at $last <= 1.5x p99 at $first" "$r" \
+        "$(verdict 1.5 "$r")"
+}
+
 # ---------------------------------------------------------------- main
 
 check_setup() {
     command -v wrk >/dev/null || die "wrk not found (apt-get install wrk)"
     [ -x "$CEILING" ] || die "$CEILING not found: build first (cmake --build $BUILD_DIR)"
     [ -x "$IDLINKD" ] || die "$IDLINKD not found: build first (cmake --build $BUILD_DIR)"
+    [ -x "$GEN_STORE" ] || [ -z "$BENCH_SCALE" ] ||
+        die "$GEN_STORE not found: build first (cmake --build $BUILD_DIR)"
     [[ "$BENCH_SECONDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SECONDS must be a positive integer"
     mkdir -p "$RESULTS"
     [ "$(stat -f -c %T "$BENCH_TMPDIR")" != tmpfs ] ||
@@ -342,9 +431,14 @@ main() {
     case_write write-full "write, sync full" --sync full
     case_write write-batch1 "write, sync full, batch 1" --sync full --max-batch 1
     case_write write-none "write, sync none" --sync none
+    local n
+    for n in $BENCH_SCALE; do
+        case_scale "$n"
+    done
     echo
     print_table
     print_targets
+    print_scale
 }
 
 main
