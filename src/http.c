@@ -30,7 +30,7 @@ struct idl_http {
  * send each line on its own, which costs a packet per line. */
 static int send_json(struct mg_connection *conn, int status, json_t *body,
                      const char *allow) {
-  char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
   json_decref(body);
   if (!text)
     status = 500;

@@ -78,13 +78,21 @@ int idl_handle_changes(struct idl_req *r) {
 }
 
 int idl_handle_healthz(struct idl_req *r) {
-  struct idl_store_info info;
-  enum idl_err err = idl_service_info(r->svc, &info);
+  struct idl_service_health h;
+  enum idl_err err = idl_service_health(r->svc, &h);
   if (err)
     return idl_http_fail(r->conn, err);
-  return idl_http_send(r->conn, 200,
-                       json_pack("{s:s, s:I, s:I, s:I}", "status", "ok", "contacts",
-                                 (json_int_t)info.contacts, "last_seq",
-                                 (json_int_t)info.last_seq, "next_id",
-                                 (json_int_t)info.next_id));
+  json_t *body = json_pack("{s:s, s:I, s:I, s:I}", "status", "ok", "contacts",
+                           (json_int_t)h.store.contacts, "last_seq",
+                           (json_int_t)h.store.last_seq, "next_id",
+                           (json_int_t)h.store.next_id);
+  json_t *mirror = h.mirrored
+      ? json_pack("{s:s, s:I, s:I, s:f, s:I}", "state", idl_mirror_state_name(h.mirror.state),
+                  "applied_seq", (json_int_t)h.mirror.applied_seq, "lag_entries",
+                  (json_int_t)h.mirror_lag_entries, "lag_seconds", h.mirror_lag_seconds,
+                  "full_syncs", (json_int_t)h.mirror.full_syncs)
+      : json_pack("{s:s}", "state", "off");
+  if (body)
+    json_object_set_new(body, "mirror", mirror);
+  return idl_http_send(r->conn, 200, body);
 }

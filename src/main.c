@@ -17,6 +17,10 @@ struct config {
   const char *listen;
   const char *data;
   const char *redis;
+  struct idl_redis_url redis_url;
+  const char *redis_prefix;
+  size_t stream_maxlen;
+  uint64_t log_retain;
   int sync_full;
   unsigned threads;
   size_t max_body;
@@ -36,6 +40,13 @@ static const char usage[] =
     "                                         (./idlink-data)\n"
     "  --redis URL          IDLINK_REDIS      redis://[:password@]host[:port][/db]\n"
     "                                         mirror (none)\n"
+    "  --redis-prefix P     IDLINK_REDIS_PREFIX  prefix of the mirror's keys\n"
+    "                                         (idlink:)\n"
+    "  --redis-stream-maxlen N  IDLINK_REDIS_STREAM_MAXLEN  the events stream is\n"
+    "                                         capped near N entries (100000)\n"
+    "  --log-retain N       IDLINK_LOG_RETAIN  change-log entries kept at least\n"
+    "                                         (1000000); with a mirror, none it\n"
+    "                                         has not applied is ever dropped\n"
     "  --sync full|none     IDLINK_SYNC       full: a change is on disk before its\n"
     "                                         response is sent (full)\n"
     "  --threads N          IDLINK_THREADS    HTTP worker threads, one per open\n"
@@ -100,7 +111,20 @@ static void apply(struct config *c, int opt, const char *name, const char *v) {
       die_usage(name, "expected a folder, got '%s'", v);
     c->data = v;
     break;
-  case 'r': c->redis = v; break;
+  case 'r': {
+    char why[256];
+    if (idl_redis_url_parse(v, &c->redis_url, why, sizeof(why)))
+      die_usage(name, "%s", why);
+    c->redis = v;
+    break;
+  }
+  case 'p':
+    if (!*v || strlen(v) > 48)
+      die_usage(name, "expected a prefix of 1 to 48 characters, got '%s'", v);
+    c->redis_prefix = v;
+    break;
+  case 'x': c->stream_maxlen = parse_size(name, v, 1, (size_t)1 << 40); break;
+  case 'R': c->log_retain = parse_size(name, v, 1, (size_t)1 << 50); break;
   case 's':
     if (strcmp(v, "full") != 0 && strcmp(v, "none") != 0)
       die_usage(name, "expected full or none, got '%s'", v);
@@ -123,6 +147,9 @@ static const struct option long_options[] = {
     {"threads", required_argument, NULL, 't'},   {"max-body", required_argument, NULL, 'b'},
     {"map-size", required_argument, NULL, 'm'},  {"max-batch", required_argument, NULL, 'B'},
     {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
+    {"redis-prefix", required_argument, NULL, 'p'},
+    {"redis-stream-maxlen", required_argument, NULL, 'x'},
+    {"log-retain", required_argument, NULL, 'R'},
     {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
 };
 
@@ -130,6 +157,8 @@ static const char *const env_names[][2] = {
     {"l", "IDLINK_LISTEN"},   {"d", "IDLINK_DATA"},     {"r", "IDLINK_REDIS"},
     {"s", "IDLINK_SYNC"},     {"t", "IDLINK_THREADS"},  {"b", "IDLINK_MAX_BODY"},
     {"m", "IDLINK_MAP_SIZE"}, {"B", "IDLINK_MAX_BATCH"}, {"L", "IDLINK_LOG_LEVEL"},
+    {"p", "IDLINK_REDIS_PREFIX"}, {"x", "IDLINK_REDIS_STREAM_MAXLEN"},
+    {"R", "IDLINK_LOG_RETAIN"},
 };
 
 static unsigned default_threads(void) {
@@ -167,9 +196,6 @@ static void parse_config(int argc, char **argv, struct config *c) {
   }
   if (optind < argc)
     die_usage(argv[optind], "%s", "unexpected argument (see --help)");
-  if (c->redis)
-    die_usage(c->redis == getenv("IDLINK_REDIS") ? "IDLINK_REDIS" : "--redis", "%s",
-              "the Redis mirror is not available in this version");
 }
 
 int main(int argc, char **argv) {
@@ -186,8 +212,11 @@ int main(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
   signal(SIGPIPE, SIG_IGN);
 
+  struct idl_mirror_opts mo = {.url = c.redis_url, .prefix = c.redis_prefix,
+                               .stream_maxlen = c.stream_maxlen};
   struct idl_service_opts so = {.data_dir = c.data, .sync_full = c.sync_full,
-                                .map_size = c.map_size, .max_batch = c.max_batch};
+                                .map_size = c.map_size, .max_batch = c.max_batch,
+                                .log_retain = c.log_retain, .mirror = c.redis ? &mo : NULL};
   struct idl_service *svc = NULL;
   enum idl_err err = idl_service_open(&so, &svc);
   if (err == IDL_ERR_LOCKED) {
@@ -207,9 +236,13 @@ int main(int argc, char **argv) {
     idl_service_close(svc);
     return 1;
   }
-  idl_log_info("idlinkd %s listening on %s, data in %s, sync %s, %u threads",
-               IDLINK_VERSION, c.listen, c.data, c.sync_full ? "full" : "none",
-               c.threads);
+  char mirror[320] = "no mirror";
+  if (c.redis)
+    snprintf(mirror, sizeof(mirror), "mirror to Redis at %s:%d", c.redis_url.host,
+             c.redis_url.port);
+  idl_log_info("idlinkd %s listening on %s, data in %s, sync %s, %u threads, %s",
+               IDLINK_VERSION, c.listen, c.data, c.sync_full ? "full" : "none", c.threads,
+               mirror);
   int sig = 0;
   sigwait(&stop, &sig);
   idl_log_info("%s: stopping", strsignal(sig));

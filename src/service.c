@@ -1,11 +1,23 @@
 #include "idlink/service.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct idl_service {
   struct idl_store *store;
   struct idl_writer *writer;
+  struct idl_mirror *mirror;
 };
+
+static void wake_mirror(void *arg) {
+  struct idl_service *svc = arg;
+  idl_mirror_notify(svc->mirror);
+}
+
+static uint64_t mirror_floor(void *arg) {
+  struct idl_service *svc = arg;
+  return idl_mirror_applied(svc->mirror);
+}
 
 enum idl_err idl_service_open(const struct idl_service_opts *opts,
                               struct idl_service **out) {
@@ -14,8 +26,14 @@ enum idl_err idl_service_open(const struct idl_service_opts *opts,
     return IDL_ERR_NOMEM;
   struct idl_store_opts so = {
       .sync_full = opts->sync_full, .map_size = opts->map_size, .exclusive = 1};
-  struct idl_writer_opts wo = {.max_batch = opts->max_batch};
+  struct idl_writer_opts wo = {.max_batch = opts->max_batch,
+                               .log_retain = opts->log_retain,
+                               .committed = opts->mirror ? wake_mirror : NULL,
+                               .trim_floor = opts->mirror ? mirror_floor : NULL,
+                               .arg = svc};
   enum idl_err err = idl_store_open(opts->data_dir, &so, &svc->store);
+  if (!err && opts->mirror)
+    err = idl_mirror_start(svc->store, opts->mirror, &svc->mirror);
   if (!err)
     err = idl_writer_start(svc->store, &wo, &svc->writer);
   if (err) {
@@ -30,6 +48,7 @@ void idl_service_close(struct idl_service *svc) {
   if (!svc)
     return;
   idl_writer_stop(svc->writer);
+  idl_mirror_stop(svc->mirror, IDL_SERVICE_MIRROR_FLUSH_MS);
   idl_store_close(svc->store);
   free(svc);
 }
@@ -96,6 +115,27 @@ enum idl_err idl_service_changes(struct idl_service *svc, uint64_t after, size_t
   WITH_READ(svc, changes_and_last(txn, after, limit, out, n, last_seq));
 }
 
-enum idl_err idl_service_info(struct idl_service *svc, struct idl_store_info *out) {
-  WITH_READ(svc, idl_store_info(txn, out));
+/* The store's counts and, with a mirror, how far behind Redis is. */
+static enum idl_err health(struct idl_service *svc, struct idl_txn *txn,
+                           struct idl_service_health *out) {
+  memset(out, 0, sizeof(*out));
+  enum idl_err err = idl_store_info(txn, &out->store);
+  if (err || !svc->mirror)
+    return err;
+  out->mirrored = 1;
+  idl_mirror_status(svc->mirror, &out->mirror);
+  uint64_t applied = out->mirror.applied_seq;
+  out->mirror_lag_entries = out->store.last_seq > applied ? out->store.last_seq - applied : 0;
+  struct idl_change *next = NULL;
+  size_t n = 0;
+  if (out->mirror_lag_entries && !(err = idl_store_changes(txn, applied, 1, &next, &n)) && n)
+    out->mirror_lag_seconds = (double)(idl_now_ms() - next[0].at_ms) / 1000.0;
+  for (size_t i = 0; i < n; i++)
+    idl_change_fini(&next[i]);
+  free(next);
+  return err;
+}
+
+enum idl_err idl_service_health(struct idl_service *svc, struct idl_service_health *out) {
+  WITH_READ(svc, health(svc, txn, out));
 }

@@ -597,6 +597,29 @@ enum idl_err idl_store_changes(struct idl_txn *txn, uint64_t after, size_t limit
   return IDL_ERR_OK;
 }
 
+enum idl_err idl_store_trim_log(struct idl_txn *txn, uint64_t upto, size_t max,
+                                size_t *deleted) {
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn->txn, txn->s->changes, &cur);
+  if (rc)
+    return xlate(rc, "open cursor");
+  MDB_val k, v;
+  size_t n = 0;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc && n < max;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    uint64_t seq;
+    memcpy(&seq, k.mv_data, sizeof(seq));
+    if (seq > upto)
+      break;
+    if ((rc = mdb_cursor_del(cur, 0)))
+      break;
+    n++;
+  }
+  mdb_cursor_close(cur);
+  *deleted = n;
+  return rc == 0 || rc == MDB_NOTFOUND ? IDL_ERR_OK : xlate(rc, "trim the log");
+}
+
 enum idl_err idl_store_info(struct idl_txn *txn, struct idl_store_info *out) {
   MDB_stat contacts, changes;
   MDB_envinfo env;

@@ -16,9 +16,15 @@ struct job {
   struct job *next;
 };
 
+/* Every this many commits the writer trims the change log, at most
+ * TRIM_MAX entries at a time so that no batch waits long behind it. */
+#define TRIM_EVERY 256
+#define TRIM_MAX 10000
+
 struct idl_writer {
   struct idl_store *store;
-  size_t max_batch;
+  struct idl_writer_opts opts;
+  unsigned commits; /* the writer thread's */
   pthread_t thread;
   pthread_mutex_t lock;
   pthread_cond_t wake;
@@ -80,6 +86,8 @@ static void run_batch(struct idl_writer *w, struct job *batch) {
     return;
   }
   atomic_store(&w->durable_txnid, id);
+  if (w->opts.committed)
+    w->opts.committed(w->opts.arg);
   idl_log_debug("writer: committed %zu requests in %lld us", jobs,
                 (long long)(idl_now_us() - started));
 }
@@ -90,7 +98,7 @@ static struct job *take_batch(struct idl_writer *w) {
   while (!w->head && !w->stopping)
     pthread_cond_wait(&w->wake, &w->lock);
   struct job *batch = w->head, **link = &w->head;
-  for (size_t n = 0; *link && n < w->max_batch; n++)
+  for (size_t n = 0; *link && n < w->opts.max_batch; n++)
     link = &(*link)->next;
   w->head = *link;
   *link = NULL;
@@ -100,11 +108,38 @@ static struct job *take_batch(struct idl_writer *w) {
   return batch;
 }
 
+/* Deletes the oldest log entries past the retention bound, and never one
+ * the mirror has not applied. */
+static void trim_log(struct idl_writer *w) {
+  struct idl_txn *txn;
+  struct idl_store_info info;
+  if (idl_txn_begin_write(w->store, NULL, &txn))
+    return;
+  enum idl_err err = idl_store_info(txn, &info);
+  size_t deleted = 0;
+  if (!err && info.log_entries > w->opts.log_retain) {
+    uint64_t upto = info.last_seq - w->opts.log_retain;
+    if (w->opts.trim_floor) {
+      uint64_t floor = w->opts.trim_floor(w->opts.arg);
+      upto = floor < upto ? floor : upto;
+    }
+    err = idl_store_trim_log(txn, upto, TRIM_MAX, &deleted);
+  }
+  if (err || !deleted) {
+    idl_txn_abort(txn);
+    return;
+  }
+  if (!idl_txn_commit(txn))
+    idl_log_debug("writer: trimmed %zu change-log entries", deleted);
+}
+
 static void *writer_main(void *arg) {
   struct idl_writer *w = arg;
   struct job *batch;
   while ((batch = take_batch(w))) {
     run_batch(w, batch);
+    if (++w->commits % TRIM_EVERY == 0)
+      trim_log(w);
     for (struct job *j = batch, *next; j; j = next) {
       next = j->next; /* j is gone once posted */
       sem_post(&j->done);
@@ -125,7 +160,11 @@ enum idl_err idl_writer_start(struct idl_store *s, const struct idl_writer_opts 
   if (!w)
     return IDL_ERR_NOMEM;
   w->store = s;
-  w->max_batch = opts->max_batch ? opts->max_batch : IDL_WRITER_DEFAULT_BATCH;
+  w->opts = *opts;
+  if (!w->opts.max_batch)
+    w->opts.max_batch = IDL_WRITER_DEFAULT_BATCH;
+  if (!w->opts.log_retain)
+    w->opts.log_retain = IDL_WRITER_DEFAULT_RETAIN;
   w->tail = &w->head;
   atomic_init(&w->durable_txnid, txnid);
   pthread_mutex_init(&w->lock, NULL);

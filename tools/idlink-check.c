@@ -7,11 +7,12 @@
 
 #include "idlink/check.h"
 #include "idlink/log.h"
+#include "idlink/mirror.h"
 #include "idlink/snapshot.h"
 #include "idlink/toolkit.h"
 
 static const char usage[] =
-    "Usage: idlink-check --data DIR\n"
+    "Usage: idlink-check --data DIR [--redis URL [--redis-prefix P] [--show-values]]\n"
     "       idlink-check --snapshot FILE\n"
     "Verify the invariants of the idlink store in DIR: every secondary's linkedId\n"
     "names an existing primary; every primary's members are exactly the\n"
@@ -24,6 +25,11 @@ static const char usage[] =
     "\n"
     "  --data DIR   the store's folder (read-only; idlinkd may be running)\n"
     "  --snapshot FILE  the snapshot to verify (\"-\": standard input)\n"
+    "  --redis URL  also compare the Redis mirror at URL with the store: every key\n"
+    "               missing, stale or extra is listed\n"
+    "  --redis-prefix P  the mirror's key prefix (idlink:)\n"
+    "  --show-values  name emails and phones in mirror differences (hidden by\n"
+    "               default: they are personal data)\n"
     "  --help       print this help and exit\n"
     "\n"
     "Exit 0 with a one-line summary when all hold; otherwise each violation on\n"
@@ -58,7 +64,40 @@ static int check_snapshot(const char *path) {
   return 0;
 }
 
-static int check_data(const char *dir) {
+struct redis_check {
+  const char *url;
+  const char *prefix;
+  int show_values;
+};
+
+static void print_difference(const char *line, void *arg) {
+  (void)arg;
+  printf("mirror: %s\n", line);
+}
+
+/* Compares the mirror with the store through txn; returns 0, 1 or 2 as main. */
+static int check_redis(struct idl_txn *txn, const struct redis_check *rc) {
+  struct idl_redis_url url;
+  char why[256];
+  if (idl_redis_url_parse(rc->url, &url, why, sizeof(why))) {
+    fprintf(stderr, "idlink-check: --redis: %s\n", why);
+    return 2;
+  }
+  uint64_t differences = 0;
+  enum idl_err err = idl_mirror_compare(txn, &url, rc->prefix, rc->show_values,
+                                        print_difference, NULL, &differences, why,
+                                        sizeof(why));
+  if (err) {
+    fprintf(stderr, "idlink-check: Redis at %s:%d: %s\n", url.host, url.port, why);
+    return 2;
+  }
+  printf("%s: the Redis mirror at %s:%d, prefix %s: %llu differences\n",
+         differences ? "FAILED" : "ok", url.host, url.port, rc->prefix,
+         (unsigned long long)differences);
+  return differences ? 1 : 0;
+}
+
+static int check_data(const char *dir, const struct redis_check *redis) {
   struct idl_store_opts opts = {.read_only = 1};
   struct idl_store *store;
   enum idl_err err = idl_store_open(dir, &opts, &store);
@@ -72,9 +111,9 @@ static int check_data(const char *dir) {
   err = idl_txn_begin_read(store, &txn);
   if (!err)
     err = idl_check_store(txn, print_violation, NULL, &rep);
-  idl_txn_abort(txn);
-  idl_store_close(store);
   if (err) {
+    idl_txn_abort(txn);
+    idl_store_close(store);
     fprintf(stderr, "idlink-check: %s: %s\n", dir, idl_strerror(err));
     return 2;
   }
@@ -86,23 +125,34 @@ static int check_data(const char *dir) {
          (unsigned long long)rep.deleted, (unsigned long long)rep.emails,
          (unsigned long long)rep.phones, (unsigned long long)rep.next_id,
          (unsigned long long)rep.last_seq, (unsigned long long)rep.violations);
-  return rep.violations ? 1 : 0;
+  /* The mirror is compared with the same snapshot of the store. */
+  int mirror_rc = redis->url ? check_redis(txn, redis) : 0;
+  idl_txn_abort(txn);
+  idl_store_close(store);
+  return mirror_rc == 2 ? 2 : rep.violations || mirror_rc ? 1 : 0;
 }
 
 int main(int argc, char **argv) {
   static const struct option options[] = {
       {"data", required_argument, NULL, 'd'},
       {"snapshot", required_argument, NULL, 's'},
+      {"redis", required_argument, NULL, 'r'},
+      {"redis-prefix", required_argument, NULL, 'p'},
+      {"show-values", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   const char *data = NULL, *snapshot = NULL;
+  struct redis_check redis = {.prefix = IDL_MIRROR_DEFAULT_PREFIX};
   int opt;
   opterr = 0;
   while ((opt = getopt_long(argc, argv, ":", options, NULL)) != -1) {
     switch (opt) {
     case 'd': data = optarg; break;
     case 's': snapshot = optarg; break;
+    case 'r': redis.url = optarg; break;
+    case 'p': redis.prefix = optarg; break;
+    case 'v': redis.show_values = 1; break;
     case 'h': fputs(usage, stdout); return 0;
     case ':':
       fprintf(stderr, "idlink-check: %s: needs a value\n", argv[optind - 1]);
@@ -118,5 +168,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   idl_log_set_level(IDL_LOG_ERROR);
-  return snapshot ? check_snapshot(snapshot) : check_data(data);
+  if (redis.url && !data) {
+    fprintf(stderr, "idlink-check: --redis needs --data DIR (see --help)\n");
+    return 2;
+  }
+  return snapshot ? check_snapshot(snapshot) : check_data(data, &redis);
 }

@@ -4,6 +4,7 @@
 #define IDLINK_SERVICE_H
 
 #include "idlink/identity.h"
+#include "idlink/mirror.h"
 #include "idlink/store.h"
 #include "idlink/writer.h"
 
@@ -14,7 +15,12 @@ struct idl_service_opts {
   int sync_full;
   size_t map_size;
   size_t max_batch;
+  uint64_t log_retain;
+  const struct idl_mirror_opts *mirror; /* NULL: no Redis mirror */
 };
+
+/* How long shutdown gives the mirror to bring Redis up to date. */
+#define IDL_SERVICE_MIRROR_FLUSH_MS 5000
 
 /* Opens the store in opts->data_dir, holding its lock, and starts the writer.
  * IDL_ERR_LOCKED when another server holds the folder. */
@@ -47,7 +53,15 @@ enum idl_err idl_service_contact(struct idl_service *svc, uint64_t id,
 enum idl_err idl_service_changes(struct idl_service *svc, uint64_t after, size_t limit,
                                  struct idl_change **out, size_t *n, uint64_t *last_seq);
 
-/* GET /healthz: counts of the store. */
-enum idl_err idl_service_info(struct idl_service *svc, struct idl_store_info *out);
+struct idl_service_health {
+  struct idl_store_info store;
+  int mirrored;                     /* a mirror is configured */
+  struct idl_mirror_status mirror;
+  uint64_t mirror_lag_entries;      /* log entries Redis does not have yet */
+  double mirror_lag_seconds;        /* age of the oldest of them */
+};
+
+/* GET /healthz: counts of the store and the mirror's state. */
+enum idl_err idl_service_health(struct idl_service *svc, struct idl_service_health *out);
 
 #endif

@@ -83,6 +83,11 @@ enum idl_err idl_store_log(struct idl_txn *txn, struct idl_change *change);
 enum idl_err idl_store_changes(struct idl_txn *txn, uint64_t after, size_t limit,
                                struct idl_change **out, size_t *n);
 
+/* Deletes the log entries with seq <= upto, at most max of them, oldest
+ * first (write txn); *deleted says how many went. */
+enum idl_err idl_store_trim_log(struct idl_txn *txn, uint64_t upto, size_t max,
+                                size_t *deleted);
+
 struct idl_store_info {
   uint64_t contacts;   /* rows in the contacts table */
   uint64_t next_id;    /* the id the next contact gets */

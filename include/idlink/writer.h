@@ -13,9 +13,18 @@ struct idl_writer;
 
 struct idl_writer_opts {
   size_t max_batch; /* requests per transaction; 0: IDL_WRITER_DEFAULT_BATCH */
+  /* The change log keeps at least this many entries; 0: IDL_WRITER_DEFAULT_RETAIN. */
+  uint64_t log_retain;
+  /* Called on the writer thread after each commit that changed the store. */
+  void (*committed)(void *arg);
+  /* The log position below which entries may go (the mirror's applied
+   * position); NULL when nothing else reads the log. */
+  uint64_t (*trim_floor)(void *arg);
+  void *arg;
 };
 
 #define IDL_WRITER_DEFAULT_BATCH 1024
+#define IDL_WRITER_DEFAULT_RETAIN 1000000
 
 /* Starts the writer thread on s, which must outlive it. */
 enum idl_err idl_writer_start(struct idl_store *s, const struct idl_writer_opts *opts,

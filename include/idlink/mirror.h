@@ -1,0 +1,79 @@
+/* The Redis mirror (SPEC section 6): a thread that applies the change log to
+ * Redis in sequence order, each batch in one MULTI/EXEC with the sequence
+ * number it reaches, and rebuilds every key from the store when Redis is
+ * empty, flushed or behind the oldest retained log entry. HTTP requests
+ * never wait for it. */
+#ifndef IDLINK_MIRROR_H
+#define IDLINK_MIRROR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "idlink/store.h"
+
+/* A parsed redis://[[user]:password@]host[:port][/db] URL. */
+struct idl_redis_url {
+  char host[256];
+  int port;
+  char user[128];
+  char password[256];
+  int db;
+};
+
+/* Parses url into out. On failure returns IDL_ERR_INVAL and says why. */
+enum idl_err idl_redis_url_parse(const char *url, struct idl_redis_url *out, char *why,
+                                 size_t why_len);
+
+struct idl_mirror_opts {
+  struct idl_redis_url url;
+  const char *prefix;   /* key prefix, "idlink:" */
+  size_t stream_maxlen; /* the events stream is capped near this (XADD MAXLEN ~) */
+};
+
+#define IDL_MIRROR_DEFAULT_PREFIX "idlink:"
+#define IDL_MIRROR_DEFAULT_STREAM_MAXLEN 100000
+
+struct idl_mirror;
+
+/* Starts the mirror thread on s, which must outlive it. An unreachable Redis
+ * is not an error: the thread retries with back-off. */
+enum idl_err idl_mirror_start(struct idl_store *s, const struct idl_mirror_opts *opts,
+                              struct idl_mirror **out);
+
+/* Wakes the mirror: the log has new entries. Cheap; safe from any thread. */
+void idl_mirror_notify(struct idl_mirror *m);
+
+/* Applies what Redis will take within flush_ms, stops the thread, frees m.
+ * NULL is a no-op. */
+void idl_mirror_stop(struct idl_mirror *m, int flush_ms);
+
+enum idl_mirror_state { IDL_MIRROR_CONNECTING, IDL_MIRROR_SYNCING, IDL_MIRROR_UP,
+                        IDL_MIRROR_DOWN };
+
+struct idl_mirror_status {
+  enum idl_mirror_state state;
+  uint64_t applied_seq; /* the log position Redis has, 0 before the first sync */
+  uint64_t full_syncs;  /* rebuilds of every key since start */
+};
+
+void idl_mirror_status(struct idl_mirror *m, struct idl_mirror_status *out);
+
+/* "connecting", "syncing", "up", "down". */
+const char *idl_mirror_state_name(enum idl_mirror_state state);
+
+/* The log position the mirror has applied (the writer trims the log only
+ * below it). Safe from any thread. */
+uint64_t idl_mirror_applied(struct idl_mirror *m);
+
+/* idlink-check --redis: compares every key the store implies with Redis, and
+ * every key under the prefix in Redis with the store. Calls fn once per
+ * difference with a line saying what is missing, stale or extra (emails and
+ * phones shown only when show_values is set; otherwise the contact id).
+ * *differences counts them. Fails with IDL_ERR_IO when Redis cannot be read. */
+typedef void (*idl_mirror_diff_fn)(const char *line, void *arg);
+enum idl_err idl_mirror_compare(struct idl_txn *txn, const struct idl_redis_url *url,
+                                const char *prefix, int show_values, idl_mirror_diff_fn fn,
+                                void *arg, uint64_t *differences, char *why,
+                                size_t why_len);
+
+#endif

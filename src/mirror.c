@@ -1,0 +1,873 @@
+/* The Redis mirror: the only file that includes hiredis.h.
+ *
+ * One thread owns the connection. It reads the change log after the position
+ * Redis holds (PREFIX mirror:seq) and applies each batch of entries in one
+ * MULTI/EXEC, pipelined, that also sets mirror:seq. An entry is applied from
+ * the store's current state (the identity its contacts belong to now), so
+ * applying it twice, or late, leaves the same keys. When Redis has no
+ * position, one from another store, or one below the oldest retained entry,
+ * a full sync rebuilds every key from one read transaction first. */
+#include "idlink/mirror.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "idlink/identity.h"
+#include "idlink/json.h"
+#include "idlink/log.h"
+
+#define BATCH_ENTRIES 512    /* log entries per MULTI/EXEC */
+#define PIPELINE_DEPTH 1024  /* commands in flight during a full sync or a compare */
+#define IDLE_CHECK_MS 1000   /* how often an idle mirror checks Redis still has its keys */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define KEY_MAX (64 + 16 + IDL_EMAIL_MAX_BYTES)
+
+struct idl_mirror {
+  struct idl_store *store;
+  struct idl_mirror_opts opts;
+  char prefix[64];
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  int notified;          /* guarded by lock */
+  int stopping;          /* guarded by lock */
+  int64_t deadline_us;   /* guarded by lock: when stopping, give up after this */
+  _Atomic uint64_t applied;
+  _Atomic int state;
+  _Atomic uint64_t full_syncs;
+  redisContext *rc;      /* the mirror thread's */
+  int outage_logged;     /* the mirror thread's */
+};
+
+/* ------------------------------------------------------------------ URLs */
+
+static enum idl_err url_fail(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static enum idl_err url_fail(char *why, size_t why_len, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, why_len, fmt, ap);
+  va_end(ap);
+  return IDL_ERR_INVAL;
+}
+
+/* Parses a decimal in [min, max] from s[0..len); -1 when it is not one. */
+static long parse_num(const char *s, size_t len, long min, long max) {
+  long v = 0;
+  if (len == 0 || len > 9)
+    return -1;
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v < min || v > max ? -1 : v;
+}
+
+static int copy_part(char *out, size_t cap, const char *s, size_t len) {
+  if (len >= cap)
+    return -1;
+  memcpy(out, s, len);
+  out[len] = '\0';
+  return 0;
+}
+
+enum idl_err idl_redis_url_parse(const char *url, struct idl_redis_url *out, char *why,
+                                 size_t why_len) {
+  static const char scheme[] = "redis://";
+  memset(out, 0, sizeof(*out));
+  out->port = 6379;
+  if (strncmp(url, scheme, sizeof(scheme) - 1) != 0)
+    return url_fail(why, why_len, "expected redis://[:password@]host[:port][/db], got '%s'",
+                    url);
+  const char *p = url + sizeof(scheme) - 1, *at = strrchr(p, '@');
+  if (at) {
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    if (!colon || copy_part(out->user, sizeof(out->user), p, (size_t)(colon - p)) ||
+        copy_part(out->password, sizeof(out->password), colon + 1, (size_t)(at - colon - 1)))
+      return url_fail(why, why_len, "expected ':password@' before the host in '%s'", url);
+    p = at + 1;
+  }
+  size_t host_len = strcspn(p, ":/");
+  if (host_len == 0 || copy_part(out->host, sizeof(out->host), p, host_len))
+    return url_fail(why, why_len, "no host in '%s'", url);
+  p += host_len;
+  if (*p == ':') {
+    size_t len = strcspn(p + 1, "/");
+    long port = parse_num(p + 1, len, 1, 65535);
+    if (port < 0)
+      return url_fail(why, why_len, "the port in '%s' is not a number from 1 to 65535", url);
+    out->port = (int)port;
+    p += 1 + len;
+  }
+  if (*p == '/' && p[1]) {
+    long db = parse_num(p + 1, strlen(p + 1), 0, 100000);
+    if (db < 0)
+      return url_fail(why, why_len, "the database in '%s' is not a number", url);
+    out->db = (int)db;
+  } else if (*p && strcmp(p, "/") != 0) {
+    return url_fail(why, why_len, "unexpected '%s' in '%s'", p, url);
+  }
+  return IDL_ERR_OK;
+}
+
+/* ------------------------------------------------------------- connection */
+
+/* Connects, authenticates and selects the database. Returns NULL and says
+ * why on failure. */
+static redisContext *redis_open(const struct idl_redis_url *u, char *why, size_t why_len) {
+  struct timeval connect_tv = {1, 0}, io_tv = {5, 0};
+  redisContext *c = redisConnectWithTimeout(u->host, u->port, connect_tv);
+  if (!c) {
+    snprintf(why, why_len, "out of memory");
+    return NULL;
+  }
+  if (c->err) {
+    snprintf(why, why_len, "%s", c->errstr);
+    redisFree(c);
+    return NULL;
+  }
+  redisSetTimeout(c, io_tv);
+  redisEnableKeepAlive(c);
+  redisReply *r = NULL;
+  if (*u->password) {
+    r = *u->user ? redisCommand(c, "AUTH %s %s", u->user, u->password)
+                 : redisCommand(c, "AUTH %s", u->password);
+    if (!r || r->type == REDIS_REPLY_ERROR)
+      goto fail;
+    freeReplyObject(r);
+  }
+  if (u->db) {
+    r = redisCommand(c, "SELECT %d", u->db);
+    if (!r || r->type == REDIS_REPLY_ERROR)
+      goto fail;
+    freeReplyObject(r);
+  }
+  return c;
+fail:
+  snprintf(why, why_len, "%s", r ? r->str : c->errstr);
+  freeReplyObject(r);
+  redisFree(c);
+  return NULL;
+}
+
+/* A pipeline: commands appended, replies read back in order by a callback. */
+struct pipe {
+  redisContext *c;
+  size_t pending;
+  /* Called with each reply in order; returns non-zero to fail the pipeline. */
+  int (*on_reply)(struct pipe *p, redisReply *r);
+  void *arg;
+  int failed;
+};
+
+static int pipe_flush(struct pipe *p) {
+  while (p->pending) {
+    void *reply = NULL;
+    if (redisGetReply(p->c, &reply) != REDIS_OK) {
+      p->failed = 1;
+      return -1;
+    }
+    p->pending--;
+    if (p->on_reply && p->on_reply(p, reply))
+      p->failed = 1;
+    freeReplyObject(reply);
+  }
+  return p->failed ? -1 : 0;
+}
+
+/* Appends one command of argc arguments (NUL-terminated strings). */
+static int pipe_cmd(struct pipe *p, int argc, const char **argv) {
+  size_t lens[16];
+  for (int i = 0; i < argc; i++)
+    lens[i] = strlen(argv[i]);
+  if (p->failed || redisAppendCommandArgv(p->c, argc, argv, lens) != REDIS_OK) {
+    p->failed = 1;
+    return -1;
+  }
+  if (++p->pending >= PIPELINE_DEPTH)
+    return pipe_flush(p);
+  return 0;
+}
+
+/* ------------------------------------------------------------------- keys */
+
+static void make_key(const char *prefix, char *buf, const char *kind, const char *value) {
+  snprintf(buf, KEY_MAX, "%s%s%s%s", prefix, kind, *value ? ":" : "", value);
+}
+
+static void id_str(uint64_t id, char *buf) { snprintf(buf, 24, "%" PRIu64, id); }
+
+/* The JSON of section 2's contact object for ident, as the mirror stores it.
+ * NULL without memory; free() it. */
+static char *identity_json(const struct idl_identity *ident) {
+  json_t *o = idl_json_identity(ident);
+  char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+  json_decref(o);
+  return s;
+}
+
+/* SET prefix kind:value -> value_of. */
+static int set_key(struct pipe *p, const char *prefix, const char *kind, const char *value,
+                   const char *to) {
+  char key[KEY_MAX];
+  make_key(prefix, key, kind, value);
+  const char *argv[] = {"SET", key, to};
+  return pipe_cmd(p, 3, argv);
+}
+
+/* Every key of one identity: its values pointing at its primary, and its JSON. */
+static enum idl_err put_identity(struct pipe *p, const char *prefix,
+                                 const struct idl_identity *ident) {
+  char primary[24];
+  id_str(ident->c[0].id, primary);
+  for (size_t i = 0; i < ident->n; i++) {
+    const struct idl_contact *c = &ident->c[i];
+    if (c->deleted_ms != IDL_TIME_NULL)
+      continue;
+    if ((*c->email && set_key(p, prefix, "email", c->email, primary)) ||
+        (*c->phone && set_key(p, prefix, "phone", c->phone, primary)))
+      return IDL_ERR_IO;
+  }
+  char *json = identity_json(ident);
+  if (!json)
+    return IDL_ERR_NOMEM;
+  int rc = set_key(p, prefix, "identity", primary, json);
+  free(json);
+  return rc ? IDL_ERR_IO : IDL_ERR_OK;
+}
+
+/* ------------------------------------------------------------- applying */
+
+static void set_state(struct idl_mirror *m, enum idl_mirror_state s) {
+  atomic_store(&m->state, (int)s);
+}
+
+/* The keys of one log entry, from the store's current state, and its event. */
+static enum idl_err entry_commands(struct idl_mirror *m, struct pipe *p, struct idl_txn *txn,
+                                   const struct idl_change *e) {
+  struct idl_identity ident;
+  uint64_t anchor = e->kind == IDL_CHANGE_CONTACT_CREATED ? e->contact : e->primary;
+  enum idl_err err = idl_identity_of_contact(txn, anchor, &ident);
+  if (err)
+    return err;
+  uint64_t primary = ident.c[0].id;
+  for (size_t i = 0; i < e->absorbed.n && !err; i++) {
+    char key[KEY_MAX], id[24];
+    if (e->absorbed.v[i] == primary)
+      continue;
+    id_str(e->absorbed.v[i], id);
+    make_key(m->prefix, key, "identity", id);
+    const char *argv[] = {"DEL", key};
+    if (pipe_cmd(p, 2, argv))
+      err = IDL_ERR_IO;
+  }
+  if (!err)
+    err = put_identity(p, m->prefix, &ident);
+  idl_identity_fini(&ident);
+  if (err)
+    return err;
+  char stream[KEY_MAX], maxlen[24], xid[48], seq[24], prim[24], absorbed[512] = "";
+  make_key(m->prefix, stream, "events", "");
+  id_str(m->opts.stream_maxlen, maxlen);
+  snprintf(xid, sizeof(xid), "0-%" PRIu64, e->seq);
+  id_str(e->seq, seq);
+  id_str(e->primary, prim);
+  for (size_t i = 0, used = 0; i < e->absorbed.n && used + 24 < sizeof(absorbed); i++)
+    used += (size_t)snprintf(absorbed + used, sizeof(absorbed) - used, "%s%" PRIu64,
+                             i ? "," : "", e->absorbed.v[i]);
+  const char *argv[] = {"XADD", stream, "MAXLEN", "~", maxlen, xid,
+                        "seq", seq, "kind", idl_change_kind_name(e->kind),
+                        "primary", prim, "absorbed", absorbed};
+  return pipe_cmd(p, 14, argv) ? IDL_ERR_IO : IDL_ERR_OK;
+}
+
+/* What a batch's replies say: the position Redis had when EXEC ran. */
+struct batch_replies {
+  int exec_seen;
+  int seq_matches; /* mirror:seq was the position the batch started from */
+  uint64_t expected;
+};
+
+static int on_batch_reply(struct pipe *p, redisReply *r) {
+  struct batch_replies *b = p->arg;
+  if (r->type != REDIS_REPLY_ARRAY) /* MULTI's +OK and the +QUEUED replies */
+    return r->type == REDIS_REPLY_ERROR || r->type == REDIS_REPLY_NIL;
+  b->exec_seen = 1;
+  if (r->elements < 1)
+    return 1;
+  /* Errors of single commands (an XADD whose id the stream already passed)
+   * do not stop the others: keys are idempotent, events are kept once. */
+  redisReply *was = r->element[0];
+  uint64_t seq = was->type == REDIS_REPLY_STRING ? strtoull(was->str, NULL, 10) : 0;
+  b->seq_matches = was->type == REDIS_REPLY_STRING && seq == b->expected;
+  return 0;
+}
+
+/* Applies the next batch of log entries. Sets *more when entries remain,
+ * *resync when Redis turned out not to hold the position it should. */
+static enum idl_err apply_batch(struct idl_mirror *m, int *more, int *resync) {
+  uint64_t from = atomic_load(&m->applied);
+  struct idl_txn *txn;
+  struct idl_change *entries = NULL;
+  size_t n = 0;
+  enum idl_err err = idl_txn_begin_read(m->store, &txn);
+  if (err)
+    return err;
+  err = idl_store_changes(txn, from, BATCH_ENTRIES, &entries, &n);
+  *more = n == BATCH_ENTRIES;
+  struct batch_replies b = {.expected = from};
+  struct pipe p = {.c = m->rc, .on_reply = on_batch_reply, .arg = &b};
+  char seqkey[KEY_MAX], last[24];
+  make_key(m->prefix, seqkey, "mirror:seq", "");
+  if (!err && n) {
+    const char *multi[] = {"MULTI"}, *get[] = {"GET", seqkey}, *exec[] = {"EXEC"};
+    pipe_cmd(&p, 1, multi);
+    pipe_cmd(&p, 2, get);
+    for (size_t i = 0; i < n && !err; i++)
+      err = entry_commands(m, &p, txn, &entries[i]);
+    id_str(entries[n - 1].seq, last);
+    const char *set[] = {"SET", seqkey, last};
+    pipe_cmd(&p, 3, set);
+    pipe_cmd(&p, 1, exec);
+    if (!err && pipe_flush(&p))
+      err = IDL_ERR_IO;
+  }
+  idl_txn_abort(txn);
+  if (!err && n) {
+    if (!b.seq_matches) {
+      *resync = 1; /* flushed or changed under us: rebuild everything */
+    } else {
+      atomic_store(&m->applied, entries[n - 1].seq);
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    idl_change_fini(&entries[i]);
+  free(entries);
+  return err;
+}
+
+/* --------------------------------------------------------------- full sync */
+
+static int on_any_reply(struct pipe *p, redisReply *r) {
+  (void)p;
+  return r->type == REDIS_REPLY_ERROR;
+}
+
+/* Removes every key under the prefix but the events stream. */
+static enum idl_err clear_keys(struct idl_mirror *m) {
+  char pattern[KEY_MAX], events[KEY_MAX], cursor[32] = "0";
+  snprintf(pattern, sizeof(pattern), "%s*", m->prefix);
+  make_key(m->prefix, events, "events", "");
+  do {
+    redisReply *r = redisCommand(m->rc, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+      freeReplyObject(r);
+      return IDL_ERR_IO;
+    }
+    snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+    struct pipe p = {.c = m->rc, .on_reply = on_any_reply};
+    for (size_t i = 0; i < r->element[1]->elements; i++) {
+      const char *key = r->element[1]->element[i]->str;
+      const char *argv[] = {"UNLINK", key};
+      if (strcmp(key, events) != 0)
+        pipe_cmd(&p, 2, argv);
+    }
+    freeReplyObject(r);
+    if (pipe_flush(&p))
+      return IDL_ERR_IO;
+  } while (strcmp(cursor, "0") != 0);
+  return IDL_ERR_OK;
+}
+
+struct sync_scan {
+  struct pipe *p;
+  struct idl_txn *txn;
+  const char *prefix;
+};
+
+static enum idl_err sync_contact(const struct idl_contact *c, void *arg) {
+  struct sync_scan *s = arg;
+  if (c->precedence != IDL_PRIMARY || c->deleted_ms != IDL_TIME_NULL)
+    return IDL_ERR_OK;
+  struct idl_identity ident;
+  enum idl_err err = idl_identity_of_contact(s->txn, c->id, &ident);
+  if (!err)
+    err = put_identity(s->p, s->prefix, &ident);
+  idl_identity_fini(&ident);
+  return err;
+}
+
+/* Rebuilds every key from one read transaction, then sets the position. */
+static enum idl_err full_sync(struct idl_mirror *m) {
+  set_state(m, IDL_MIRROR_SYNCING);
+  char seqkey[KEY_MAX], last[24];
+  make_key(m->prefix, seqkey, "mirror:seq", "");
+  redisReply *r = redisCommand(m->rc, "DEL %s", seqkey);
+  if (!r) 
+    return IDL_ERR_IO;
+  freeReplyObject(r);
+  enum idl_err err = clear_keys(m);
+  struct idl_txn *txn = NULL;
+  struct idl_store_info info;
+  if (!err)
+    err = idl_txn_begin_read(m->store, &txn);
+  if (!err)
+    err = idl_store_info(txn, &info);
+  struct pipe p = {.c = m->rc, .on_reply = on_any_reply};
+  struct sync_scan s = {&p, txn, m->prefix};
+  if (!err)
+    err = idl_store_scan_contacts(txn, sync_contact, &s);
+  idl_txn_abort(txn);
+  if (!err) {
+    id_str(info.last_seq, last);
+    const char *set[] = {"SET", seqkey, last};
+    pipe_cmd(&p, 3, set);
+    if (pipe_flush(&p))
+      err = IDL_ERR_IO;
+  }
+  if (!err) {
+    atomic_store(&m->applied, info.last_seq);
+    atomic_fetch_add(&m->full_syncs, 1);
+    idl_log_info("mirror: full sync done at seq %" PRIu64 " (%" PRIu64 " contacts)",
+                 info.last_seq, info.contacts);
+  }
+  return err;
+}
+
+/* Reads Redis's position and decides whether it can go on from the log. */
+static enum idl_err resume(struct idl_mirror *m) {
+  char seqkey[KEY_MAX];
+  make_key(m->prefix, seqkey, "mirror:seq", "");
+  redisReply *r = redisCommand(m->rc, "GET %s", seqkey);
+  if (!r)
+    return IDL_ERR_IO;
+  int present = r->type == REDIS_REPLY_STRING;
+  uint64_t seq = present ? strtoull(r->str, NULL, 10) : 0;
+  freeReplyObject(r);
+  struct idl_txn *txn;
+  struct idl_store_info info;
+  struct idl_change *first = NULL;
+  size_t n = 0;
+  enum idl_err err = idl_txn_begin_read(m->store, &txn);
+  if (err)
+    return err;
+  err = idl_store_info(txn, &info);
+  if (!err)
+    err = idl_store_changes(txn, 0, 1, &first, &n);
+  idl_txn_abort(txn);
+  uint64_t oldest = n ? first[0].seq : info.last_seq + 1;
+  for (size_t i = 0; i < n; i++)
+    idl_change_fini(&first[i]);
+  free(first);
+  if (err)
+    return err;
+  /* The log must still hold every entry after seq. */
+  if (!present || seq > info.last_seq || seq + 1 < oldest)
+    return full_sync(m);
+  atomic_store(&m->applied, seq);
+  return IDL_ERR_OK;
+}
+
+/* ------------------------------------------------------------- the thread */
+
+static int64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Waits up to ms for a notification or a stop. Returns 1 when stopping. */
+static int wait_for(struct idl_mirror *m, int ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (long)(ms % 1000) * 1000000;
+  if (until.tv_nsec >= 1000000000) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000;
+  }
+  pthread_mutex_lock(&m->lock);
+  while (!m->notified && !m->stopping)
+    if (pthread_cond_timedwait(&m->wake, &m->lock, &until) == ETIMEDOUT)
+      break;
+  m->notified = 0;
+  int stopping = m->stopping;
+  pthread_mutex_unlock(&m->lock);
+  return stopping;
+}
+
+static int past_deadline(struct idl_mirror *m) {
+  pthread_mutex_lock(&m->lock);
+  int past = m->stopping && now_us() >= m->deadline_us;
+  pthread_mutex_unlock(&m->lock);
+  return past;
+}
+
+static int stopping(struct idl_mirror *m) {
+  pthread_mutex_lock(&m->lock);
+  int s = m->stopping;
+  pthread_mutex_unlock(&m->lock);
+  return s;
+}
+
+static void drop_connection(struct idl_mirror *m, const char *why) {
+  if (!m->outage_logged)
+    idl_log_warn("mirror: Redis at %s:%d unavailable (%s); retrying with back-off",
+                 m->opts.url.host, m->opts.url.port, why);
+  m->outage_logged = 1;
+  if (m->rc)
+    redisFree(m->rc);
+  m->rc = NULL;
+  set_state(m, IDL_MIRROR_DOWN);
+}
+
+static int connect_and_resume(struct idl_mirror *m) {
+  char why[256];
+  if (!(m->rc = redis_open(&m->opts.url, why, sizeof(why)))) {
+    drop_connection(m, why);
+    return -1;
+  }
+  if (resume(m) != IDL_ERR_OK) {
+    drop_connection(m, m->rc && m->rc->err ? m->rc->errstr : "sync failed");
+    return -1;
+  }
+  if (m->outage_logged)
+    idl_log_info("mirror: Redis at %s:%d is back; resuming after seq %" PRIu64,
+                 m->opts.url.host, m->opts.url.port, atomic_load(&m->applied));
+  m->outage_logged = 0;
+  set_state(m, IDL_MIRROR_UP);
+  return 0;
+}
+
+/* Applies batches until the log is drained (or the stop deadline passes). */
+static int catch_up(struct idl_mirror *m) {
+  int more = 1;
+  while (more && !past_deadline(m)) {
+    int resync = 0;
+    enum idl_err err = apply_batch(m, &more, &resync);
+    if (!err && resync)
+      err = full_sync(m), more = 1;
+    if (err) {
+      drop_connection(m, m->rc->err ? m->rc->errstr : idl_strerror(err));
+      return -1;
+    }
+    set_state(m, IDL_MIRROR_UP);
+  }
+  return 0;
+}
+
+/* When idle: does Redis still hold our position (not flushed, not restarted)? */
+static int still_in_step(struct idl_mirror *m) {
+  char seqkey[KEY_MAX];
+  make_key(m->prefix, seqkey, "mirror:seq", "");
+  redisReply *r = redisCommand(m->rc, "GET %s", seqkey);
+  if (!r) {
+    drop_connection(m, m->rc->errstr);
+    return 0;
+  }
+  int ok = r->type == REDIS_REPLY_STRING && strtoull(r->str, NULL, 10) == atomic_load(&m->applied);
+  freeReplyObject(r);
+  if (!ok && full_sync(m) != IDL_ERR_OK) {
+    drop_connection(m, m->rc->err ? m->rc->errstr : "sync failed");
+    return 0;
+  }
+  return 1;
+}
+
+static void *mirror_main(void *arg) {
+  struct idl_mirror *m = arg;
+  int backoff = BACKOFF_MIN_MS;
+  while (!past_deadline(m)) {
+    if (!m->rc) {
+      if (connect_and_resume(m) != 0) {
+        if (wait_for(m, backoff) && past_deadline(m))
+          break;
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+        continue;
+      }
+      backoff = BACKOFF_MIN_MS;
+    }
+    if (catch_up(m) != 0)
+      continue;
+    if (stopping(m))
+      break; /* drained */
+    if (!wait_for(m, IDLE_CHECK_MS) && m->rc)
+      still_in_step(m);
+  }
+  if (m->rc)
+    redisFree(m->rc);
+  m->rc = NULL;
+  return NULL;
+}
+
+/* -------------------------------------------------------------------- API */
+
+enum idl_err idl_mirror_start(struct idl_store *s, const struct idl_mirror_opts *opts,
+                              struct idl_mirror **out) {
+  struct idl_mirror *m = calloc(1, sizeof(*m));
+  if (!m)
+    return IDL_ERR_NOMEM;
+  m->store = s;
+  m->opts = *opts;
+  snprintf(m->prefix, sizeof(m->prefix), "%s",
+           opts->prefix ? opts->prefix : IDL_MIRROR_DEFAULT_PREFIX);
+  m->opts.prefix = m->prefix;
+  if (!m->opts.stream_maxlen)
+    m->opts.stream_maxlen = IDL_MIRROR_DEFAULT_STREAM_MAXLEN;
+  atomic_init(&m->applied, 0);
+  atomic_init(&m->state, IDL_MIRROR_CONNECTING);
+  atomic_init(&m->full_syncs, 0);
+  pthread_mutex_init(&m->lock, NULL);
+  pthread_cond_init(&m->wake, NULL);
+  if (pthread_create(&m->thread, NULL, mirror_main, m) != 0) {
+    pthread_cond_destroy(&m->wake);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+    return IDL_ERR_NOMEM;
+  }
+  *out = m;
+  return IDL_ERR_OK;
+}
+
+void idl_mirror_notify(struct idl_mirror *m) {
+  pthread_mutex_lock(&m->lock);
+  m->notified = 1;
+  pthread_cond_signal(&m->wake);
+  pthread_mutex_unlock(&m->lock);
+}
+
+void idl_mirror_stop(struct idl_mirror *m, int flush_ms) {
+  if (!m)
+    return;
+  pthread_mutex_lock(&m->lock);
+  m->stopping = 1;
+  m->deadline_us = now_us() + (int64_t)flush_ms * 1000;
+  pthread_cond_signal(&m->wake);
+  pthread_mutex_unlock(&m->lock);
+  pthread_join(m->thread, NULL);
+  pthread_cond_destroy(&m->wake);
+  pthread_mutex_destroy(&m->lock);
+  free(m);
+}
+
+void idl_mirror_status(struct idl_mirror *m, struct idl_mirror_status *out) {
+  out->state = (enum idl_mirror_state)atomic_load(&m->state);
+  out->applied_seq = atomic_load(&m->applied);
+  out->full_syncs = atomic_load(&m->full_syncs);
+}
+
+uint64_t idl_mirror_applied(struct idl_mirror *m) { return atomic_load(&m->applied); }
+
+const char *idl_mirror_state_name(enum idl_mirror_state state) {
+  static const char *const names[] = {"connecting", "syncing", "up", "down"};
+  return names[state];
+}
+
+/* ----------------------------------------------------------------- compare */
+
+/* One expected key of a pipelined comparison. */
+struct expect {
+  char key[KEY_MAX];
+  char *want; /* owned */
+  const char *what; /* "email", "phone", "identity", "position" */
+  uint64_t contact;
+};
+
+struct compare {
+  struct idl_txn *txn;
+  const char *prefix;
+  int show_values;
+  idl_mirror_diff_fn fn;
+  void *arg;
+  uint64_t *differences;
+  struct expect *pending; /* PIPELINE_DEPTH of them */
+  size_t n, next;
+};
+
+static void differ(struct compare *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void differ(struct compare *c, const char *fmt, ...) {
+  char line[KEY_MAX + 256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  (*c->differences)++;
+  c->fn(line, c->arg);
+}
+
+/* A key as shown: in full with show_values, else with the value hidden. */
+static void shown_key(const struct compare *c, const struct expect *e, char *out) {
+  if (c->show_values || (strcmp(e->what, "email") != 0 && strcmp(e->what, "phone") != 0))
+    snprintf(out, KEY_MAX, "%s", e->key);
+  else
+    snprintf(out, KEY_MAX, "%s%s:<%s of contact %" PRIu64 ">", c->prefix, e->what, e->what,
+             e->contact);
+}
+
+static int on_compare_reply(struct pipe *p, redisReply *r) {
+  struct compare *c = p->arg;
+  struct expect *e = &c->pending[c->next++];
+  char key[KEY_MAX];
+  shown_key(c, e, key);
+  if (r->type == REDIS_REPLY_NIL)
+    differ(c, "missing: %s", key);
+  else if (r->type != REDIS_REPLY_STRING)
+    differ(c, "stale: %s is not a string", key);
+  else if (strcmp(r->str, e->want) != 0 && strcmp(e->what, "identity") == 0)
+    differ(c, "stale: %s differs from the store's %s", key, e->want);
+  else if (strcmp(r->str, e->want) != 0)
+    differ(c, "stale: %s is %s, the store says %s", key, r->str, e->want);
+  free(e->want);
+  return 0;
+}
+
+static enum idl_err expect_key(struct compare *c, struct pipe *p, const char *what,
+                               const char *value, uint64_t contact, char *want) {
+  if (!want)
+    return IDL_ERR_NOMEM;
+  if (c->n == PIPELINE_DEPTH - 1) {
+    c->next = 0;
+    if (pipe_flush(p)) {
+      free(want);
+      return IDL_ERR_IO;
+    }
+    c->n = 0;
+  }
+  struct expect *e = &c->pending[c->n++];
+  make_key(c->prefix, e->key, what, value);
+  e->want = want;
+  e->what = what;
+  e->contact = contact;
+  const char *argv[] = {"GET", e->key};
+  return pipe_cmd(p, 2, argv) ? IDL_ERR_IO : IDL_ERR_OK;
+}
+
+static char *id_dup(uint64_t id) {
+  char buf[24];
+  id_str(id, buf);
+  return strdup(buf);
+}
+
+static enum idl_err compare_contact(const struct idl_contact *ct, void *arg) {
+  struct pipe *p = arg;
+  struct compare *c = p->arg;
+  if (ct->deleted_ms != IDL_TIME_NULL)
+    return IDL_ERR_OK;
+  uint64_t primary = idl_contact_primary(ct);
+  enum idl_err err = IDL_ERR_OK;
+  if (*ct->email)
+    err = expect_key(c, p, "email", ct->email, ct->id, id_dup(primary));
+  if (!err && *ct->phone)
+    err = expect_key(c, p, "phone", ct->phone, ct->id, id_dup(primary));
+  if (!err && ct->precedence == IDL_PRIMARY) {
+    struct idl_identity ident;
+    char id[24];
+    id_str(ct->id, id);
+    if (!(err = idl_identity_of_contact(c->txn, ct->id, &ident)))
+      err = expect_key(c, p, "identity", id, ct->id, identity_json(&ident));
+    idl_identity_fini(&ident);
+  }
+  return err;
+}
+
+/* Whether a key found under the prefix is one the store implies. */
+static enum idl_err key_known(struct compare *c, const char *key, int *known) {
+  const char *rest = key + strlen(c->prefix);
+  *known = 0;
+  if (strcmp(rest, "mirror:seq") == 0 || strcmp(rest, "events") == 0) {
+    *known = 1;
+    return IDL_ERR_OK;
+  }
+  int is_email = strncmp(rest, "email:", 6) == 0, is_phone = strncmp(rest, "phone:", 6) == 0;
+  if (is_email || is_phone) {
+    struct idl_ids ids = {0};
+    enum idl_err err = strlen(rest + 6) > IDL_EMAIL_MAX_BYTES ? IDL_ERR_OK
+        : idl_store_find(c->txn, is_email ? IDL_INDEX_EMAIL : IDL_INDEX_PHONE, rest + 6, &ids);
+    *known = ids.n > 0;
+    idl_ids_fini(&ids);
+    return err;
+  }
+  if (strncmp(rest, "identity:", 9) == 0) {
+    char *end;
+    uint64_t id = strtoull(rest + 9, &end, 10);
+    struct idl_contact ct;
+    enum idl_err err = *end || !id ? IDL_ERR_NOTFOUND : idl_store_get(c->txn, id, &ct);
+    *known = !err && ct.precedence == IDL_PRIMARY && ct.deleted_ms == IDL_TIME_NULL;
+    return err == IDL_ERR_NOTFOUND ? IDL_ERR_OK : err;
+  }
+  return IDL_ERR_OK;
+}
+
+static enum idl_err find_extra_keys(struct compare *c, redisContext *rc) {
+  char pattern[KEY_MAX], cursor[32] = "0";
+  snprintf(pattern, sizeof(pattern), "%s*", c->prefix);
+  do {
+    redisReply *r = redisCommand(rc, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+      freeReplyObject(r);
+      return IDL_ERR_IO;
+    }
+    snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+    enum idl_err err = IDL_ERR_OK;
+    for (size_t i = 0; i < r->element[1]->elements && !err; i++) {
+      const char *key = r->element[1]->element[i]->str;
+      const char *rest = key + strlen(c->prefix);
+      int known, personal = strncmp(rest, "email:", 6) == 0 || strncmp(rest, "phone:", 6) == 0;
+      err = key_known(c, key, &known);
+      if (!err && !known && (c->show_values || !personal))
+        differ(c, "extra: %s", key);
+      else if (!err && !known)
+        differ(c, "extra: %s%.6s<%zu bytes hidden>", c->prefix, rest, strlen(rest) - 6);
+    }
+    freeReplyObject(r);
+    if (err)
+      return err;
+  } while (strcmp(cursor, "0") != 0);
+  return IDL_ERR_OK;
+}
+
+enum idl_err idl_mirror_compare(struct idl_txn *txn, const struct idl_redis_url *url,
+                                const char *prefix, int show_values, idl_mirror_diff_fn fn,
+                                void *arg, uint64_t *differences, char *why,
+                                size_t why_len) {
+  redisContext *rc = redis_open(url, why, why_len);
+  if (!rc)
+    return IDL_ERR_IO;
+  *differences = 0;
+  struct compare c = {.txn = txn, .prefix = prefix, .show_values = show_values, .fn = fn,
+                      .arg = arg, .differences = differences};
+  c.pending = calloc(PIPELINE_DEPTH, sizeof(*c.pending));
+  struct pipe p = {.c = rc, .on_reply = on_compare_reply, .arg = &c};
+  struct idl_store_info info;
+  enum idl_err err = c.pending ? idl_store_info(txn, &info) : IDL_ERR_NOMEM;
+  if (!err)
+    err = idl_store_scan_contacts(txn, compare_contact, &p);
+  if (!err)
+    err = expect_key(&c, &p, "mirror:seq", "", 0, id_dup(info.last_seq));
+  c.next = 0;
+  if (!err && pipe_flush(&p))
+    err = IDL_ERR_IO;
+  for (size_t i = c.next; i < c.n; i++)
+    free(c.pending[i].want); /* what a failure left unread */
+  if (!err)
+    err = find_extra_keys(&c, rc);
+  if (err == IDL_ERR_IO)
+    snprintf(why, why_len, "%s", rc->err ? rc->errstr : "unexpected reply from Redis");
+  else if (err)
+    snprintf(why, why_len, "%s", idl_strerror(err));
+  free(c.pending);
+  redisFree(rc);
+  return err;
+}
