@@ -10,6 +10,9 @@
 #   - idlinkd's durable write path: a new email and phone on every request,
 #     --sync full (group commit), then --max-batch 1 (one fsync a request),
 #     then --sync none for reference;
+#   - the durable write path again with the Redis mirror on (a redis-server
+#     of its own on loopback), with the mirror's lag sampled from /healthz
+#     every 50 ms during the run;
 # and prints requests per second, p99 latency and the ratio to the ceiling,
 # then the targets with PASS/MISS. Missing a target is a result, not a
 # failure: the exit status is non-zero only when a server fails to start or
@@ -288,6 +291,48 @@ case_write() {
     stop_server
 }
 
+# case_mirror: the durable write path with the Redis mirror on.
+MIRROR_LAG_P99=""
+MIRROR_DRAIN_MS=""
+case_mirror() {
+    local rport rdir samples=$RESULTS/mirror-lag.txt sampler t0 t1 lag
+    command -v redis-server >/dev/null || { warn "redis-server not found: no mirror case"; return 0; }
+    rdir=$(mktemp -d "$BENCH_TMPDIR/idlink-redis.XXXXXX")
+    rport=$(pick_port)
+    redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no \
+        --dir "$rdir" --daemonize no --loglevel warning >"$RESULTS/redis.log" 2>&1 &
+    local rpid=$!
+    sleep 0.3
+    start_idlinkd write-mirror --sync full --redis "redis://127.0.0.1:$rport"
+    : >"$samples"
+    (
+        while kill -0 "$SERVER_PID" 2>/dev/null; do
+            http_request GET "$PORT" /healthz | grep -o '"lag_seconds":[0-9.e-]*' |
+                cut -d: -f2 >>"$samples"
+            sleep 0.05
+        done
+    ) &
+    sampler=$!
+    run_wrk write-mirror "$HERE/identify_write.lua"
+    record write-mirror "write, sync full, mirror"
+    # How long the mirror takes to apply what the load left.
+    t0=$(now_s)
+    for _ in $(seq 1 200); do
+        http_request GET "$PORT" /healthz | grep -q '"lag_entries":0[,}]' && break
+        sleep 0.05
+    done
+    t1=$(now_s)
+    MIRROR_DRAIN_MS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", (b - a) * 1000 }')
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+    stop_server
+    kill "$rpid" 2>/dev/null || true
+    wait "$rpid" 2>/dev/null || true
+    rm -rf "$rdir"
+    lag=$(sort -g "$samples" | awk '{ v[NR] = $1 } END { if (NR) { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.1f", v[i] * 1000 } }')
+    MIRROR_LAG_P99=$lag
+}
+
 # ---------------------------------------------------------------- report
 
 ratio() {
@@ -328,6 +373,16 @@ print_targets() {
     gain=$(awk -v a="${RPS[write, sync full]}" -v b="${RPS[write, sync full, batch 1]}" \
         'BEGIN { printf "%.1f", a / b }')
     echo "  group commit: ${gain}x the throughput of one fsync per request (batch 1)"
+    if [ -n "$MIRROR_LAG_P99" ]; then
+        local mr verdict
+        mr=$(awk -v a="${RPS[write, sync full, mirror]}" -v b="${RPS[write, sync full]}" \
+            'BEGIN { printf "%.2f", a / b }')
+        verdict=$(awk -v r="$mr" 'BEGIN { print (r >= 0.9 ? "PASS" : "MISS") }')
+        printf '  %-28s >= 0.90x no mirror: %5sx  %s\n' "write with the mirror" "$mr" "$verdict"
+        verdict=$(awk -v l="$MIRROR_LAG_P99" 'BEGIN { print (l < 100 ? "PASS" : "MISS") }')
+        printf '  %-28s <  100 ms:          %5s ms %s (caught up %s ms after the load)\n' \
+            "mirror lag p99" "$MIRROR_LAG_P99" "$verdict" "$MIRROR_DRAIN_MS"
+    fi
 }
 
 # ---------------------------------------------------------------- scale
@@ -431,6 +486,7 @@ main() {
     case_write write-full "write, sync full" --sync full
     case_write write-batch1 "write, sync full, batch 1" --sync full --max-batch 1
     case_write write-none "write, sync none" --sync none
+    case_mirror
     local n
     for n in $BENCH_SCALE; do
         case_scale "$n"
