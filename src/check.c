@@ -51,17 +51,7 @@ static void violation(struct checker *ck, const char *fmt, ...) {
 }
 
 static struct row *find_row(struct checker *ck, uint64_t id) {
-  size_t lo = 0, hi = ck->n;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (ck->rows[mid].id == id)
-      return &ck->rows[mid];
-    if (ck->rows[mid].id < id)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return NULL;
+  return bsearch(&id, ck->rows, ck->n, sizeof(*ck->rows), idl_cmp_leading_id);
 }
 
 #define ID(x) ((unsigned long long)(x))

@@ -13,24 +13,51 @@ void idl_identity_fini(struct idl_identity *ident) {
 
 /* --------------------------------------------------------- identity views */
 
+/* Orders value slots by string, then by position. */
+struct slot {
+  const char *s;
+  size_t pos;
+};
+
+static int cmp_slot(const void *a, const void *b) {
+  const struct slot *x = a, *y = b;
+  int c = strcmp(x->s, y->s);
+  return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
 enum idl_err idl_identity_values(const struct idl_identity *ident, enum idl_index which,
                                  const char ***out, size_t *n) {
-  const char **v = malloc((ident->n ? ident->n : 1) * sizeof(*v));
-  if (!v)
+  size_t cap = ident->n ? ident->n : 1, got = 0;
+  const char **v = malloc(cap * sizeof(*v));
+  struct slot *slots = malloc(cap * sizeof(*slots));
+  if (!v || !slots) {
+    free(v);
+    free(slots);
     return IDL_ERR_NOMEM;
-  size_t got = 0;
-  /* Identities are small (a handful of contacts), so a linear search for
-   * duplicates beats building a set. */
+  }
+  size_t filled = 0;
   for (size_t i = 0; i < ident->n; i++) {
     const char *s = which == IDL_INDEX_EMAIL ? ident->c[i].email : ident->c[i].phone;
-    if (!*s)
-      continue;
-    size_t k = 0;
-    while (k < got && strcmp(v[k], s) != 0)
-      k++;
-    if (k == got)
-      v[got++] = s;
+    if (*s)
+      slots[filled++] = (struct slot){s, i};
   }
+  /* Sorted by value, each run of equal values keeps its first position;
+   * identities with thousands of contacts stay O(n log n). */
+  qsort(slots, filled, sizeof(*slots), cmp_slot);
+  char *keep = calloc(ident->n ? ident->n : 1, 1);
+  if (!keep) {
+    free(v);
+    free(slots);
+    return IDL_ERR_NOMEM;
+  }
+  for (size_t i = 0; i < filled; i++)
+    if (i == 0 || strcmp(slots[i].s, slots[i - 1].s) != 0)
+      keep[slots[i].pos] = 1;
+  for (size_t i = 0; i < ident->n; i++)
+    if (keep[i])
+      v[got++] = which == IDL_INDEX_EMAIL ? ident->c[i].email : ident->c[i].phone;
+  free(keep);
+  free(slots);
   *out = v;
   *n = got;
   return IDL_ERR_OK;

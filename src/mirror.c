@@ -226,14 +226,16 @@ static int set_key(struct pipe *p, const char *prefix, const char *kind, const c
   return pipe_cmd(p, 3, argv);
 }
 
-/* Every key of one identity: its values pointing at its primary, and its JSON. */
+/* The keys of an identity: the values of its contacts (all of them when
+ * only is NULL, else only) pointing at its primary, and its JSON. */
 static enum idl_err put_identity(struct pipe *p, const char *prefix,
-                                 const struct idl_identity *ident) {
+                                 const struct idl_identity *ident,
+                                 const struct idl_contact *only) {
   char primary[24];
   id_str(ident->c[0].id, primary);
   for (size_t i = 0; i < ident->n; i++) {
     const struct idl_contact *c = &ident->c[i];
-    if (c->deleted_ms != IDL_TIME_NULL)
+    if (c->deleted_ms != IDL_TIME_NULL || (only && c->id != only->id))
       continue;
     if ((*c->email && set_key(p, prefix, "email", c->email, primary)) ||
         (*c->phone && set_key(p, prefix, "phone", c->phone, primary)))
@@ -256,7 +258,7 @@ static void set_state(struct idl_mirror *m, enum idl_mirror_state s) {
 /* The keys of one log entry, from the store's current state, and its event. */
 static enum idl_err entry_commands(struct idl_mirror *m, struct pipe *p, struct idl_txn *txn,
                                    const struct idl_change *e) {
-  struct idl_identity ident;
+  struct idl_identity ident = {0};
   uint64_t anchor = e->kind == IDL_CHANGE_CONTACT_CREATED ? e->contact : e->primary;
   enum idl_err err = idl_identity_of_contact(txn, anchor, &ident);
   if (err)
@@ -272,8 +274,13 @@ static enum idl_err entry_commands(struct idl_mirror *m, struct pipe *p, struct 
     if (pipe_cmd(p, 2, argv))
       err = IDL_ERR_IO;
   }
+  /* A new contact moves no other value; a merge moves all of them. */
+  const struct idl_contact *only = NULL;
+  for (size_t i = 0; e->kind == IDL_CHANGE_CONTACT_CREATED && i < ident.n; i++)
+    if (ident.c[i].id == e->contact)
+      only = &ident.c[i];
   if (!err)
-    err = put_identity(p, m->prefix, &ident);
+    err = put_identity(p, m->prefix, &ident, only);
   idl_identity_fini(&ident);
   if (err)
     return err;
@@ -400,10 +407,10 @@ static enum idl_err sync_contact(const struct idl_contact *c, void *arg) {
   struct sync_scan *s = arg;
   if (c->precedence != IDL_PRIMARY || c->deleted_ms != IDL_TIME_NULL)
     return IDL_ERR_OK;
-  struct idl_identity ident;
+  struct idl_identity ident = {0};
   enum idl_err err = idl_identity_of_contact(s->txn, c->id, &ident);
   if (!err)
-    err = put_identity(s->p, s->prefix, &ident);
+    err = put_identity(s->p, s->prefix, &ident, NULL);
   idl_identity_fini(&ident);
   return err;
 }
@@ -772,7 +779,7 @@ static enum idl_err compare_contact(const struct idl_contact *ct, void *arg) {
   if (!err && *ct->phone)
     err = expect_key(c, p, "phone", ct->phone, ct->id, id_dup(primary));
   if (!err && ct->precedence == IDL_PRIMARY) {
-    struct idl_identity ident;
+    struct idl_identity ident = {0};
     char id[24];
     id_str(ct->id, id);
     if (!(err = idl_identity_of_contact(c->txn, ct->id, &ident)))

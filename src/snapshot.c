@@ -246,17 +246,7 @@ static enum idl_err note_link(struct reader *r, const struct idl_contact *c, uin
 }
 
 static const struct link *find_link(const struct reader *r, uint64_t id) {
-  size_t lo = 0, hi = r->n;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (r->links[mid].id == id)
-      return &r->links[mid];
-    if (r->links[mid].id < id)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return NULL;
+  return bsearch(&id, r->links, r->n, sizeof(*r->links), idl_cmp_leading_id);
 }
 
 /* Every secondary names a primary that is in the snapshot. */

@@ -34,6 +34,12 @@ static int cmp_u64(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+int idl_cmp_leading_id(const void *key, const void *elem) {
+  uint64_t k = *(const uint64_t *)key, id;
+  memcpy(&id, elem, sizeof(id));
+  return (k > id) - (k < id);
+}
+
 void idl_ids_sort(struct idl_ids *ids) {
   if (ids->n > 1)
     qsort(ids->v, ids->n, sizeof(*ids->v), cmp_u64);

@@ -51,6 +51,10 @@ int idl_ids_contains(const struct idl_ids *ids, uint64_t id);
 void idl_ids_sort(struct idl_ids *ids);
 void idl_ids_fini(struct idl_ids *ids);
 
+/* A bsearch() comparator: the uint64_t key against the uint64_t id that
+ * starts each element of an array sorted by it. */
+int idl_cmp_leading_id(const void *key, const void *elem);
+
 /* Milliseconds since the epoch, from the real-time clock. */
 int64_t idl_now_ms(void);
 
