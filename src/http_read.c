@@ -87,9 +87,12 @@ int idl_handle_healthz(struct idl_req *r) {
                            (json_int_t)h.store.last_seq, "next_id",
                            (json_int_t)h.store.next_id);
   json_t *mirror = h.mirrored
-      ? json_pack("{s:s, s:I, s:I, s:f, s:I}", "state", idl_mirror_state_name(h.mirror.state),
-                  "applied_seq", (json_int_t)h.mirror.applied_seq, "lag_entries",
+      ? json_pack("{s:s, s:I, s:I, s:f, s:o, s:I}", "state",
+                  idl_mirror_state_name(h.mirror.state), "applied_seq",
+                  (json_int_t)h.mirror.applied_seq, "lag_entries",
                   (json_int_t)h.mirror_lag_entries, "lag_seconds", h.mirror_lag_seconds,
+                  "lag_p99_ms", h.mirror.lag_p99_ms < 0 ? json_null()
+                                                        : json_real(h.mirror.lag_p99_ms),
                   "full_syncs", (json_int_t)h.mirror.full_syncs)
       : json_pack("{s:s}", "state", "off");
   if (body)

@@ -54,7 +54,13 @@ struct idl_mirror_status {
   enum idl_mirror_state state;
   uint64_t applied_seq; /* the log position Redis has, 0 before the first sync */
   uint64_t full_syncs;  /* rebuilds of every key since start */
+  /* Of the last IDL_MIRROR_LAG_WINDOW entries applied from the log: the 99th
+   * percentile of the time from their commit to their EXEC in Redis, in ms
+   * (-1 before any). */
+  double lag_p99_ms;
 };
+
+#define IDL_MIRROR_LAG_WINDOW 8192
 
 void idl_mirror_status(struct idl_mirror *m, struct idl_mirror_status *out);
 

@@ -94,6 +94,25 @@ class SnapshotTests(harness.ServerTestCase):
         self.assertIn(b"ok", out)
         self.assertEqual(os.listdir(self.tmp), [], "no file written for stdout dumps")
 
+    def test_progress_on_a_terminal_only(self):
+        self.seed(self.srv, 9)
+        out = self.path("tty.bin")
+        for quiet in ((), ("--quiet",)):
+            cmd = " ".join([tool("idlink-dump"), "--data", self.srv.data_dir, "-o", out, *quiet])
+            # script(1) runs the dump on a pseudo-terminal and copies what it shows.
+            p = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True,
+                               timeout=60, env=harness.clean_env())
+            shown = p.stdout.decode("utf-8", "replace")
+            self.assertEqual(p.returncode, 0, shown)
+            if quiet:
+                self.assertNotIn("rows", shown)
+            else:
+                self.assertRegex(shown, r"idlink-dump: \d+ of \d+ rows \(100%\), \d+ rows/s")
+        # Not a terminal: no progress, whatever the size.
+        rc, _, err = run("idlink-dump", "--data", self.srv.data_dir, "-o", out)
+        self.assertEqual(rc, 0)
+        self.assertNotIn("rows/s", err)
+
     def test_round_trip_equal_identities(self):
         self.seed(self.srv)
         snap = self.dump(self.srv)
