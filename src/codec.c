@@ -76,6 +76,9 @@ static int get_str(const msgpack_object *o, char *out, size_t max) {
   return 0;
 }
 
+/* A timestamp from 1970 to the end of year 9999, in ms. */
+static int time_ok(int64_t ms) { return ms >= 0 && ms <= 253402300799999LL; }
+
 enum idl_err idl_codec_unpack_contact(const msgpack_object *o, struct idl_contact *out) {
   if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 8)
     return IDL_ERR_CORRUPT;
@@ -88,11 +91,14 @@ enum idl_err idl_codec_unpack_contact(const msgpack_object *o, struct idl_contac
       get_int(&f[6], &out->updated_ms))
     return IDL_ERR_CORRUPT;
   out->precedence = (enum idl_precedence)prec;
+  if (!time_ok(out->created_ms) || !time_ok(out->updated_ms))
+    return IDL_ERR_CORRUPT;
   out->linked_id = 0;
   if (f[3].type != MSGPACK_OBJECT_NIL && get_uint(&f[3], &out->linked_id))
     return IDL_ERR_CORRUPT;
   out->deleted_ms = IDL_TIME_NULL;
-  if (f[7].type != MSGPACK_OBJECT_NIL && get_int(&f[7], &out->deleted_ms))
+  if (f[7].type != MSGPACK_OBJECT_NIL &&
+      (get_int(&f[7], &out->deleted_ms) || !time_ok(out->deleted_ms)))
     return IDL_ERR_CORRUPT;
   /* A primary names no primary; a secondary names one. */
   if ((out->precedence == IDL_PRIMARY) != (out->linked_id == 0))

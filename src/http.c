@@ -25,17 +25,18 @@ struct idl_http {
 
 /* ------------------------------------------------------------- responses */
 
-/* Sends body (consumed) with status, and an Allow header when allow is set.
- * Status line, headers and body leave in one write: civetweb's header calls
- * send each line on its own, which costs a packet per line. */
-static int send_json(struct mg_connection *conn, int status, json_t *body,
+/* Sends len bytes of text (freed here; NULL: out of memory) with status, and
+ * an Allow header when allow is set. Status line, headers and body leave in
+ * one write: civetweb's header calls send each line on its own, which costs a
+ * packet per line. */
+static int send_text(struct mg_connection *conn, int status, char *text, size_t len,
                      const char *allow) {
-  char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
-  json_decref(body);
+  static const char no_memory[] = "{\"detail\":\"Out of memory.\"}";
   if (!text)
     status = 500;
-  const char *payload = text ? text : "{\"detail\":\"Out of memory.\"}";
-  size_t len = strlen(payload);
+  const char *payload = text ? text : no_memory;
+  if (!text)
+    len = sizeof(no_memory) - 1;
   char head[256];
   int n = snprintf(head, sizeof(head),
                    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
@@ -51,6 +52,26 @@ static int send_json(struct mg_connection *conn, int status, json_t *body,
   free(out);
   free(text);
   return status;
+}
+
+/* Sends body (consumed) with status, and an Allow header when allow is set. */
+static int send_json(struct mg_connection *conn, int status, json_t *body,
+                     const char *allow) {
+  char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+  json_decref(body);
+  return send_text(conn, status, text, text ? strlen(text) : 0, allow);
+}
+
+int idl_http_send_text(struct mg_connection *conn, int status, char *text, size_t len) {
+  return send_text(conn, status, text, len, NULL);
+}
+
+int idl_http_send_identity(struct mg_connection *conn, const struct idl_identity *ident,
+                           enum idl_identity_frame frame) {
+  char *text = NULL;
+  size_t len = 0;
+  idl_json_identity_text(ident, frame, &text, &len);
+  return send_text(conn, 200, text, len, NULL);
 }
 
 int idl_http_send(struct mg_connection *conn, int status, json_t *body) {

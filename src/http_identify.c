@@ -19,9 +19,9 @@ int idl_handle_identify(struct idl_req *r) {
   int status = reconcile(r, &out);
   if (status)
     return status;
-  json_t *body = json_pack("{s:o}", "contact", idl_json_identity(&out.identity));
+  status = idl_http_send_identity(r->conn, &out.identity, IDL_FRAME_CONTACT);
   idl_identity_fini(&out.identity);
-  return idl_http_send(r->conn, 200, body);
+  return status;
 }
 
 int idl_handle_create(struct idl_req *r) {
@@ -49,10 +49,7 @@ int idl_handle_lookup(struct idl_req *r) {
   enum idl_err err = idl_service_lookup(r->svc, &req, &ident);
   if (err)
     return idl_http_fail(r->conn, err);
-  char customer[24];
-  snprintf(customer, sizeof(customer), "%llu", (unsigned long long)ident.c[0].id);
-  json_t *body = json_pack("{s:s, s:o}", "customerID", customer, "contact",
-                           idl_json_identity(&ident));
+  status = idl_http_send_identity(r->conn, &ident, IDL_FRAME_CUSTOMER);
   idl_identity_fini(&ident);
-  return idl_http_send(r->conn, 200, body);
+  return status;
 }

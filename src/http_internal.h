@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "idlink/http.h"
+#include "idlink/json.h"
 
 /* What a handler gets: the connection, the service, and for routes ending in
  * an id, that id. */
@@ -21,6 +22,13 @@ typedef int (*idl_handler)(struct idl_req *r);
 
 /* Sends body (consumed) with status. Returns status, for handlers to return. */
 int idl_http_send(struct mg_connection *conn, int status, json_t *body);
+
+/* Sends len bytes of JSON text (taken over: freed here) with status. */
+int idl_http_send_text(struct mg_connection *conn, int status, char *text, size_t len);
+
+/* Sends ident framed as frame with 200; a failure to render answers 500. */
+int idl_http_send_identity(struct mg_connection *conn, const struct idl_identity *ident,
+                           enum idl_identity_frame frame);
 
 /* Sends {"detail": message} with status. */
 int idl_http_detail(struct mg_connection *conn, int status, const char *message);

@@ -1,5 +1,6 @@
 /* The read-only resources: GET /contacts/{id}, /identities/{id}, /changes
  * and /healthz. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -22,9 +23,9 @@ int idl_handle_identity(struct idl_req *r) {
   enum idl_err err = idl_service_identity(r->svc, r->id, &ident);
   if (err)
     return idl_http_fail(r->conn, err);
-  json_t *body = json_pack("{s:o}", "contact", idl_json_identity(&ident));
+  int status = idl_http_send_identity(r->conn, &ident, IDL_FRAME_CONTACT);
   idl_identity_fini(&ident);
-  return idl_http_send(r->conn, 200, body);
+  return status;
 }
 
 /* Reads query parameter name as a decimal integer >= min into *out (left as
@@ -37,9 +38,10 @@ static void query_uint(const char *query, const char *name, uint64_t min, uint64
     return;
   char *end = NULL;
   unsigned long long v = 0;
+  errno = 0;
   if (len > 0 && buf[0] >= '0' && buf[0] <= '9')
     v = strtoull(buf, &end, 10);
-  if (len <= 0 || !end || *end || v < min) {
+  if (len <= 0 || !end || *end || v < min || errno == ERANGE || v == UINT64_MAX) {
     if (!*errors)
       *errors = json_object();
     json_object_set_new(*errors, name,

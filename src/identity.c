@@ -289,8 +289,8 @@ enum idl_err idl_identity_reconcile(struct idl_txn *txn, const struct idl_reques
   }
   struct idl_contact primary, created;
   if (m.n == 0) {
-    err = create(txn, req, NULL, now_ms, &primary);
-    out->created_id = primary.id;
+    if (!(err = create(txn, req, NULL, now_ms, &primary)))
+      out->created_id = primary.id;
     goto identity;
   }
   primary = m.primaries[0];

@@ -39,27 +39,110 @@ static json_t *ids_array(const uint64_t *v, size_t n) {
   return a;
 }
 
-static json_t *values_array(const struct idl_identity *ident, enum idl_index which) {
-  const char **v;
-  size_t n;
-  if (idl_identity_values(ident, which, &v, &n))
-    return NULL;
-  json_t *a = json_array();
-  for (size_t i = 0; a && i < n; i++)
-    json_array_append_new(a, json_string(v[i]));
-  free(v);
-  return a;
+/* A growable text buffer; on allocation failure it stops growing and says so. */
+struct text {
+  char *data;
+  size_t len, cap;
+  int failed;
+};
+
+static void put(struct text *t, const char *s, size_t n) {
+  if (t->failed)
+    return;
+  if (t->len + n + 1 > t->cap) {
+    size_t cap = t->cap ? t->cap : 256;
+    while (cap < t->len + n + 1)
+      cap *= 2;
+    char *data = realloc(t->data, cap);
+    if (!data) {
+      t->failed = 1;
+      return;
+    }
+    t->data = data;
+    t->cap = cap;
+  }
+  memcpy(t->data + t->len, s, n);
+  t->len += n;
+  t->data[t->len] = '\0';
 }
 
-json_t *idl_json_identity(const struct idl_identity *ident) {
-  json_t *secondaries = json_array();
-  for (size_t i = 1; secondaries && i < ident->n; i++)
-    json_array_append_new(secondaries, json_integer((json_int_t)ident->c[i].id));
-  return json_pack("{s:I, s:o, s:o, s:o}", "primaryContactId",
-                   (json_int_t)ident->c[0].id, "emails",
-                   values_array(ident, IDL_INDEX_EMAIL), "phoneNumbers",
-                   values_array(ident, IDL_INDEX_PHONE), "secondaryContactIds",
-                   secondaries);
+static void put_str(struct text *t, const char *s) { put(t, s, strlen(s)); }
+
+static void put_uint(struct text *t, uint64_t v) {
+  char buf[24];
+  put(t, buf, (size_t)snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v));
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped; the
+ * (valid) UTF-8 of emails and phones passes as it is. */
+static void put_json_string(struct text *t, const char *s) {
+  put(t, "\"", 1);
+  const char *run = s;
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    put(t, run, (size_t)(s - run));
+    char esc[8];
+    if (c == '"' || c == '\\')
+      snprintf(esc, sizeof(esc), "\\%c", c);
+    else
+      snprintf(esc, sizeof(esc), "\\u%04x", c);
+    put_str(t, esc);
+    run = s + 1;
+  }
+  put(t, run, (size_t)(s - run));
+  put(t, "\"", 1);
+}
+
+static void put_values(struct text *t, const struct idl_identity *ident,
+                       enum idl_index which) {
+  const char **v;
+  size_t n;
+  if (idl_identity_values(ident, which, &v, &n)) {
+    t->failed = 1;
+    return;
+  }
+  put(t, "[", 1);
+  for (size_t i = 0; i < n; i++) {
+    if (i)
+      put(t, ",", 1);
+    put_json_string(t, v[i]);
+  }
+  put(t, "]", 1);
+  free(v);
+}
+
+enum idl_err idl_json_identity_text(const struct idl_identity *ident,
+                                    enum idl_identity_frame frame, char **out, size_t *len) {
+  struct text t = {0};
+  if (frame == IDL_FRAME_CUSTOMER) {
+    put_str(&t, "{\"customerID\":\"");
+    put_uint(&t, ident->c[0].id);
+    put_str(&t, "\",\"contact\":");
+  } else if (frame == IDL_FRAME_CONTACT) {
+    put_str(&t, "{\"contact\":");
+  }
+  put_str(&t, "{\"primaryContactId\":");
+  put_uint(&t, ident->c[0].id);
+  put_str(&t, ",\"emails\":");
+  put_values(&t, ident, IDL_INDEX_EMAIL);
+  put_str(&t, ",\"phoneNumbers\":");
+  put_values(&t, ident, IDL_INDEX_PHONE);
+  put_str(&t, ",\"secondaryContactIds\":[");
+  for (size_t i = 1; i < ident->n; i++) {
+    if (i > 1)
+      put(&t, ",", 1);
+    put_uint(&t, ident->c[i].id);
+  }
+  put_str(&t, frame == IDL_FRAME_BARE ? "]}" : "]}}");
+  if (t.failed) {
+    free(t.data);
+    return IDL_ERR_NOMEM;
+  }
+  *out = t.data;
+  *len = t.len;
+  return IDL_ERR_OK;
 }
 
 json_t *idl_json_contact(const struct idl_contact *c) {

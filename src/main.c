@@ -119,8 +119,9 @@ static void apply(struct config *c, int opt, const char *name, const char *v) {
     break;
   }
   case 'p':
-    if (!*v || strlen(v) > 48)
-      die_usage(name, "expected a prefix of 1 to 48 characters, got '%s'", v);
+    if (!idl_mirror_prefix_ok(v))
+      die_usage(name, "expected 1 to 48 characters, none of * ? [ ] \\ or white space, "
+                "got '%s'", v);
     c->redis_prefix = v;
     break;
   case 'x': c->stream_maxlen = parse_size(name, v, 1, (size_t)1 << 40); break;

@@ -153,6 +153,16 @@ enum idl_err idl_redis_url_parse(const char *url, struct idl_redis_url *out, cha
   return IDL_ERR_OK;
 }
 
+int idl_mirror_prefix_ok(const char *prefix) {
+  size_t len = strlen(prefix);
+  if (len == 0 || len > 48)
+    return 0;
+  for (const char *p = prefix; *p; p++)
+    if ((unsigned char)*p <= ' ' || (unsigned char)*p == 0x7f || strchr("*?[]\\", *p))
+      return 0;
+  return 1;
+}
+
 /* ------------------------------------------------------------- connection */
 
 /* Connects, authenticates and selects the database. Returns NULL and says
@@ -243,10 +253,9 @@ static void id_str(uint64_t id, char *buf) { snprintf(buf, 24, "%" PRIu64, id); 
 /* The JSON of section 2's contact object for ident, as the mirror stores it.
  * NULL without memory; free() it. */
 static char *identity_json(const struct idl_identity *ident) {
-  json_t *o = idl_json_identity(ident);
-  char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-  json_decref(o);
-  return s;
+  char *text = NULL;
+  size_t len;
+  return idl_json_identity_text(ident, IDL_FRAME_BARE, &text, &len) ? NULL : text;
 }
 
 /* SET prefix kind:value -> value_of. */
@@ -316,19 +325,24 @@ static enum idl_err entry_commands(struct idl_mirror *m, struct pipe *p, struct 
   idl_identity_fini(&ident);
   if (err)
     return err;
-  char stream[KEY_MAX], maxlen[24], xid[48], seq[24], prim[24], absorbed[512] = "";
+  char stream[KEY_MAX], maxlen[24], xid[48], seq[24], prim[24];
   make_key(m->prefix, stream, "events", "");
   id_str(m->opts.stream_maxlen, maxlen);
   snprintf(xid, sizeof(xid), "0-%" PRIu64, e->seq);
   id_str(e->seq, seq);
   id_str(e->primary, prim);
-  for (size_t i = 0, used = 0; i < e->absorbed.n && used + 24 < sizeof(absorbed); i++)
-    used += (size_t)snprintf(absorbed + used, sizeof(absorbed) - used, "%s%" PRIu64,
-                             i ? "," : "", e->absorbed.v[i]);
+  char *absorbed = malloc(e->absorbed.n * 21 + 1);
+  if (!absorbed)
+    return IDL_ERR_NOMEM;
+  absorbed[0] = '\0';
+  for (size_t i = 0, used = 0; i < e->absorbed.n; i++)
+    used += (size_t)sprintf(absorbed + used, "%s%" PRIu64, i ? "," : "", e->absorbed.v[i]);
   const char *argv[] = {"XADD", stream, "MAXLEN", "~", maxlen, xid,
                         "seq", seq, "kind", idl_change_kind_name(e->kind),
                         "primary", prim, "absorbed", absorbed};
-  return pipe_cmd(p, 14, argv) ? IDL_ERR_IO : IDL_ERR_OK;
+  int rc = pipe_cmd(p, 14, argv);
+  free(absorbed);
+  return rc ? IDL_ERR_IO : IDL_ERR_OK;
 }
 
 /* What a batch's replies say: the position Redis had when EXEC ran. */
@@ -350,6 +364,13 @@ static int on_batch_reply(struct pipe *p, redisReply *r) {
   redisReply *was = r->element[0];
   uint64_t seq = was->type == REDIS_REPLY_STRING ? strtoull(was->str, NULL, 10) : 0;
   b->seq_matches = was->type == REDIS_REPLY_STRING && seq == b->expected;
+  for (size_t i = 1; i < r->elements; i++) {
+    redisReply *e = r->element[i];
+    if (e->type == REDIS_REPLY_ERROR && !strstr(e->str, "XADD")) {
+      idl_log_warn("mirror: Redis refused a command of a batch: %s", e->str);
+      b->seq_matches = 0; /* something may be missing: rebuild */
+    }
+  }
   return 0;
 }
 
@@ -365,6 +386,15 @@ static enum idl_err apply_batch(struct idl_mirror *m, int *more, int *resync) {
     return err;
   err = idl_store_changes(txn, from, BATCH_ENTRIES, &entries, &n);
   *more = n == BATCH_ENTRIES;
+  if (!err && n && entries[0].seq != from + 1) {
+    /* The log no longer holds what Redis lacks (trimmed meanwhile). */
+    *resync = 1;
+    for (size_t i = 0; i < n; i++)
+      idl_change_fini(&entries[i]);
+    free(entries);
+    idl_txn_abort(txn);
+    return IDL_ERR_OK;
+  }
   struct batch_replies b = {.expected = from};
   struct pipe p = {.c = m->rc, .on_reply = on_batch_reply, .arg = &b};
   char seqkey[KEY_MAX], last[24];
@@ -404,6 +434,17 @@ static int on_any_reply(struct pipe *p, redisReply *r) {
   return r->type == REDIS_REPLY_ERROR;
 }
 
+/* SCAN's answer: a cursor and an array of key strings. */
+static int scan_reply_ok(const redisReply *r) {
+  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+      r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY)
+    return 0;
+  for (size_t i = 0; i < r->element[1]->elements; i++)
+    if (r->element[1]->element[i]->type != REDIS_REPLY_STRING)
+      return 0;
+  return 1;
+}
+
 /* Removes every key under the prefix but the events stream. */
 static enum idl_err clear_keys(struct idl_mirror *m) {
   char pattern[KEY_MAX], events[KEY_MAX], cursor[32] = "0";
@@ -411,7 +452,7 @@ static enum idl_err clear_keys(struct idl_mirror *m) {
   make_key(m->prefix, events, "events", "");
   do {
     redisReply *r = redisCommand(m->rc, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+    if (!scan_reply_ok(r)) {
       freeReplyObject(r);
       return IDL_ERR_IO;
     }
@@ -434,10 +475,15 @@ struct sync_scan {
   struct pipe *p;
   struct idl_txn *txn;
   const char *prefix;
+  struct idl_mirror *m;
 };
+
+static int past_deadline(struct idl_mirror *m);
 
 static enum idl_err sync_contact(const struct idl_contact *c, void *arg) {
   struct sync_scan *s = arg;
+  if (past_deadline(s->m))
+    return IDL_ERR_SHUTDOWN;
   if (c->precedence != IDL_PRIMARY || c->deleted_ms != IDL_TIME_NULL)
     return IDL_ERR_OK;
   struct idl_identity ident = {0};
@@ -465,7 +511,7 @@ static enum idl_err full_sync(struct idl_mirror *m) {
   if (!err)
     err = idl_store_info(txn, &info);
   struct pipe p = {.c = m->rc, .on_reply = on_any_reply};
-  struct sync_scan s = {&p, txn, m->prefix};
+  struct sync_scan s = {&p, txn, m->prefix, m};
   if (!err)
     err = idl_store_scan_contacts(txn, sync_contact, &s);
   idl_txn_abort(txn);
@@ -631,8 +677,11 @@ static void *mirror_main(void *arg) {
   while (!past_deadline(m)) {
     if (!m->rc) {
       if (connect_and_resume(m) != 0) {
-        if (wait_for(m, backoff) && past_deadline(m))
-          break;
+        if (wait_for(m, backoff)) {
+          /* Stopping: wake-ups come at once now, so sleep the back-off out. */
+          struct timespec pause = {backoff / 1000, (backoff % 1000) * 1000000L};
+          nanosleep(&pause, NULL);
+        }
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
         continue;
       }
@@ -780,10 +829,11 @@ static int on_compare_reply(struct pipe *p, redisReply *r) {
   else if (r->type != REDIS_REPLY_STRING)
     differ(c, "stale: %s is not a string", key);
   else if (strcmp(r->str, e->want) != 0 && strcmp(e->what, "identity") == 0)
-    differ(c, "stale: %s differs from the store's %s", key, e->want);
+    differ(c, "stale: %s differs from the store's identity", key);
   else if (strcmp(r->str, e->want) != 0)
     differ(c, "stale: %s is %s, the store says %s", key, r->str, e->want);
   free(e->want);
+  e->want = NULL;
   return 0;
 }
 
@@ -793,11 +843,14 @@ static enum idl_err expect_key(struct compare *c, struct pipe *p, const char *wh
     return IDL_ERR_NOMEM;
   if (c->n == PIPELINE_DEPTH - 1) {
     c->next = 0;
-    if (pipe_flush(p)) {
+    int failed = pipe_flush(p);
+    for (size_t i = 0; i < c->n; i++)
+      free(c->pending[i].want);
+    c->n = 0;
+    if (failed) {
       free(want);
       return IDL_ERR_IO;
     }
-    c->n = 0;
   }
   struct expect *e = &c->pending[c->n++];
   make_key(c->prefix, e->key, what, value);
@@ -847,7 +900,8 @@ static enum idl_err key_known(struct compare *c, const char *key, int *known) {
   int is_email = strncmp(rest, "email:", 6) == 0, is_phone = strncmp(rest, "phone:", 6) == 0;
   if (is_email || is_phone) {
     struct idl_ids ids = {0};
-    enum idl_err err = strlen(rest + 6) > IDL_EMAIL_MAX_BYTES ? IDL_ERR_OK
+    size_t len = strlen(rest + 6);
+    enum idl_err err = len == 0 || len > IDL_EMAIL_MAX_BYTES ? IDL_ERR_OK
         : idl_store_find(c->txn, is_email ? IDL_INDEX_EMAIL : IDL_INDEX_PHONE, rest + 6, &ids);
     *known = ids.n > 0;
     idl_ids_fini(&ids);
@@ -869,7 +923,7 @@ static enum idl_err find_extra_keys(struct compare *c, redisContext *rc) {
   snprintf(pattern, sizeof(pattern), "%s*", c->prefix);
   do {
     redisReply *r = redisCommand(rc, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+    if (!scan_reply_ok(r)) {
       freeReplyObject(r);
       return IDL_ERR_IO;
     }
@@ -910,11 +964,13 @@ enum idl_err idl_mirror_compare(struct idl_txn *txn, const struct idl_redis_url 
     err = idl_store_scan_contacts(txn, compare_contact, &p);
   if (!err)
     err = expect_key(&c, &p, "mirror:seq", "", 0, id_dup(info.last_seq));
-  c.next = 0;
-  if (!err && pipe_flush(&p))
-    err = IDL_ERR_IO;
-  for (size_t i = c.next; i < c.n; i++)
-    free(c.pending[i].want); /* what a failure left unread */
+  if (!err) {
+    c.next = 0;
+    if (pipe_flush(&p))
+      err = IDL_ERR_IO;
+  }
+  for (size_t i = 0; i < c.n; i++)
+    free(c.pending[i].want); /* what a failure left unread (NULL once read) */
   if (!err)
     err = find_extra_keys(&c, rc);
   if (err == IDL_ERR_IO)

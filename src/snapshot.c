@@ -12,6 +12,7 @@
 #include "idlink/check.h"
 #include "idlink/codec.h"
 #include "idlink/log.h"
+#include "idlink/normalize.h"
 
 #define PROGRESS_EVERY 65536
 
@@ -287,6 +288,15 @@ static enum idl_err read_trailer(struct reader *r, uint64_t rows, size_t at,
   return IDL_ERR_OK;
 }
 
+/* Whether c's email and phone are what normalization would have stored. */
+static int normalized(const struct idl_contact *c) {
+  char email[IDL_EMAIL_MAX_BYTES + 1], phone[IDL_PHONE_MAX_BYTES + 1];
+  return (!*c->email || (!idl_normalize_email(c->email, strlen(c->email), email) &&
+                         strcmp(email, c->email) == 0)) &&
+         (!*c->phone || (!idl_normalize_phone(c->phone, strlen(c->phone), phone) &&
+                         strcmp(phone, c->phone) == 0));
+}
+
 /* Reads rows up to and including the trailer. */
 static enum idl_err read_rows(struct reader *r, const struct idl_snapshot_header *h,
                               idl_contact_fn row_fn, void *arg) {
@@ -304,6 +314,9 @@ static enum idl_err read_rows(struct reader *r, const struct idl_snapshot_header
       return bad(r, IDL_ERR_CORRUPT, "row %llu at byte %zu: not a contact row (an array "
                  "of id, email, phone, linked_id, precedence, created_ms, updated_ms, "
                  "deleted_ms with valid types)", ULL(rows), at);
+    if (!normalized(&c))
+      return bad(r, IDL_ERR_CORRUPT, "row %llu at byte %zu: contact %llu holds an email or "
+                 "phone that is not valid and normalized", ULL(rows), at, ULL(c.id));
     if (c.id <= last_id)
       return bad(r, IDL_ERR_CORRUPT, "row %llu at byte %zu: id %llu does not follow id "
                  "%llu (ids ascend, without repeats)", ULL(rows), at, ULL(c.id),
@@ -434,9 +447,13 @@ enum idl_err idl_snapshot_restore(const char *dir, const void *buf, size_t len,
     return say(why, why_len, err, "%s is in use by a running idlinkd (or another restore)", dir);
   if (err)
     return say(why, why_len, err, "cannot lock %s: %s", dir, idl_strerror(err));
+  /* --force replaces even a store that cannot be read (a damaged one). */
   uint64_t contacts = 0, last_seq = 0;
-  if ((err = held(dir, &contacts, &last_seq)))
-    say(why, why_len, err, "cannot read the store in %s: %s", dir, idl_strerror(err));
+  if ((err = held(dir, &contacts, &last_seq)) && opts->force)
+    err = IDL_ERR_OK;
+  else if (err)
+    say(why, why_len, err, "cannot read the store in %s (%s); --force replaces it", dir,
+        idl_strerror(err));
   if (!err && (contacts || last_seq) && !opts->force)
     err = say(why, why_len, IDL_ERR_INVAL, "%s holds a store with %llu contacts: restore refuses "
               "to replace it without --force", dir, ULL(contacts));

@@ -377,7 +377,8 @@ enum idl_err idl_store_find(struct idl_txn *txn, enum idl_index which,
   MDB_val k = {key_len, (void *)value};
   size_t first = out->n;
   enum idl_err err = for_each_dup(txn, index_dbi(txn, which), &k, push_id, out);
-  if (err || key_len == len)
+  /* A value as long as the key limit shares its key with longer values. */
+  if (err || len < txn->s->max_key)
     return err;
   /* A cut key may hold longer values sharing its prefix: keep exact matches. */
   size_t kept = first;
@@ -542,6 +543,13 @@ enum idl_err idl_store_install(const char *from, const char *to) {
   snprintf(dst, sizeof(dst), "%s/data.mdb", to);
   int rc = fsync_path(src);
   if (!rc && rename(src, dst) != 0)
+    rc = errno;
+  /* LMDB's lock file describes the data file it was made with (its reader
+   * table and last transaction id): the new data starts with a new one. A
+   * reader still open on the old data keeps the old file's inode. */
+  char lock[4096];
+  snprintf(lock, sizeof(lock), "%s/lock.mdb", to);
+  if (!rc && unlink(lock) != 0 && errno != ENOENT)
     rc = errno;
   if (!rc)
     rc = fsync_path(to);

@@ -70,7 +70,8 @@ void idl_format_time(int64_t ms, char *buf) {
     secs -= 1;
   }
   struct tm tm;
-  gmtime_r(&secs, &tm);
+  if (!gmtime_r(&secs, &tm))
+    memset(&tm, 0, sizeof(tm)); /* out of range: shown as year 1900 */
   char full[64]; /* room for any year gmtime_r gives */
   snprintf(full, sizeof(full), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);

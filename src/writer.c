@@ -71,9 +71,12 @@ static void run_batch(struct idl_writer *w, struct job *batch) {
   if (err)
     return;
   uint64_t id = idl_txn_id(txn);
-  /* Nothing to write: what the jobs read was committed by earlier batches. */
+  /* Nothing to write: what the jobs read was committed by earlier batches,
+   * all of them this thread's and finished: the snapshot is durable. */
   if (!any_change) {
     idl_txn_abort(txn);
+    if (id - 1 > atomic_load(&w->durable_txnid))
+      atomic_store(&w->durable_txnid, id - 1);
     return;
   }
   int64_t commit_started = idl_now_us();
@@ -131,8 +134,11 @@ static void trim_log(struct idl_writer *w) {
     idl_txn_abort(txn);
     return;
   }
-  if (!idl_txn_commit(txn))
+  uint64_t id = idl_txn_id(txn);
+  if (!idl_txn_commit(txn)) {
+    atomic_store(&w->durable_txnid, id);
     idl_log_debug("writer: trimmed %zu change-log entries", deleted);
+  }
 }
 
 static void *writer_main(void *arg) {

@@ -83,6 +83,11 @@ static int check_redis(struct idl_txn *txn, const struct redis_check *rc) {
     fprintf(stderr, "idlink-check: --redis: %s\n", why);
     return 2;
   }
+  if (!idl_mirror_prefix_ok(rc->prefix)) {
+    fprintf(stderr, "idlink-check: --redis-prefix: '%s' holds a glob character or white "
+            "space\n", rc->prefix);
+    return 2;
+  }
   uint64_t differences = 0;
   enum idl_err err = idl_mirror_compare(txn, &url, rc->prefix, rc->show_values,
                                         print_difference, NULL, &differences, why,

@@ -17,8 +17,18 @@ enum idl_err idl_json_parse_request(const char *body, size_t len, struct idl_req
 /* {"detail": message}, printf-style. Returns a new reference, NULL without memory. */
 json_t *idl_json_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Section 2's "contact" object of ident. New reference. */
-json_t *idl_json_identity(const struct idl_identity *ident);
+/* How idl_json_identity_text frames section 2's "contact" object. */
+enum idl_identity_frame {
+  IDL_FRAME_BARE,     /* the object itself (the Redis mirror's value) */
+  IDL_FRAME_CONTACT,  /* {"contact": ...} (POST /identify, GET /identities/{id}) */
+  IDL_FRAME_CUSTOMER, /* {"customerID": "ID", "contact": ...} (POST /api/identify/) */
+};
+
+/* Renders ident as compact JSON text into a new NUL-terminated buffer *out
+ * (free with free()) of *len bytes. This is the hot path of every identify
+ * answer, so it writes text directly instead of building a json_t tree. */
+enum idl_err idl_json_identity_text(const struct idl_identity *ident,
+                                    enum idl_identity_frame frame, char **out, size_t *len);
 
 /* A contact row as GET /contacts/{id} shows it. New reference. */
 json_t *idl_json_contact(const struct idl_contact *c);

@@ -24,6 +24,11 @@ struct idl_redis_url {
 enum idl_err idl_redis_url_parse(const char *url, struct idl_redis_url *out, char *why,
                                  size_t why_len);
 
+/* Whether prefix can prefix the mirror's keys: 1 to 48 printable characters,
+ * none of Redis's glob characters (* ? [ ] \\) nor white space, since the
+ * mirror finds its keys with SCAN MATCH prefix*. */
+int idl_mirror_prefix_ok(const char *prefix);
+
 struct idl_mirror_opts {
   struct idl_redis_url url;
   const char *prefix;   /* key prefix, "idlink:" */

@@ -187,6 +187,21 @@ class SnapshotTests(harness.ServerTestCase):
         self.assertEqual(other.post("/api/identify/", {"email": "other@x.io"})[0], 404)
         self.assertEqual(other.post("/api/identify/", {"email": "u1@x.io"})[0], 200)
 
+    def test_force_replaces_a_damaged_store(self):
+        self.seed(self.srv, 6)
+        snap = self.dump(self.srv)
+        damaged = tempfile.mkdtemp(prefix="idlink-e2e-damaged-")
+        self.addCleanup(shutil.rmtree, damaged, True)
+        with open(os.path.join(damaged, "data.mdb"), "wb") as f:
+            f.write(b"\xff" * 65536)
+        rc, _, err = run("idlink-restore", "--data", damaged, "-i", snap)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("--force", err)
+        rc, _, err = run("idlink-restore", "--data", damaged, "-i", snap, "--force", "--quiet")
+        self.assertEqual(rc, 0, err)
+        rc, out, err = run("idlink-check", "--data", damaged)
+        self.assertEqual(rc, 0, out + err.encode())
+
     def test_refuses_while_server_runs(self):
         self.seed(self.srv, 3)
         snap = self.dump(self.srv)
@@ -271,6 +286,14 @@ class BadSnapshotTests(unittest.TestCase):
         rows = self.rows()
         rows[2][1] = 12345  # email must be a string or nil
         self.refused(mp.write_snapshot(rows), "row 3")
+
+    def test_values_not_normalized(self):
+        rows = self.rows()
+        rows[2][1] = "UPPER@X.IO"
+        self.refused(mp.write_snapshot(rows), "row 3", "normalized")
+        rows = self.rows()
+        rows[4][2] = "12-34"
+        self.refused(mp.write_snapshot(rows), "row 5", "normalized")
 
     def test_duplicate_ids(self):
         rows = self.rows()

@@ -1,5 +1,6 @@
 /* Section 2's rules on a temporary store, without HTTP. */
 #include "fixtures.h"
+#include "idlink/json.h"
 
 static char b1[512], b2[512], b3[512];
 
@@ -223,7 +224,42 @@ static void test_lookup_is_read_only(void) {
   test_store_close(&t);
 }
 
+/* The identify answer as text: escaping, order, frames. */
+static void test_identity_text(void) {
+  struct test_store t;
+  ASSERT_EQ(test_store_open(&t, 0), 0);
+  ASSERT_OK(plant(t.s, 1, "q\"uo\\te@x.io", "1", 0, 1));
+  ASSERT_OK(plant(t.s, 2, "\xc3\xa9@x.io", "1", 1, 2));
+  struct idl_outcome o;
+  ASSERT_OK(reconcile_at(t.s, NULL, "1", 3, IDL_RECONCILE_READ, &o));
+  char *text = NULL, *bare = NULL, *customer = NULL;
+  size_t len = 0, bare_len = 0, customer_len = 0;
+  enum idl_err e1 = idl_json_identity_text(&o.identity, IDL_FRAME_CONTACT, &text, &len);
+  enum idl_err e2 = idl_json_identity_text(&o.identity, IDL_FRAME_BARE, &bare, &bare_len);
+  enum idl_err e3 = idl_json_identity_text(&o.identity, IDL_FRAME_CUSTOMER, &customer,
+                                           &customer_len);
+  idl_identity_fini(&o.identity);
+  char expect[640], expect_bare[256], expect_customer[640];
+  snprintf(expect_bare, sizeof(expect_bare), "%s",
+           "{\"primaryContactId\":1,\"emails\":[\"q\\\"uo\\\\te@x.io\",\"\xc3\xa9@x.io\"],"
+           "\"phoneNumbers\":[\"1\"],\"secondaryContactIds\":[2]}");
+  snprintf(expect, sizeof(expect), "{\"contact\":%s}", expect_bare);
+  snprintf(expect_customer, sizeof(expect_customer), "{\"customerID\":\"1\",\"contact\":%s}",
+           expect_bare);
+  int same = !e1 && !e2 && !e3 && strcmp(text, expect) == 0 && len == strlen(expect) &&
+             strcmp(bare, expect_bare) == 0 && bare_len == strlen(expect_bare) &&
+             strcmp(customer, expect_customer) == 0;
+  if (!same)
+    FAIL_AT("got %s | %s | %s", text ? text : "-", bare ? bare : "-",
+            customer ? customer : "-");
+  free(text);
+  free(bare);
+  free(customer);
+  test_store_close(&t);
+}
+
 int main(void) {
+  RUN(test_identity_text);
   RUN(test_new_contact_is_primary);
   RUN(test_new_email_makes_secondary);
   RUN(test_known_values_change_nothing);

@@ -153,7 +153,34 @@ static void test_map_full(void) {
   test_store_close(&t);
 }
 
+/* A value exactly as long as the key limit shares its key with longer values
+ * that start with it; a lookup still finds only its own. */
+static void test_value_at_the_key_limit(void) {
+  struct test_store t;
+  ASSERT_EQ(test_store_open(&t, 0), 0);
+  size_t limit = idl_store_index_key_len(t.s, SIZE_MAX);
+  char a[1100], b[1200];
+  memset(a, 'a', limit);
+  memcpy(a + limit - 5, "@x.io", 5);
+  a[limit] = '\0';
+  snprintf(b, sizeof(b), "%s.uk", a);
+  ASSERT_OK(plant(t.s, 1, b, NULL, 0, 1));
+  struct idl_outcome o;
+  ASSERT_OK(reconcile_at(t.s, a, NULL, 2, IDL_RECONCILE_READ, &o));
+  ASSERT_EQ(o.needs_write, 1); /* a is new: it matches nothing */
+  ASSERT_OK(plant(t.s, 2, a, NULL, 0, 2));
+  ASSERT_OK(reconcile_at(t.s, a, NULL, 3, IDL_RECONCILE_READ, &o));
+  ASSERT_EQ(o.needs_write, 0);
+  uint64_t primary = o.identity.c[0].id;
+  size_t n = o.identity.n;
+  idl_identity_fini(&o.identity);
+  ASSERT_EQ(primary, 2);
+  ASSERT_EQ(n, 1);
+  test_store_close(&t);
+}
+
 int main(void) {
+  RUN(test_value_at_the_key_limit);
   RUN(test_put_get_find);
   RUN(test_long_values_under_cut_keys);
   RUN(test_log_and_info);
