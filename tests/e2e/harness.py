@@ -440,3 +440,33 @@ def run_threads(fn, n, timeout=60):
     if errors:
         raise errors[0]
     return results
+
+
+class WriteLoad:
+    """threads clients POSTing /identify for seconds, in the background;
+    body(t, i) makes client t's i-th body. join() waits and returns the
+    statuses that were not 200."""
+
+    def __init__(self, srv, seconds, body, threads=4):
+        self.stop = time.monotonic() + seconds
+        self.failures = []
+        self.threads = [threading.Thread(target=self._client, args=(srv, t, body))
+                        for t in range(threads)]
+        for t in self.threads:
+            t.start()
+
+    def _client(self, srv, t, body):
+        i = 0
+        while time.monotonic() < self.stop:
+            st, _ = srv.post("/identify", body(t, i))
+            if st != 200:
+                self.failures.append(st)
+            i += 1
+
+    def running(self):
+        return time.monotonic() < self.stop
+
+    def join(self):
+        for t in self.threads:
+            t.join()
+        return self.failures

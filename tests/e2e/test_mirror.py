@@ -3,7 +3,6 @@
 import json
 import os
 import subprocess
-import threading
 import time
 import unittest
 
@@ -147,30 +146,15 @@ class PasswordTests(MirrorTestCase):
 
 class OutageTests(MirrorTestCase):
     def test_redis_killed_mid_load_and_restarted_empty(self):
-        stop = time.monotonic() + 3.0
-        errors = []
-
-        def writer(t):
-            i = 0
-            while time.monotonic() < stop:
-                st, _ = self.srv.post("/identify", {"email": "o%d-%d@x.io" % (t, i),
-                                                    "phoneNumber": str(100 + (t * 13 + i) % 40)})
-                if st != 200:
-                    errors.append(st)
-                i += 1
-
-        threads = [threading.Thread(target=writer, args=(t,)) for t in range(4)]
-        for t in threads:
-            t.start()
+        load = harness.WriteLoad(self.srv, 3.0, lambda t, i: {
+            "email": "o%d-%d@x.io" % (t, i), "phoneNumber": str(100 + (t * 13 + i) % 40)})
         time.sleep(1.0)
         self.redis.kill()
         time.sleep(0.3)
         self.assertEqual(self.health()["mirror"]["state"], "down")
         time.sleep(0.7)
         self.redis.start()  # same port, empty
-        for t in threads:
-            t.join()
-        self.assertEqual(errors, [])
+        self.assertEqual(load.join(), [])
         h = self.wait_converged(timeout=30)
         self.assertGreaterEqual(h["mirror"]["full_syncs"], 2)
         self.check_clean()

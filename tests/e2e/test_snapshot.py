@@ -5,7 +5,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 import zlib
@@ -137,28 +136,13 @@ class SnapshotTests(harness.ServerTestCase):
 
     def test_dump_while_clients_write(self):
         self.seed(self.srv, 6)
-        stop = time.monotonic() + 2.0
-        failures = []
-
-        def writer(t):
-            i = 0
-            while time.monotonic() < stop:
-                st, _ = self.srv.post("/identify", {"email": "w%d-%d@x.io" % (t, i),
-                                                    "phoneNumber": str(1000 + t * 7 + i % 5)})
-                if st != 200:
-                    failures.append(st)
-                i += 1
-
-        threads = [threading.Thread(target=writer, args=(t,)) for t in range(4)]
-        for t in threads:
-            t.start()
+        load = harness.WriteLoad(self.srv, 2.0, lambda t, i: {
+            "email": "w%d-%d@x.io" % (t, i), "phoneNumber": str(1000 + t * 7 + i % 5)})
         snaps = []
-        while time.monotonic() < stop:
+        while load.running():
             snaps.append(self.dump(self.srv, "snap%d.bin" % len(snaps)))
             time.sleep(0.2)
-        for t in threads:
-            t.join()
-        self.assertEqual(failures, [])
+        self.assertEqual(load.join(), [])
         self.assertGreaterEqual(len(snaps), 2)
         # Each snapshot is one consistent state: it checks, restores, and the
         # restored store holds every invariant.
