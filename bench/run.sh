@@ -18,7 +18,9 @@
 # wrk fails.
 #
 # Environment:
-#   BENCH_SECONDS  measured seconds per case (default 10)
+#   BENCH_SECONDS  seconds of each measured run (default 5)
+#   BENCH_REPEAT   measured runs per case; the run of median throughput is
+#                  reported (default 3)
 #   BENCH_THREADS  civetweb worker threads of both servers (default 64)
 #   BENCH_TMPDIR   where the temporary data folders go (default $TMPDIR or /tmp)
 #   BENCH_SCALE    contact counts of the scale section (default "10000 1000000";
@@ -33,7 +35,8 @@ set -euo pipefail
 export LC_ALL=C
 
 BUILD_DIR=${1:-build}
-BENCH_SECONDS=${BENCH_SECONDS:-10}
+BENCH_SECONDS=${BENCH_SECONDS:-5}
+BENCH_REPEAT=${BENCH_REPEAT:-3}
 BENCH_THREADS=${BENCH_THREADS:-64}
 BENCH_TMPDIR=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
 BENCH_SCALE=${BENCH_SCALE-10000 1000000}
@@ -187,14 +190,35 @@ trap 'exit 130' INT TERM
 # $RESULTS/NAME.txt. The script argument is a run tag (identify_write.lua
 # makes its emails and phones unique with it).
 run_wrk() {
-    local name=$1 script=$2 url="http://127.0.0.1:$PORT/identify"
+    local name=$1 script=$2 url="http://127.0.0.1:$PORT/identify" i median
     wrk "${WRK_ARGS[@]}" -d1s -s "$script" "$url" -- 1 >"$RESULTS/$name.warmup.txt" 2>&1 ||
         die "wrk warm-up failed for $name (see $RESULTS/$name.warmup.txt)"
-    wrk "${WRK_ARGS[@]}" -d"${BENCH_SECONDS}s" --latency -s "$script" "$url" -- 2 \
-        >"$RESULTS/$name.txt" 2>&1 ||
-        die "wrk failed for $name (see $RESULTS/$name.txt)"
+    for ((i = 1; i <= BENCH_REPEAT; i++)); do
+        wrk "${WRK_ARGS[@]}" -d"${BENCH_SECONDS}s" --latency -s "$script" "$url" -- $((i + 1)) \
+            >"$RESULTS/$name.run$i.txt" 2>&1 ||
+            die "wrk failed for $name (see $RESULTS/$name.run$i.txt)"
+    done
     kill -0 "$SERVER_PID" 2>/dev/null ||
         die "the server died during $name (see $SERVER_LOG)"
+    # The case is reported by the median of its runs' throughputs and the
+    # median of their p99s (one stall of the machine moves neither); errors
+    # are added up over all runs.
+    median=$(for ((i = 1; i <= BENCH_REPEAT; i++)); do
+        echo "$(parse_wrk "$RESULTS/$name.run$i.txt" | cut -d' ' -f1) $i"
+    done | sort -g | awk '{ v[NR] = $2 } END { print v[int((NR + 1) / 2)] }')
+    cp "$RESULTS/$name.run$median.txt" "$RESULTS/$name.txt"
+}
+
+# Prints "RPS P99_MS NON2XX SOCKET_ERRORS" for a case: medians over its runs.
+parse_case() {
+    local name=$1 i runs
+    runs=$(for ((i = 1; i <= BENCH_REPEAT; i++)); do
+        parse_wrk "$RESULTS/$name.run$i.txt" || exit 1
+    done) || return 1
+    middle() { sort -g | sed -n "$(( (BENCH_REPEAT + 1) / 2 ))p"; }
+    echo "$(cut -d' ' -f1 <<<"$runs" | middle) $(cut -d' ' -f2 <<<"$runs" | middle)" \
+        "$(awk '{ n += $3 } END { print n + 0 }' <<<"$runs")" \
+        "$(awk '{ n += $4 } END { print n + 0 }' <<<"$runs")"
 }
 
 # Prints "RPS P99_MS NON2XX SOCKET_ERRORS" from a wrk output file.
@@ -231,7 +255,7 @@ CASES=()
 # record NAME LABEL: parses NAME's wrk output into the table.
 record() {
     local name=$1 label=$2 rps p99 non2xx sock note=""
-    read -r rps p99 non2xx sock < <(parse_wrk "$RESULTS/$name.txt") ||
+    read -r rps p99 non2xx sock < <(parse_case "$name") ||
         die "cannot read wrk's output for $name (see $RESULTS/$name.txt)"
     awk -v r="$rps" 'BEGIN { exit !(r > 0) }' ||
         die "$name: no request answered (see $RESULTS/$name.txt)"
@@ -420,7 +444,7 @@ case_scale() {
     DATA_DIR=$dir
     start_idlinkd "$name" --sync full
     IDLINK_BENCH_IDENTITIES=$identities run_wrk "$name" "$HERE/identify_read_random.lua"
-    read -r SCALE_RPS[$n] SCALE_P99[$n] _ _ < <(parse_wrk "$RESULTS/$name.txt") ||
+    read -r SCALE_RPS[$n] SCALE_P99[$n] _ _ < <(parse_case "$name") ||
         die "cannot read wrk's output for $name"
     stop_server
 }
@@ -461,6 +485,7 @@ check_setup() {
     [ -x "$GEN_STORE" ] || [ -z "$BENCH_SCALE" ] ||
         die "$GEN_STORE not found: build first (cmake --build $BUILD_DIR)"
     [[ "$BENCH_SECONDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SECONDS must be a positive integer"
+    [[ "$BENCH_REPEAT" =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPEAT must be a positive integer"
     mkdir -p "$RESULTS"
     [ "$(stat -f -c %T "$BENCH_TMPDIR")" != tmpfs ] ||
         warn "$BENCH_TMPDIR is a tmpfs: fsync costs nothing there, durable numbers mean little"
@@ -468,8 +493,8 @@ check_setup() {
 
 main() {
     check_setup
-    echo "idlink bench: wrk ${WRK_ARGS[*]} -d${BENCH_SECONDS}s, $BENCH_THREADS server threads," \
-        "$(nproc) cores; raw output in $RESULTS/"
+    echo "idlink bench: wrk ${WRK_ARGS[*]} -d${BENCH_SECONDS}s, median of $BENCH_REPEAT runs," \
+        "$BENCH_THREADS server threads, $(nproc) cores; raw output in $RESULTS/"
     case_ceiling ceiling "ceiling (fixed body)"
     case_ceiling ceiling-headers "ceiling, civetweb headers" --civetweb-headers
     case_read

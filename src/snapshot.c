@@ -348,6 +348,7 @@ enum idl_err idl_snapshot_read(const void *buf, size_t len, idl_contact_fn row, 
 
 struct loader {
   struct idl_txn *txn;
+  struct idl_bulk *bulk;
   const struct idl_snapshot_header *header; /* filled once the header is read */
   uint64_t rows, max_id;
   idl_progress_fn progress;
@@ -356,7 +357,7 @@ struct loader {
 
 static enum idl_err load_row(const struct idl_contact *c, void *arg) {
   struct loader *l = arg;
-  enum idl_err err = idl_store_append(l->txn, c);
+  enum idl_err err = idl_bulk_add(l->bulk, c);
   if (err)
     return err;
   l->max_id = c->id;
@@ -411,7 +412,14 @@ static enum idl_err build(const char *tmp, const void *buf, size_t len,
   struct loader l = {.header = h, .progress = opts->progress, .arg = opts->arg};
   err = idl_txn_begin_write(s, NULL, &l.txn);
   if (!err)
+    err = idl_bulk_begin(l.txn, &l.bulk);
+  if (!err)
     err = idl_snapshot_read(buf, len, load_row, &l, h, why, why_len);
+  if (!err) {
+    err = idl_bulk_finish(l.bulk);
+    l.bulk = NULL;
+  }
+  idl_bulk_abort(l.bulk);
   if (!err)
     err = idl_store_set_position(l.txn, l.max_id + 1, h->last_seq);
   if (!err) {

@@ -454,8 +454,9 @@ static enum idl_err members_update(struct idl_txn *txn, const struct idl_contact
   return err;
 }
 
-static enum idl_err put(struct idl_txn *txn, const struct idl_contact *c,
-                       const struct idl_contact *old, unsigned flags) {
+/* Writes c's record to the contacts table only. */
+static enum idl_err put_record(struct idl_txn *txn, const struct idl_contact *c,
+                               unsigned flags) {
   msgpack_sbuffer sbuf;
   msgpack_packer pk;
   msgpack_sbuffer_init(&sbuf);
@@ -466,6 +467,12 @@ static enum idl_err put(struct idl_txn *txn, const struct idl_contact *c,
     err = xlate(mdb_put(txn->txn, txn->s->contacts, &k, &v, flags), "write contact");
   }
   msgpack_sbuffer_destroy(&sbuf);
+  return err;
+}
+
+enum idl_err idl_store_put(struct idl_txn *txn, const struct idl_contact *c,
+                           const struct idl_contact *old) {
+  enum idl_err err = put_record(txn, c, 0);
   if (!err)
     err = index_update(txn, IDL_INDEX_EMAIL, c, old);
   if (!err)
@@ -475,13 +482,148 @@ static enum idl_err put(struct idl_txn *txn, const struct idl_contact *c,
   return err;
 }
 
-enum idl_err idl_store_put(struct idl_txn *txn, const struct idl_contact *c,
-                           const struct idl_contact *old) {
-  return put(txn, c, old, 0);
+/* ------------------------------------------------------------ bulk loads */
+
+struct bulk_entry {
+  const char *key; /* in the arena */
+  size_t len;
+  uint64_t id;
+};
+
+struct bulk_list {
+  struct bulk_entry *v;
+  size_t n, cap;
+};
+
+#define ARENA_BLOCK ((size_t)1 << 20)
+
+struct idl_bulk {
+  struct idl_txn *txn;
+  struct bulk_list email, phone, members; /* members: key NULL, len = primary */
+  char **blocks;
+  size_t n_blocks;
+  char *cur;
+  size_t left;
+};
+
+enum idl_err idl_bulk_begin(struct idl_txn *txn, struct idl_bulk **out) {
+  struct idl_bulk *b = calloc(1, sizeof(*b));
+  if (!b)
+    return IDL_ERR_NOMEM;
+  b->txn = txn;
+  *out = b;
+  return IDL_ERR_OK;
 }
 
-enum idl_err idl_store_append(struct idl_txn *txn, const struct idl_contact *c) {
-  return put(txn, c, NULL, MDB_APPEND);
+void idl_bulk_abort(struct idl_bulk *b) {
+  if (!b)
+    return;
+  for (size_t i = 0; i < b->n_blocks; i++)
+    free(b->blocks[i]);
+  free(b->blocks);
+  free(b->email.v);
+  free(b->phone.v);
+  free(b->members.v);
+  free(b);
+}
+
+/* Copies len bytes into the arena; NULL without memory. */
+static const char *arena_copy(struct idl_bulk *b, const char *s, size_t len) {
+  if (len > b->left) {
+    char **blocks = realloc(b->blocks, (b->n_blocks + 1) * sizeof(*blocks));
+    if (!blocks)
+      return NULL;
+    b->blocks = blocks;
+    if (!(b->cur = malloc(ARENA_BLOCK)))
+      return NULL;
+    b->blocks[b->n_blocks++] = b->cur;
+    b->left = ARENA_BLOCK;
+  }
+  char *copy = b->cur;
+  memcpy(copy, s, len);
+  b->cur += len;
+  b->left -= len;
+  return copy;
+}
+
+static enum idl_err bulk_push(struct bulk_list *l, struct bulk_entry e) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 4096;
+    struct bulk_entry *v = realloc(l->v, cap * sizeof(*v));
+    if (!v)
+      return IDL_ERR_NOMEM;
+    l->v = v;
+    l->cap = cap;
+  }
+  l->v[l->n++] = e;
+  return IDL_ERR_OK;
+}
+
+static enum idl_err bulk_value(struct idl_bulk *b, struct bulk_list *l, const char *value,
+                               uint64_t id) {
+  size_t len = idl_store_index_key_len(b->txn->s, strlen(value));
+  const char *key = len ? arena_copy(b, value, len) : NULL;
+  if (len && !key)
+    return IDL_ERR_NOMEM;
+  return len ? bulk_push(l, (struct bulk_entry){key, len, id}) : IDL_ERR_OK;
+}
+
+enum idl_err idl_bulk_add(struct idl_bulk *b, const struct idl_contact *c) {
+  enum idl_err err = put_record(b->txn, c, MDB_APPEND);
+  if (err || c->deleted_ms != IDL_TIME_NULL)
+    return err;
+  if (!(err = bulk_value(b, &b->email, c->email, c->id)))
+    err = bulk_value(b, &b->phone, c->phone, c->id);
+  if (!err && c->precedence == IDL_SECONDARY)
+    err = bulk_push(&b->members, (struct bulk_entry){NULL, c->linked_id, c->id});
+  return err;
+}
+
+/* LMDB's default key order (bytes, then length), then ids as INTEGERDUP sorts them. */
+static int cmp_entry(const void *pa, const void *pb) {
+  const struct bulk_entry *a = pa, *b = pb;
+  int c = memcmp(a->key, b->key, a->len < b->len ? a->len : b->len);
+  if (!c)
+    c = (a->len > b->len) - (a->len < b->len);
+  return c ? c : (a->id > b->id) - (a->id < b->id);
+}
+
+static int cmp_member(const void *pa, const void *pb) {
+  const struct bulk_entry *a = pa, *b = pb;
+  int c = (a->len > b->len) - (a->len < b->len);
+  return c ? c : (a->id > b->id) - (a->id < b->id);
+}
+
+static enum idl_err bulk_write(struct idl_bulk *b, MDB_dbi dbi, struct bulk_list *l,
+                               int (*cmp)(const void *, const void *)) {
+  qsort(l->v, l->n, sizeof(*l->v), cmp);
+  MDB_cursor *cur = NULL;
+  int rc = mdb_cursor_open(b->txn->txn, dbi, &cur);
+  for (size_t i = 0; !rc && i < l->n; i++) {
+    struct bulk_entry *e = &l->v[i];
+    uint64_t primary = e->len;
+    MDB_val k = e->key ? (MDB_val){e->len, (void *)e->key} : id_val(&primary);
+    MDB_val v = id_val(&e->id);
+    /* A new key appends to the table; a key's further ids append to its
+     * duplicates. */
+    int same = i > 0 && l->v[i - 1].len == e->len &&
+               (e->key ? memcmp(l->v[i - 1].key, e->key, e->len) == 0 : 1);
+    rc = mdb_cursor_put(cur, &k, &v, same ? MDB_APPENDDUP : MDB_APPEND);
+  }
+  if (cur)
+    mdb_cursor_close(cur);
+  return xlate(rc, "bulk load an index");
+}
+
+enum idl_err idl_bulk_finish(struct idl_bulk *b) {
+  struct idl_store *s = b->txn->s;
+  enum idl_err err = bulk_write(b, s->email, &b->email, cmp_entry);
+  if (!err)
+    err = bulk_write(b, s->phone, &b->phone, cmp_entry);
+  if (!err)
+    err = bulk_write(b, s->members, &b->members, cmp_member);
+  idl_bulk_abort(b);
+  return err;
 }
 
 /* ------------------------------------------------------- ids and the log */

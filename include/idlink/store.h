@@ -117,9 +117,16 @@ size_t idl_store_index_key_len(const struct idl_store *s, size_t value_len);
 
 /* Bulk loading, for restores into a new store. */
 
-/* Writes contact c (write txn) like idl_store_put with no old row; c->id must
- * be above every stored id, so that it appends. */
-enum idl_err idl_store_append(struct idl_txn *txn, const struct idl_contact *c);
+/* A bulk load into an empty store (write txn): rows come in ascending id
+ * order and are appended; the index and members entries they imply are
+ * gathered, then sorted in LMDB's order and appended by idl_bulk_finish, so
+ * every page is written once and full. idl_bulk_finish and idl_bulk_abort
+ * free b. */
+struct idl_bulk;
+enum idl_err idl_bulk_begin(struct idl_txn *txn, struct idl_bulk **out);
+enum idl_err idl_bulk_add(struct idl_bulk *b, const struct idl_contact *c);
+enum idl_err idl_bulk_finish(struct idl_bulk *b);
+void idl_bulk_abort(struct idl_bulk *b);
 
 /* Sets the next contact id and the last change-log sequence number (write txn). */
 enum idl_err idl_store_set_position(struct idl_txn *txn, uint64_t next_id,
