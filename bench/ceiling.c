@@ -180,6 +180,13 @@ static int ceil_send_civetweb_headers(struct mg_connection *conn)
 }
 
 /* cbdata: the struct ceil_opts of main(), read-only while serving. */
+static int authorize_all(struct mg_connection *conn, void *cbdata)
+{
+    (void)conn;
+    (void)cbdata;
+    return 1;
+}
+
 static int ceil_identify(struct mg_connection *conn, void *cbdata)
 {
     const struct ceil_opts *opts = cbdata;
@@ -237,6 +244,8 @@ static struct mg_context *ceil_start(struct ceil_opts *opts)
     if (ctx == NULL)
         return NULL;
     mg_set_request_handler(ctx, "/identify$", ceil_identify, opts);
+    /* As idlinkd does: no per-request look for a .htpasswd file. */
+    mg_set_auth_handler(ctx, "/", authorize_all, NULL);
     return ctx;
 }
 

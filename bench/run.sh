@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # idlink benchmarks: `make bench`, or bench/run.sh [BUILD_DIR]
 #
+# Every measured run of a case is paired with a run, just before it, against a
+# reference ceiling server that stays up for the whole benchmark; a case's
+# ratio is the median of its runs over the median of its paired reference
+# runs, so the machine's drift between cases does not move the ratios.
+#
 # Runs, with `wrk -t2 -c32` and in one go:
 #   - the ceiling: idlink-ceiling, a civetweb server with idlinkd's options
 #     answering POST /identify with a fixed body in one write (the HTTP
@@ -181,7 +186,29 @@ stop_server() {
     fi
 }
 
-trap stop_server EXIT
+# The reference: a ceiling server that runs for the whole benchmark. Every
+# measured run of a case is paired with a run against it just before, so a
+# case's ratio compares runs made under the same conditions of the machine.
+REF_PID=""
+REF_PORT=""
+
+start_reference() {
+    start_ceiling reference
+    REF_PID=$SERVER_PID
+    REF_PORT=$PORT
+    SERVER_PID=""
+}
+
+stop_all() {
+    stop_server
+    if [ -n "$REF_PID" ]; then
+        SERVER_PID=$REF_PID
+        REF_PID=""
+        stop_server
+    fi
+}
+
+trap stop_all EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- wrk
@@ -194,6 +221,9 @@ run_wrk() {
     wrk "${WRK_ARGS[@]}" -d1s -s "$script" "$url" -- 1 >"$RESULTS/$name.warmup.txt" 2>&1 ||
         die "wrk warm-up failed for $name (see $RESULTS/$name.warmup.txt)"
     for ((i = 1; i <= BENCH_REPEAT; i++)); do
+        wrk "${WRK_ARGS[@]}" -d"${BENCH_SECONDS}s" --latency -s "$HERE/identify_read.lua" \
+            "http://127.0.0.1:$REF_PORT/identify" >"$RESULTS/$name.ref$i.txt" 2>&1 ||
+            die "wrk failed for the reference of $name (see $RESULTS/$name.ref$i.txt)"
         wrk "${WRK_ARGS[@]}" -d"${BENCH_SECONDS}s" --latency -s "$script" "$url" -- $((i + 1)) \
             >"$RESULTS/$name.run$i.txt" 2>&1 ||
             die "wrk failed for $name (see $RESULTS/$name.run$i.txt)"
@@ -209,11 +239,12 @@ run_wrk() {
     cp "$RESULTS/$name.run$median.txt" "$RESULTS/$name.txt"
 }
 
-# Prints "RPS P99_MS NON2XX SOCKET_ERRORS" for a case: medians over its runs.
+# Prints "RPS P99_MS NON2XX SOCKET_ERRORS" for a case: medians over its runs
+# (KIND run), or over the reference runs paired with them (KIND ref).
 parse_case() {
-    local name=$1 i runs
+    local name=$1 kind=${2:-run} i runs
     runs=$(for ((i = 1; i <= BENCH_REPEAT; i++)); do
-        parse_wrk "$RESULTS/$name.run$i.txt" || exit 1
+        parse_wrk "$RESULTS/$name.$kind$i.txt" || exit 1
     done) || return 1
     middle() { sort -g | sed -n "$(( (BENCH_REPEAT + 1) / 2 ))p"; }
     echo "$(cut -d' ' -f1 <<<"$runs" | middle) $(cut -d' ' -f2 <<<"$runs" | middle)" \
@@ -249,7 +280,7 @@ parse_wrk() {
 
 # ---------------------------------------------------------------- cases
 
-declare -A RPS P99 NOTE BAD
+declare -A RPS P99 NOTE BAD REF
 CASES=()
 
 # record NAME LABEL: parses NAME's wrk output into the table.
@@ -262,6 +293,10 @@ record() {
     [ "$non2xx" = 0 ] || note="$non2xx non-2xx"
     [ "$sock" = 0 ] || note="${note:+$note, }$sock socket errors"
     BAD[$label]=$(( non2xx + sock ))
+    local ref_rps
+    read -r ref_rps _ _ _ < <(parse_case "$name" ref) ||
+        die "cannot read the reference runs of $name"
+    REF[$label]=$ref_rps
     RPS[$label]=$rps
     P99[$label]=$p99
     NOTE[$label]=$note
@@ -349,16 +384,17 @@ case_mirror() {
 
 # ---------------------------------------------------------------- report
 
+# A case's throughput against the reference runs paired with it.
 ratio() {
-    awk -v a="${RPS[$1]}" -v b="${RPS[ceiling (fixed body)]}" 'BEGIN { printf "%.2f", a / b }'
+    awk -v a="${RPS[$1]}" -v b="${REF[$1]}" 'BEGIN { printf "%.2f", a / b }'
 }
 
 print_table() {
     local label
-    printf '%-26s %10s %9s %10s\n' case req/s "p99 ms" "x ceiling"
+    printf '%-26s %10s %9s %13s %10s\n' case req/s "p99 ms" "ceiling req/s" "x ceiling"
     for label in "${CASES[@]}"; do
-        printf '%-26s %10.1f %9.2f %10s' "$label" "${RPS[$label]}" \
-            "${P99[$label]}" "$(ratio "$label")"
+        printf '%-26s %10.1f %9.2f %13.1f %10s' "$label" "${RPS[$label]}" \
+            "${P99[$label]}" "${REF[$label]}" "$(ratio "$label")"
         [ -z "${NOTE[$label]}" ] || printf '  (%s)' "${NOTE[$label]}"
         printf '\n'
     done
@@ -389,7 +425,7 @@ print_targets() {
     echo "  group commit: ${gain}x the throughput of one fsync per request (batch 1)"
     if [ -n "$MIRROR_LAG_P99" ]; then
         local mr verdict
-        mr=$(awk -v a="${RPS[write, sync full, mirror]}" -v b="${RPS[write, sync full]}" \
+        mr=$(awk -v a="$(ratio "write, sync full, mirror")" -v b="$(ratio "write, sync full")" \
             'BEGIN { printf "%.2f", a / b }')
         verdict=$(awk -v r="$mr" 'BEGIN { print (r >= 0.9 ? "PASS" : "MISS") }')
         printf '  %-28s >= 0.90x no mirror: %5sx  %s\n' "write with the mirror" "$mr" "$verdict"
@@ -495,6 +531,7 @@ main() {
     check_setup
     echo "idlink bench: wrk ${WRK_ARGS[*]} -d${BENCH_SECONDS}s, median of $BENCH_REPEAT runs," \
         "$BENCH_THREADS server threads, $(nproc) cores; raw output in $RESULTS/"
+    start_reference
     case_ceiling ceiling "ceiling (fixed body)"
     case_ceiling ceiling-headers "ceiling, civetweb headers" --civetweb-headers
     case_read
