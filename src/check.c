@@ -70,14 +70,10 @@ static uint64_t key_hash(const struct checker *ck, const char *value) {
 
 static enum idl_err add_row(const struct idl_contact *c, void *arg) {
   struct checker *ck = arg;
-  if (ck->n == ck->cap) {
-    size_t cap = ck->cap ? ck->cap * 2 : 1024;
-    struct row *rows = realloc(ck->rows, cap * sizeof(*rows));
-    if (!rows)
-      return IDL_ERR_NOMEM;
-    ck->rows = rows;
-    ck->cap = cap;
-  }
+  struct row *rows = idl_grow(ck->rows, &ck->cap, ck->n, sizeof(*rows));
+  if (!rows)
+    return IDL_ERR_NOMEM;
+  ck->rows = rows;
   int active = c->deleted_ms == IDL_TIME_NULL;
   ck->rows[ck->n++] = (struct row){
       .id = c->id, .linked = c->linked_id, .precedence = (uint8_t)c->precedence,

@@ -234,14 +234,10 @@ static enum idl_err read_header(struct reader *r, struct idl_snapshot_header *h)
 
 static enum idl_err note_link(struct reader *r, const struct idl_contact *c, uint64_t row,
                               size_t at) {
-  if (r->n == r->cap) {
-    size_t cap = r->cap ? r->cap * 2 : 4096;
-    struct link *v = realloc(r->links, cap * sizeof(*v));
-    if (!v)
-      return bad(r, IDL_ERR_NOMEM, "out of memory at row %llu", ULL(row));
-    r->links = v;
-    r->cap = cap;
-  }
+  struct link *v = idl_grow(r->links, &r->cap, r->n, sizeof(*v));
+  if (!v)
+    return bad(r, IDL_ERR_NOMEM, "out of memory at row %llu", ULL(row));
+  r->links = v;
   r->links[r->n++] = (struct link){c->id, c->linked_id, row, at, (uint8_t)c->precedence};
   return IDL_ERR_OK;
 }

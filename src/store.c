@@ -501,7 +501,7 @@ struct idl_bulk {
   struct idl_txn *txn;
   struct bulk_list email, phone, members; /* members: key NULL, len = primary */
   char **blocks;
-  size_t n_blocks;
+  size_t n_blocks, cap_blocks;
   char *cur;
   size_t left;
 };
@@ -530,7 +530,7 @@ void idl_bulk_abort(struct idl_bulk *b) {
 /* Copies len bytes into the arena; NULL without memory. */
 static const char *arena_copy(struct idl_bulk *b, const char *s, size_t len) {
   if (len > b->left) {
-    char **blocks = realloc(b->blocks, (b->n_blocks + 1) * sizeof(*blocks));
+    char **blocks = idl_grow(b->blocks, &b->cap_blocks, b->n_blocks, sizeof(*blocks));
     if (!blocks)
       return NULL;
     b->blocks = blocks;
@@ -547,14 +547,10 @@ static const char *arena_copy(struct idl_bulk *b, const char *s, size_t len) {
 }
 
 static enum idl_err bulk_push(struct bulk_list *l, struct bulk_entry e) {
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 4096;
-    struct bulk_entry *v = realloc(l->v, cap * sizeof(*v));
-    if (!v)
-      return IDL_ERR_NOMEM;
-    l->v = v;
-    l->cap = cap;
-  }
+  struct bulk_entry *v = idl_grow(l->v, &l->cap, l->n, sizeof(*v));
+  if (!v)
+    return IDL_ERR_NOMEM;
+  l->v = v;
   l->v[l->n++] = e;
   return IDL_ERR_OK;
 }

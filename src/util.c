@@ -5,15 +5,21 @@
 
 #include "idlink/contact.h"
 
+void *idl_grow(void *v, size_t *cap, size_t n, size_t size) {
+  if (n < *cap)
+    return v;
+  size_t more = *cap ? *cap * 2 : 16;
+  void *grown = realloc(v, more * size);
+  if (grown)
+    *cap = more;
+  return grown;
+}
+
 enum idl_err idl_ids_push(struct idl_ids *ids, uint64_t id) {
-  if (ids->n == ids->cap) {
-    size_t cap = ids->cap ? ids->cap * 2 : 8;
-    uint64_t *v = realloc(ids->v, cap * sizeof(*v));
-    if (!v)
-      return IDL_ERR_NOMEM;
-    ids->v = v;
-    ids->cap = cap;
-  }
+  uint64_t *v = idl_grow(ids->v, &ids->cap, ids->n, sizeof(*v));
+  if (!v)
+    return IDL_ERR_NOMEM;
+  ids->v = v;
   ids->v[ids->n++] = id;
   return IDL_ERR_OK;
 }

@@ -44,6 +44,11 @@ struct idl_ids {
   size_t cap;
 };
 
+/* Makes room for one more element in array v of n elements of size bytes,
+ * *cap of them allocated: returns v, or v moved to a larger allocation (*cap
+ * then updated), or NULL without memory (v and *cap left as they were). */
+void *idl_grow(void *v, size_t *cap, size_t n, size_t size);
+
 enum idl_err idl_ids_push(struct idl_ids *ids, uint64_t id);
 /* Pushes id unless it is already present (linear; for the short lists of one request). */
 enum idl_err idl_ids_add_unique(struct idl_ids *ids, uint64_t id);

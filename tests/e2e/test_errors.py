@@ -71,6 +71,18 @@ def all_bad_requests():
     return out
 
 
+def open_stalled(srv, n, into):
+    """Opens n connections that send a POST announcing 100 bytes of body and
+    only 10 of them, appending them to into (the caller closes them)."""
+    head = (b"POST /identify HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        into.append(s)
+        s.sendall(head + b'{"email": ')  # 10 of the 100 announced bytes
+    time.sleep(0.2)
+
+
 class ErrorTests(harness.ServerTestCase):
     """One server for the class; every test checks the store did not change."""
 
@@ -286,15 +298,9 @@ class ErrorTests(harness.ServerTestCase):
                 self.assertTrue(self.srv.healthy())
 
     def test_slow_client_does_not_block_others(self):
-        head = (b"POST /identify HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n")
         slow = []
         try:
-            for _ in range(2):
-                s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=5)
-                slow.append(s)
-                s.sendall(head + b'{"email": ')  # 10 of the 100 announced bytes
-            time.sleep(0.2)
+            open_stalled(self.srv, 2, slow)
             results = []
 
             def other(i):
@@ -324,15 +330,9 @@ class StalledClientsTests(harness.ServerTestCase):
 
     def test_stalled_client_gets_408_and_others_are_served(self):
         seq = self.srv.last_seq()
-        head = (b"POST /identify HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n")
         stalled = []
         try:
-            for _ in range(2):
-                s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=5)
-                stalled.append(s)
-                s.sendall(head + b'{"email": ')  # 10 of the 100 announced bytes
-            time.sleep(0.2)
+            open_stalled(self.srv, 2, stalled)
             t0 = time.monotonic()
             status, _, _, raw = self.srv.request("GET", "/healthz", timeout=5)
             self.assertEqual(status, 200, raw)
