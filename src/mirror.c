@@ -347,7 +347,6 @@ static enum idl_err entry_commands(struct idl_mirror *m, struct pipe *p, struct 
 
 /* What a batch's replies say: the position Redis had when EXEC ran. */
 struct batch_replies {
-  int exec_seen;
   int seq_matches; /* mirror:seq was the position the batch started from */
   uint64_t expected;
 };
@@ -356,7 +355,6 @@ static int on_batch_reply(struct pipe *p, redisReply *r) {
   struct batch_replies *b = p->arg;
   if (r->type != REDIS_REPLY_ARRAY) /* MULTI's +OK and the +QUEUED replies */
     return r->type == REDIS_REPLY_ERROR || r->type == REDIS_REPLY_NIL;
-  b->exec_seen = 1;
   if (r->elements < 1)
     return 1;
   /* Errors of single commands (an XADD whose id the stream already passed)
