@@ -32,13 +32,3 @@ function request()
       tag, tid, counter, tag, tid, counter)
    return wrk.format(nil, nil, nil, body)
 end
-
--- One machine-readable line for bench/run.sh (times in microseconds).
-function done(summary, latency, requests)
-   local e = summary.errors
-   io.write(string.format(
-      "BENCH requests=%d duration_us=%d p99_us=%.0f non2xx=%d" ..
-      " connect=%d read=%d write=%d timeout=%d\n",
-      summary.requests, summary.duration, latency:percentile(99),
-      e.status, e.connect, e.read, e.write, e.timeout))
-end

@@ -268,11 +268,7 @@ parse_wrk() {
         /Socket errors:/ {
             for (i = 3; i <= NF; i += 2) { v = $(i + 1); sub(/,$/, "", v); sock += v }
         }
-        /^BENCH / {
-            for (i = 2; i <= NF; i++) { split($i, kv, "="); b[kv[1]] = kv[2] }
-        }
         END {
-            if (p99 == "" && b["p99_us"] != "") p99 = b["p99_us"] / 1000
             if (rps == "" || p99 == "") exit 1
             printf "%s %.2f %d %d\n", rps, p99, non2xx, sock
         }' "$1"

@@ -72,27 +72,26 @@ def unpack_one(buf, off):
             off += size
         need(n)
         return bytes(buf[off:off + n]).decode("utf-8"), off + n
+    def count(small, sizes):
+        """The element count of an array or map header: in t, or after it."""
+        nonlocal off
+        if t <= small:
+            return t & 0x0F
+        size = sizes[t]
+        need(size)
+        n = int.from_bytes(buf[off:off + size], "big")
+        off += size
+        return n
+
     if 0x90 <= t <= 0x9F or t in (0xDC, 0xDD):
-        if t <= 0x9F:
-            n = t & 0x0F
-        else:
-            size = 2 if t == 0xDC else 4
-            need(size)
-            n = int.from_bytes(buf[off:off + size], "big")
-            off += size
+        n = count(0x9F, {0xDC: 2, 0xDD: 4})
         out = []
         for _ in range(n):
             v, off = unpack_one(buf, off)
             out.append(v)
         return out, off
     if 0x80 <= t <= 0x8F or t in (0xDE, 0xDF):
-        if t <= 0x8F:
-            n = t & 0x0F
-        else:
-            size = 2 if t == 0xDE else 4
-            need(size)
-            n = int.from_bytes(buf[off:off + size], "big")
-            off += size
+        n = count(0x8F, {0xDE: 2, 0xDF: 4})
         out = {}
         for _ in range(n):
             k, off = unpack_one(buf, off)

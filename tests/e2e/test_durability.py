@@ -238,16 +238,19 @@ class StoreFullTests(harness.ServerTestCase):
 
 class ConcurrencyTests(harness.ServerTestCase):
 
-    def test_20_identical_new_requests_create_one_contact(self):
-        seq = self.srv.last_seq()
-        barrier = threading.Barrier(20, timeout=10)
-        req = {"email": "same@x.io", "phoneNumber": "31337"}
+    def all_at_once(self, path, req, n=20):
+        """n threads POST req to path together; their (status, body) pairs."""
+        barrier = threading.Barrier(n, timeout=10)
 
         def one(i):
             barrier.wait()
-            return harness.http_request(self.srv.port, "POST", "/identify", req)[::2]
+            return harness.http_request(self.srv.port, "POST", path, req)[::2]
 
-        results = harness.run_threads(one, 20)
+        return harness.run_threads(one, n)
+
+    def test_20_identical_new_requests_create_one_contact(self):
+        seq = self.srv.last_seq()
+        results = self.all_at_once("/identify", {"email": "same@x.io", "phoneNumber": "31337"})
         created = self.srv.created_since(seq)
         self.assertEqual(len(created), 1, "exactly one contact: %r" % created)
         expected = (200, identity(created[0], ["same@x.io"], ["31337"], []))
@@ -256,14 +259,7 @@ class ConcurrencyTests(harness.ServerTestCase):
 
     def test_20_identical_creates_one_201(self):
         seq = self.srv.last_seq()
-        barrier = threading.Barrier(20, timeout=10)
-        req = {"email": "once@x.io", "phoneNumber": "+4242"}
-
-        def one(i):
-            barrier.wait()
-            return harness.http_request(self.srv.port, "POST", "/api/create/", req)[::2]
-
-        results = harness.run_threads(one, 20)
+        results = self.all_at_once("/api/create/", {"email": "once@x.io", "phoneNumber": "+4242"})
         created = self.srv.created_since(seq)
         self.assertEqual(len(created), 1, created)
         cid = created[0]
