@@ -24,10 +24,8 @@ static enum idl_err apply(struct idl_txn *txn, const char *email_fmt, uint64_t e
   snprintf(req.phone, sizeof(req.phone), phone_fmt, (unsigned long long)phone);
   struct idl_outcome out;
   enum idl_err err = idl_identity_reconcile(txn, &req, now, IDL_RECONCILE_WRITE, &out);
-  if (!err) {
+  if (!err)
     *made += out.created_id != 0;
-    idl_identity_fini(&out.identity);
-  }
   return err;
 }
 

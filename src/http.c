@@ -1,6 +1,14 @@
 /* civetweb set-up, the route table, and the helpers every handler shares:
- * reading a JSON body, sending a JSON answer, and the one way errors leave. */
+ * reading a JSON body, sending a JSON answer, and the one way errors leave.
+ *
+ * civetweb gives each connection a worker thread of its own from the moment
+ * it is accepted, so what one client can hold is bounded here: the request
+ * head must arrive within REQUEST_TIMEOUT_MS, an idle keep-alive connection
+ * is closed after KEEP_ALIVE_TIMEOUT_MS, a body must arrive within its
+ * deadline (body_deadline_us), and one address may send at most
+ * peer_bodies bodies at once. */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,84 +19,130 @@
 #include "idlink/json.h"
 #include "idlink/log.h"
 
+/* Pre-request time: the whole request head must arrive within this (civetweb
+ * also waits this long at most for each read of a body). */
+#define REQUEST_TIMEOUT_MS "3000"
+/* Idle time between two requests of a keep-alive connection. */
+#define KEEP_ALIVE_TIMEOUT_MS "2000"
+/* Bytes of a request line and headers; more is answered 431. */
+#define MAX_HEAD_BYTES "16384"
+/* A body must arrive within BODY_BASE_US plus BODY_US_PER_KIB per KiB
+ * announced: 1 MiB at 64 KiB/s or better. */
+#define BODY_BASE_US 10000000LL
+#define BODY_US_PER_KIB 15625LL
+
+/* Addresses with a body in progress, in a small chained hash table. */
+#define PEER_BUCKETS 256
+
+struct peer {
+  char addr[48];
+  unsigned bodies; /* bodies being received from addr */
+  struct peer *next;
+};
+
 struct idl_http {
   struct mg_context *ctx;
   struct idl_service *svc;
   size_t max_body;
+  unsigned peer_bodies;
   atomic_int in_flight; /* requests inside a handler */
   atomic_int draining;  /* set by idl_http_stop: new requests get 503 */
+  pthread_mutex_t peers_lock;
+  struct peer *peers[PEER_BUCKETS]; /* guarded by peers_lock */
 };
 
-/* How long idl_http_stop waits for requests in flight: more than a stalled
- * body read can take, so that only a client that stopped sending is cut. */
+/* How long idl_http_stop waits for requests in flight: more than a body may
+ * take to arrive, so that only a client that stopped sending is cut. */
 #define DRAIN_LIMIT_MS 45000
 
 /* ------------------------------------------------------------- responses */
 
-/* Sends len bytes of text (freed here; NULL: out of memory) with status, and
- * an Allow header when allow is set. Status line, headers and body leave in
- * one write: civetweb's header calls send each line on its own, which costs a
+static struct idl_log_limit server_error_log;
+
+/* Sends len bytes of JSON text (freed here; NULL: out of memory) with status
+ * and the extra header lines in extra (each ending in CRLF; may be NULL). To a
+ * HEAD request only the head goes. Status line, headers and body leave in one
+ * write: civetweb's header calls send each line on its own, which costs a
  * packet per line. */
-static int send_text(struct mg_connection *conn, int status, char *text, size_t len,
-                     const char *allow) {
+static int send_text(struct idl_req *r, int status, char *text, size_t len,
+                     const char *extra) {
   static const char no_memory[] = "{\"detail\":\"Out of memory.\"}";
   if (!text)
     status = 500;
   const char *payload = text ? text : no_memory;
   if (!text)
     len = sizeof(no_memory) - 1;
-  char head[256];
+  /* 5xx answers are logged (by route template: paths and queries may hold
+   * personal data); 503 and 505 are the client's doing, so only warnings. */
+  if (status >= 500)
+    idl_log_limited(&server_error_log, status == 503 || status == 505 ? IDL_LOG_WARN
+                                                                      : IDL_LOG_ERROR,
+                    "http: %s %s answered %d: %.200s", r->method,
+                    r->route ? r->route : "(no route)", status, payload);
+  char head[512];
   int n = snprintf(head, sizeof(head),
                    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                   "Content-Length: %zu\r\n%s%s%s\r\n",
-                   status, mg_get_response_code_text(conn, status), len,
-                   allow ? "Allow: " : "", allow ? allow : "", allow ? "\r\n" : "");
-  char *out = malloc((size_t)n + len);
+                   "Content-Length: %zu\r\n%s%s\r\n",
+                   status, mg_get_response_code_text(r->conn, status), len,
+                   r->close ? "Connection: close\r\n" : "", extra ? extra : "");
+  if (r->close)
+    mg_disable_connection_keep_alive(r->conn);
+  size_t body = r->head_only ? 0 : len;
+  char *out = malloc((size_t)n + body);
   if (out) {
     memcpy(out, head, (size_t)n);
-    memcpy(out + n, payload, len);
-    mg_write(conn, out, (size_t)n + len);
+    memcpy(out + n, payload, body);
+    mg_write(r->conn, out, (size_t)n + body);
   }
   free(out);
   free(text);
   return status;
 }
 
-/* Sends body (consumed) with status, and an Allow header when allow is set. */
-static int send_json(struct mg_connection *conn, int status, json_t *body,
-                     const char *allow) {
+static int send_json(struct idl_req *r, int status, json_t *body, const char *extra) {
   char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
   json_decref(body);
-  return send_text(conn, status, text, text ? strlen(text) : 0, allow);
+  return send_text(r, status, text, text ? strlen(text) : 0, extra);
 }
 
-int idl_http_send_text(struct mg_connection *conn, int status, char *text, size_t len) {
-  return send_text(conn, status, text, len, NULL);
+int idl_http_send_text(struct idl_req *r, int status, char *text, size_t len) {
+  return send_text(r, status, text, len, NULL);
 }
 
-int idl_http_send_identity(struct mg_connection *conn, const struct idl_identity *ident,
+int idl_http_send_identity(struct idl_req *r, const struct idl_identity_text *ident,
                            enum idl_identity_frame frame) {
-  char *text = NULL;
-  size_t len = 0;
-  idl_json_identity_text(ident, frame, &text, &len);
-  return send_text(conn, 200, text, len, NULL);
+  char head[64] = "";
+  if (frame == IDL_FRAME_CUSTOMER)
+    snprintf(head, sizeof(head), "{\"customerID\":\"%llu\",\"contact\":",
+             (unsigned long long)ident->primary);
+  else if (frame == IDL_FRAME_CONTACT)
+    snprintf(head, sizeof(head), "{\"contact\":");
+  size_t head_len = strlen(head), tail_len = frame == IDL_FRAME_BARE ? 0 : 1;
+  size_t len = head_len + ident->len + tail_len;
+  char *text = malloc(len + 1);
+  if (text) {
+    memcpy(text, head, head_len);
+    memcpy(text + head_len, ident->json, ident->len);
+    memcpy(text + head_len + ident->len, "}", tail_len + 1);
+  }
+  return send_text(r, 200, text, len, NULL);
 }
 
-int idl_http_send(struct mg_connection *conn, int status, json_t *body) {
-  return send_json(conn, status, body, NULL);
+int idl_http_send(struct idl_req *r, int status, json_t *body) {
+  return send_json(r, status, body, NULL);
 }
 
-int idl_http_detail(struct mg_connection *conn, int status, const char *message) {
-  return idl_http_send(conn, status, idl_json_detail("%s", message));
+int idl_http_detail(struct idl_req *r, int status, const char *message) {
+  return idl_http_send(r, status, idl_json_detail("%s", message));
 }
 
-int idl_http_fail(struct mg_connection *conn, enum idl_err err) {
+int idl_http_fail(struct idl_req *r, enum idl_err err) {
   if (err == IDL_ERR_NOTFOUND)
-    return idl_http_detail(conn, 404, "Not found.");
+    return idl_http_detail(r, 404, "Not found.");
   char msg[160];
   snprintf(msg, sizeof(msg), "%c%s.", toupper((unsigned char)idl_strerror(err)[0]),
            idl_strerror(err) + 1);
-  return idl_http_detail(conn, idl_err_http_status(err), msg);
+  return idl_http_detail(r, idl_err_http_status(err), msg);
 }
 
 /* ------------------------------------------------------------ the body */
@@ -106,154 +160,295 @@ static int is_json_type(const char *type) {
          (len > 5 && strncasecmp(type + len - 5, "+json", 5) == 0);
 }
 
-/* Reads the whole body into a new buffer. Returns 0, 413 when it is over the
- * limit, or -1 when the body ended early (*len then says how much came). */
-static int read_body(struct idl_req *r, char **out, size_t *len) {
+static unsigned peer_bucket(const char *addr) {
+  unsigned h = 2166136261u;
+  for (; *addr; addr++)
+    h = (h ^ (unsigned char)*addr) * 16777619u;
+  return h % PEER_BUCKETS;
+}
+
+/* Counts a body from r's address in, unless that address already sends
+ * h->peer_bodies of them. Returns 0 when counted. */
+static int peer_enter(struct idl_http *h, const char *addr) {
+  struct peer **slot = &h->peers[peer_bucket(addr)], *p;
+  int rc = 0;
+  pthread_mutex_lock(&h->peers_lock);
+  for (p = *slot; p && strcmp(p->addr, addr) != 0; p = p->next)
+    ;
+  if (!p && (p = calloc(1, sizeof(*p)))) {
+    snprintf(p->addr, sizeof(p->addr), "%s", addr);
+    p->next = *slot;
+    *slot = p;
+  }
+  if (!p || p->bodies >= h->peer_bodies)
+    rc = -1;
+  else
+    p->bodies++;
+  pthread_mutex_unlock(&h->peers_lock);
+  return rc;
+}
+
+static void peer_leave(struct idl_http *h, const char *addr) {
+  pthread_mutex_lock(&h->peers_lock);
+  for (struct peer **link = &h->peers[peer_bucket(addr)], *p; (p = *link);
+       link = &p->next) {
+    if (strcmp(p->addr, addr) != 0)
+      continue;
+    if (--p->bodies == 0) {
+      *link = p->next;
+      free(p);
+    }
+    break;
+  }
+  pthread_mutex_unlock(&h->peers_lock);
+}
+
+enum body_status { BODY_OK, BODY_TOO_LARGE, BODY_NOMEM, BODY_SHORT, BODY_LATE, BODY_FRAMING };
+
+/* Reads the whole body into a new NUL-terminated buffer within its deadline.
+ * *len says how much came, also when it fails. */
+static enum body_status read_body(struct idl_req *r, char **out, size_t *len) {
   long long declared = mg_get_request_info(r->conn)->content_length;
+  *len = 0;
   if (declared > (long long)r->max_body)
-    return 413;
+    return BODY_TOO_LARGE;
   size_t cap = declared >= 0 ? (size_t)declared : 4096, n = 0;
+  long long kib = (declared >= 0 ? declared : (long long)r->max_body) / 1024;
+  int64_t deadline = idl_now_us() + BODY_BASE_US + kib * BODY_US_PER_KIB;
+  enum body_status st = BODY_OK;
   char *buf = malloc(cap + 1);
   while (buf) {
     if (n == cap) {
-      if (declared >= 0 || cap > r->max_body)
+      if (declared >= 0)
         break;
+      if (cap > r->max_body) {
+        st = BODY_TOO_LARGE;
+        break;
+      }
       char *grown = realloc(buf, cap * 2 + 1);
       if (!grown)
         break;
       buf = grown;
       cap *= 2;
     }
+    if (idl_now_us() > deadline) {
+      st = BODY_LATE;
+      break;
+    }
     int got = mg_read(r->conn, buf + n, cap - n);
+    if (got < 0 && declared < 0)
+      st = BODY_FRAMING; /* a broken chunk */
     if (got <= 0)
       break;
     n += (size_t)got;
   }
+  *len = n;
   if (!buf)
-    return 500;
-  if ((declared >= 0 && n < (size_t)declared)) {
+    return BODY_NOMEM;
+  if (st == BODY_OK && declared >= 0 && n < (size_t)declared)
+    st = BODY_SHORT;
+  if (st == BODY_OK && n > r->max_body)
+    st = BODY_TOO_LARGE;
+  if (st != BODY_OK) {
     free(buf);
-    *len = n;
-    return -1;
-  }
-  if (n > r->max_body) {
-    free(buf);
-    return 413;
+    return st;
   }
   buf[n] = '\0';
   *out = buf;
-  *len = n;
-  return 0;
+  return BODY_OK;
 }
 
-int idl_http_read_request(struct idl_req *r, struct idl_request *req) {
+/* Answers a body that could not be read; every such answer closes the
+ * connection, since the rest of the body may still be on its way. */
+static int body_failed(struct idl_req *r, enum body_status st, size_t got) {
+  char msg[160];
+  long long declared = mg_get_request_info(r->conn)->content_length;
+  r->close = 1;
+  switch (st) {
+  case BODY_TOO_LARGE:
+    snprintf(msg, sizeof(msg), "Request body is larger than %zu bytes.", r->max_body);
+    return idl_http_detail(r, 413, msg);
+  case BODY_NOMEM:
+    return idl_http_fail(r, IDL_ERR_NOMEM);
+  case BODY_FRAMING:
+    return idl_http_detail(r, 400, "Malformed chunked body: a chunk size is not a "
+                           "hexadecimal number followed by CRLF.");
+  case BODY_LATE:
+    snprintf(msg, sizeof(msg), "The request body did not arrive in time: %zu of the "
+             "%lld bytes came.", got, declared);
+    return idl_http_detail(r, 408, msg);
+  default:
+    /* The client stopped sending before the end of its body (or left). */
+    snprintf(msg, sizeof(msg), "The request body ended after %zu of the %lld bytes "
+             "announced.", got, declared);
+    return idl_http_detail(r, 408, msg);
+  }
+}
+
+int idl_http_read_body(struct idl_req *r, char **body, size_t *len) {
   const char *type = mg_get_header(r->conn, "Content-Type");
   if (type && !is_json_type(type)) {
     char msg[160];
     snprintf(msg, sizeof(msg), "Unsupported media type \"%.100s\" in request.", type);
-    return idl_http_detail(r->conn, 415, msg);
+    return idl_http_detail(r, 415, msg);
   }
+  const char *addr = mg_get_request_info(r->conn)->remote_addr;
+  if (peer_enter(r->http, addr) != 0) {
+    r->close = 1;
+    char msg[160];
+    snprintf(msg, sizeof(msg), "Too many requests from your address are sending a body "
+             "at once (at most %u).", r->http->peer_bodies);
+    return send_json(r, 503, idl_json_detail("%s", msg), "Retry-After: 1\r\n");
+  }
+  enum body_status st = read_body(r, body, len);
+  peer_leave(r->http, addr);
+  return st == BODY_OK ? 0 : body_failed(r, st, *len);
+}
+
+int idl_http_read_request(struct idl_req *r, struct idl_request *req) {
   char *body = NULL;
   size_t len = 0;
-  int status = read_body(r, &body, &len);
-  if (status == 413) {
-    char msg[96];
-    snprintf(msg, sizeof(msg), "Request body is larger than %zu bytes.", r->max_body);
-    return idl_http_detail(r->conn, 413, msg);
-  }
-  if (status == 500)
-    return idl_http_fail(r->conn, IDL_ERR_NOMEM);
-  if (status < 0) {
-    /* The client stopped sending before the end of its body (or left). */
-    char msg[128];
-    snprintf(msg, sizeof(msg), "The request body ended after %zu of the %lld bytes "
-             "announced.", len, mg_get_request_info(r->conn)->content_length);
-    return idl_http_detail(r->conn, 408, msg);
-  }
+  int status = idl_http_read_body(r, &body, &len);
+  if (status)
+    return status;
   json_t *error = NULL;
   enum idl_err err = idl_json_parse_request(body, len, req, &error);
   free(body);
   if (err)
-    return idl_http_send(r->conn, 400, error);
+    return idl_http_send(r, 400, error);
   return 0;
 }
 
 /* ------------------------------------------------------------- routing */
 
-struct route {
-  const char *method;
-  const char *path; /* ending in '/' followed by nothing: takes an id */
-  int takes_id;
-  idl_handler fn;
-};
-
-static const struct route routes[] = {
-    {"POST", "/identify", 0, idl_handle_identify},
-    {"POST", "/api/create/", 0, idl_handle_create},
-    {"POST", "/api/identify/", 0, idl_handle_lookup},
-    {"GET", "/contacts/", 1, idl_handle_contact},
-    {"GET", "/identities/", 1, idl_handle_identity},
-    {"GET", "/changes", 0, idl_handle_changes},
-    {"GET", "/healthz", 0, idl_handle_healthz},
+static const struct idl_route routes[] = {
+    {"POST", "/identify", idl_handle_identify},
+    {"POST", "/api/create/", idl_handle_create},
+    {"POST", "/api/identify/", idl_handle_lookup},
+    {"GET", "/contacts/{id}", idl_handle_contact},
+    {"GET", "/identities/{id}", idl_handle_identity},
+    {"GET", "/changes", idl_handle_changes},
+    {"GET", "/healthz", idl_handle_healthz},
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
-/* Parses a positive decimal id with nothing after it. */
-static int parse_id(const char *s, uint64_t *out) {
+/* Parses a positive decimal id of len digits. */
+static int parse_id(const char *s, size_t len, uint64_t *out) {
   uint64_t v = 0;
-  if (!*s)
+  if (len == 0)
     return -1;
-  for (; *s; s++) {
-    if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - 9) / 10)
       return -1;
-    v = v * 10 + (uint64_t)(*s - '0');
+    v = v * 10 + (uint64_t)(s[i] - '0');
   }
-  if (v == 0)
+  /* Ids are served as JSON integers: they stay within int64. */
+  if (v == 0 || v > INT64_MAX)
     return -1;
   *out = v;
   return 0;
 }
 
-static int path_matches(const struct route *rt, const char *uri, uint64_t *id) {
-  size_t len = strlen(rt->path);
-  if (!rt->takes_id)
-    return strcmp(uri, rt->path) == 0;
-  return strncmp(uri, rt->path, len) == 0 && parse_id(uri + len, id) == 0;
+/* Whether path matches template tpl, a literal path in which "{id}" stands
+ * for one segment holding a positive decimal id (left in *id). */
+static int path_matches(const char *tpl, const char *path, uint64_t *id) {
+  while (*tpl) {
+    if (strncmp(tpl, "{id}", 4) == 0) {
+      size_t len = strcspn(path, "/");
+      if (parse_id(path, len, id) != 0)
+        return 0;
+      tpl += 4;
+      path += len;
+    } else if (*tpl++ != *path++) {
+      return 0;
+    }
+  }
+  return *path == '\0';
 }
 
-static int method_not_allowed(struct mg_connection *conn, const char *method,
-                              const char *allow) {
-  return send_json(conn, 405, idl_json_detail("Method \"%.32s\" not allowed.", method),
-                   allow);
+static int method_is(const char *method, const struct idl_route *rt) {
+  return strcmp(method, rt->method) == 0 ||
+         (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0);
 }
 
-static int route(struct idl_http *h, struct mg_connection *conn) {
-  const struct mg_request_info *ri = mg_get_request_info(conn);
-  struct idl_req r = {.conn = conn, .svc = h->svc, .max_body = h->max_body};
-  char allow[64] = "";
+static int route(struct idl_req *r, const char *path) {
+  const char *method = mg_get_request_info(r->conn)->request_method;
+  char allow[96] = "";
   for (size_t i = 0; i < N_ROUTES; i++) {
     uint64_t id = 0;
-    if (!path_matches(&routes[i], ri->local_uri, &id))
+    if (!path_matches(routes[i].path, path, &id))
       continue;
-    if (strcmp(ri->request_method, routes[i].method) == 0) {
-      r.id = id;
-      return routes[i].fn(&r);
+    if (method_is(method, &routes[i])) {
+      r->id = id;
+      r->route = routes[i].path;
+      return routes[i].fn(r);
     }
-    snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s",
-             *allow ? ", " : "", routes[i].method);
+    r->route = routes[i].path;
+    snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s%s",
+             *allow ? ", " : "", routes[i].method,
+             strcmp(routes[i].method, "GET") == 0 ? ", HEAD" : "");
   }
-  if (*allow)
-    return method_not_allowed(conn, ri->request_method, allow);
-  return idl_http_detail(conn, 404, "Not found.");
+  if (!*allow)
+    return idl_http_detail(r, 404, "Not found.");
+  char extra[128];
+  snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
+  return send_json(r, 405, idl_json_detail("Method \"%.32s\" not allowed.", method), extra);
+}
+
+/* The number of headers named name in the request. */
+static int header_count(const struct mg_request_info *ri, const char *name) {
+  int n = 0;
+  for (int i = 0; i < ri->num_headers; i++)
+    n += strcasecmp(ri->http_headers[i].name, name) == 0;
+  return n;
+}
+
+/* Refuses a request whose body could be framed two ways (the seam of
+ * request smuggling): Content-Length given twice, or beside
+ * Transfer-Encoding, or not a plain decimal. Returns 0 when framing is sound. */
+static int framing_refused(struct idl_req *r) {
+  const struct mg_request_info *ri = mg_get_request_info(r->conn);
+  int lengths = header_count(ri, "Content-Length");
+  const char *why = NULL;
+  if (lengths > 1)
+    why = "Content-Length is given more than once.";
+  else if (lengths && header_count(ri, "Transfer-Encoding"))
+    why = "Content-Length and Transfer-Encoding are both given.";
+  else if (header_count(ri, "Transfer-Encoding") > 1)
+    why = "Transfer-Encoding is given more than once.";
+  if (!why && lengths) {
+    const char *cl = mg_get_header(r->conn, "Content-Length");
+    size_t digits = strspn(cl, "0123456789");
+    if (digits == 0 || cl[digits] != '\0' || digits > 18)
+      why = "Content-Length is not a decimal number of bytes.";
+  }
+  if (!why)
+    return 0;
+  r->close = 1;
+  return idl_http_detail(r, 400, why);
 }
 
 static int dispatch(struct mg_connection *conn, void *cbdata) {
   struct idl_http *h = cbdata;
+  const struct mg_request_info *ri = mg_get_request_info(conn);
+  struct idl_req r = {.conn = conn, .svc = h->svc, .http = h, .max_body = h->max_body,
+                      .method = ri->request_method,
+                      .head_only = strcmp(ri->request_method, "HEAD") == 0};
   atomic_fetch_add(&h->in_flight, 1);
-  int status = atomic_load(&h->draining)
-                   ? idl_http_detail(conn, 503, "The server is shutting down.")
-                   : route(h, conn);
+  /* civetweb is told not to decode paths (decode_url): a %00 would end the
+   * decoded string early and /contacts/1%00 would name contact 1. */
+  char path[1024];
+  int len = mg_url_decode(ri->local_uri, (int)strlen(ri->local_uri), path, sizeof(path), 0);
+  int status;
+  if (atomic_load(&h->draining))
+    status = idl_http_detail(&r, 503, "The server is shutting down.");
+  else if ((status = framing_refused(&r)))
+    ;
+  else if (len < 0 || (size_t)len != strlen(path))
+    status = idl_http_detail(&r, 404, "Not found.");
+  else
+    status = route(&r, path);
   atomic_fetch_sub(&h->in_flight, 1);
   return status;
 }
@@ -268,27 +463,86 @@ static int authorize_all(struct mg_connection *conn, void *cbdata) {
 
 static int log_message(const struct mg_connection *conn, const char *message) {
   (void)conn;
-  idl_log_warn("http: %s", message);
+  static struct idl_log_limit limit;
+  idl_log_limited(&limit, IDL_LOG_WARN, "http: %s", message);
   return 1;
+}
+
+/* When this worker thread began to wait for the next request head of its
+ * connection: civetweb reports a head that outgrew its buffer and one that
+ * stopped arriving alike ("Malformed message"), and the time waited tells
+ * them apart. */
+static _Thread_local int64_t head_wait_started_us;
+
+static int init_connection(const struct mg_connection *conn, void **conn_data) {
+  (void)conn;
+  (void)conn_data;
+  head_wait_started_us = idl_now_us();
+  return 0;
+}
+
+static void end_request(const struct mg_connection *conn, int status) {
+  (void)conn;
+  (void)status;
+  head_wait_started_us = idl_now_us();
+}
+
+/* civetweb's own refusals (a head too large or late, a bad request line, an
+ * HTTP version it does not speak) in the same JSON shape as every other error. */
+static int http_error(struct mg_connection *conn, int status, const char *msg) {
+  struct idl_http *h = mg_get_user_data(mg_get_context(conn));
+  struct idl_req r = {.conn = conn, .http = h, .method = "-", .close = 1};
+  const char *detail = msg;
+  int64_t waited_ms = (idl_now_us() - head_wait_started_us) / 1000;
+  int late = waited_ms >= atoi(KEEP_ALIVE_TIMEOUT_MS) - 100;
+  if (status == 413 || (status == 400 && strcmp(msg, "Malformed message") == 0 && !late)) {
+    status = 431;
+    detail = "The request line and headers are larger than " MAX_HEAD_BYTES " bytes.";
+  } else if (status == 400 && strcmp(msg, "Malformed message") == 0) {
+    status = 408;
+    detail = "The request head did not arrive in time.";
+  } else if (status == 505) {
+    detail = "HTTP version not supported: use HTTP/1.0 or HTTP/1.1.";
+  } else if (status == 411 || status == 400) {
+    status = 400;
+    detail = "Malformed request: the request line or a header cannot be parsed.";
+  }
+  send_json(&r, status, idl_json_detail("%s", detail), NULL);
+  return 0;
 }
 
 enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts *opts,
                             struct idl_http **out) {
+  if (opts->listen[0] == '[' && !mg_check_feature(8)) {
+    idl_log_error("http: cannot listen on %s: this civetweb is built without IPv6",
+                  opts->listen);
+    return IDL_ERR_INVAL;
+  }
   struct idl_http *h = calloc(1, sizeof(*h));
   if (!h)
     return IDL_ERR_NOMEM;
   h->svc = svc;
   h->max_body = opts->max_body;
+  h->peer_bodies = opts->peer_bodies ? opts->peer_bodies : IDL_HTTP_DEFAULT_PEER_BODIES;
+  pthread_mutex_init(&h->peers_lock, NULL);
   char threads[16];
   snprintf(threads, sizeof(threads), "%u", opts->threads);
+  /* Connections wait for a worker in a queue as long as the pool, and in
+   * the kernel's backlog beyond that. */
   const char *options[] = {"listening_ports", opts->listen,
                            "num_threads", threads,
+                           "connection_queue", threads,
+                           "listen_backlog", "4096",
                            "enable_keep_alive", "yes",
-                           "keep_alive_timeout_ms", "5000",
-                           "request_timeout_ms", "5000",
+                           "keep_alive_timeout_ms", KEEP_ALIVE_TIMEOUT_MS,
+                           "request_timeout_ms", REQUEST_TIMEOUT_MS,
+                           "max_request_size", MAX_HEAD_BYTES,
+                           "decode_url", "no",
                            "tcp_nodelay", "1",
                            NULL};
-  struct mg_callbacks callbacks = {.log_message = log_message};
+  struct mg_callbacks callbacks = {.log_message = log_message, .http_error = http_error,
+                                   .init_connection = init_connection,
+                                   .end_request = end_request};
   struct mg_init_data init = {&callbacks, h, options};
   char text[256] = "";
   struct mg_error_data error = {.text = text, .text_buffer_size = sizeof(text)};
@@ -297,6 +551,7 @@ enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts 
   if (!h->ctx) {
     mg_exit_library();
     idl_log_error("http: cannot listen on %s: %s", opts->listen, text);
+    pthread_mutex_destroy(&h->peers_lock);
     free(h);
     return IDL_ERR_IO;
   }
@@ -322,5 +577,11 @@ void idl_http_stop(struct idl_http *h) {
                  atomic_load(&h->in_flight));
   mg_stop(h->ctx);
   mg_exit_library();
+  for (size_t i = 0; i < PEER_BUCKETS; i++)
+    for (struct peer *p = h->peers[i], *next; p; p = next) {
+      next = p->next;
+      free(p);
+    }
+  pthread_mutex_destroy(&h->peers_lock);
   free(h);
 }

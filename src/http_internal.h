@@ -9,32 +9,51 @@
 #include "idlink/http.h"
 #include "idlink/json.h"
 
-/* What a handler gets: the connection, the service, and for routes ending in
- * an id, that id. */
+/* What a handler gets: the connection, the service, and for routes with an
+ * {id} in their template, that id. */
 struct idl_req {
   struct mg_connection *conn;
   struct idl_service *svc;
+  struct idl_http *http;
   size_t max_body;
   uint64_t id;
+  const char *method;
+  const char *route;  /* the matched route's template, for logs */
+  int head_only;      /* a HEAD request: the answer's head only */
+  int close;          /* close the connection after the answer */
 };
 
 typedef int (*idl_handler)(struct idl_req *r);
 
+/* One entry of the route table: a method and a path template in which
+ * "{id}" stands for a positive decimal id. */
+struct idl_route {
+  const char *method;
+  const char *path;
+  idl_handler fn;
+};
+
 /* Sends body (consumed) with status. Returns status, for handlers to return. */
-int idl_http_send(struct mg_connection *conn, int status, json_t *body);
+int idl_http_send(struct idl_req *r, int status, json_t *body);
 
 /* Sends len bytes of JSON text (taken over: freed here) with status. */
-int idl_http_send_text(struct mg_connection *conn, int status, char *text, size_t len);
+int idl_http_send_text(struct idl_req *r, int status, char *text, size_t len);
 
-/* Sends ident framed as frame with 200; a failure to render answers 500. */
-int idl_http_send_identity(struct mg_connection *conn, const struct idl_identity *ident,
+/* Sends ident framed as frame with 200. */
+int idl_http_send_identity(struct idl_req *r, const struct idl_identity_text *ident,
                            enum idl_identity_frame frame);
 
 /* Sends {"detail": message} with status. */
-int idl_http_detail(struct mg_connection *conn, int status, const char *message);
+int idl_http_detail(struct idl_req *r, int status, const char *message);
 
 /* Sends the status and message of a failed core call. */
-int idl_http_fail(struct mg_connection *conn, enum idl_err err);
+int idl_http_fail(struct idl_req *r, enum idl_err err);
+
+/* Reads the request body: checks its type (JSON), its size and framing, and
+ * that it arrives in time. Returns 0 with *body a new NUL-terminated buffer
+ * of *len bytes (the caller frees it), or the status of the error it has
+ * already answered. */
+int idl_http_read_body(struct idl_req *r, char **body, size_t *len);
 
 /* Reads the request body as JSON for an identify call: checks its type and
  * size, parses and normalizes. Returns 0 with req filled, or the status of

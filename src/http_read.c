@@ -14,17 +14,17 @@ int idl_handle_contact(struct idl_req *r) {
   struct idl_contact c;
   enum idl_err err = idl_service_contact(r->svc, r->id, &c);
   if (err)
-    return idl_http_fail(r->conn, err);
-  return idl_http_send(r->conn, 200, idl_json_contact(&c));
+    return idl_http_fail(r, err);
+  return idl_http_send(r, 200, idl_json_contact(&c));
 }
 
 int idl_handle_identity(struct idl_req *r) {
-  struct idl_identity ident;
+  struct idl_identity_text ident;
   enum idl_err err = idl_service_identity(r->svc, r->id, &ident);
   if (err)
-    return idl_http_fail(r->conn, err);
-  int status = idl_http_send_identity(r->conn, &ident, IDL_FRAME_CONTACT);
-  idl_identity_fini(&ident);
+    return idl_http_fail(r, err);
+  int status = idl_http_send_identity(r, &ident, IDL_FRAME_CONTACT);
+  idl_identity_text_fini(&ident);
   return status;
 }
 
@@ -41,7 +41,9 @@ static void query_uint(const char *query, const char *name, uint64_t min, uint64
   errno = 0;
   if (len > 0 && buf[0] >= '0' && buf[0] <= '9')
     v = strtoull(buf, &end, 10);
-  if (len <= 0 || !end || *end || v < min || errno == ERANGE || v == UINT64_MAX) {
+  /* end must reach the decoded length: a %00 inside the value ends the
+   * string early, and "5%00x" is no integer. */
+  if (len <= 0 || !end || end != buf + len || v < min || errno == ERANGE || v > INT64_MAX) {
     if (!*errors)
       *errors = json_object();
     json_object_set_new(*errors, name,
@@ -59,7 +61,7 @@ int idl_handle_changes(struct idl_req *r) {
   query_uint(query, "after", 0, &after, &errors);
   query_uint(query, "limit", 1, &limit, &errors);
   if (errors)
-    return idl_http_send(r->conn, 400, errors);
+    return idl_http_send(r, 400, errors);
   if (limit > CHANGES_MAX_LIMIT)
     limit = CHANGES_MAX_LIMIT;
   struct idl_change *changes;
@@ -67,14 +69,14 @@ int idl_handle_changes(struct idl_req *r) {
   uint64_t last_seq;
   enum idl_err err = idl_service_changes(r->svc, after, limit, &changes, &n, &last_seq);
   if (err)
-    return idl_http_fail(r->conn, err);
+    return idl_http_fail(r, err);
   json_t *results = json_array();
   for (size_t i = 0; i < n; i++) {
     json_array_append_new(results, idl_json_change(&changes[i]));
     idl_change_fini(&changes[i]);
   }
   free(changes);
-  return idl_http_send(r->conn, 200,
+  return idl_http_send(r, 200,
                        json_pack("{s:o, s:I}", "results", results, "last_seq",
                                  (json_int_t)last_seq));
 }
@@ -83,7 +85,7 @@ int idl_handle_healthz(struct idl_req *r) {
   struct idl_service_health h;
   enum idl_err err = idl_service_health(r->svc, &h);
   if (err)
-    return idl_http_fail(r->conn, err);
+    return idl_http_fail(r, err);
   json_t *body = json_pack("{s:s, s:I, s:I, s:I}", "status", "ok", "contacts",
                            (json_int_t)h.store.contacts, "last_seq",
                            (json_int_t)h.store.last_seq, "next_id",
@@ -99,5 +101,5 @@ int idl_handle_healthz(struct idl_req *r) {
       : json_pack("{s:s}", "state", "off");
   if (body)
     json_object_set_new(body, "mirror", mirror);
-  return idl_http_send(r->conn, 200, body);
+  return idl_http_send(r, 200, body);
 }

@@ -103,20 +103,15 @@ enum idl_err idl_identity_of_contact(struct idl_txn *txn, uint64_t id,
 
 /* ---------------------------------------------------------------- matching */
 
-/* What a request matches: the ids found by its email and by its phone, and
- * the primaries of those contacts, loaded; the oldest primary first. */
+/* What a request matches: the first contact holding its email and the first
+ * holding its phone (0: none). Every contact holding one value belongs to one
+ * identity, so these two name every identity the request touches: the
+ * primaries, at most two, the oldest first. */
 struct match {
-  struct idl_ids by_email;
-  struct idl_ids by_phone;
-  struct idl_contact *primaries;
+  uint64_t by_email, by_phone;
+  struct idl_contact primaries[2];
   size_t n;
 };
-
-static void match_fini(struct match *m) {
-  idl_ids_fini(&m->by_email);
-  idl_ids_fini(&m->by_phone);
-  free(m->primaries);
-}
 
 /* Whether a is older than b: createdAt first, then the smaller id. */
 static int older(const struct idl_contact *a, const struct idl_contact *b) {
@@ -125,78 +120,60 @@ static int older(const struct idl_contact *a, const struct idl_contact *b) {
   return a->id < b->id;
 }
 
-/* Adds c's primary to m->primaries, keeping the oldest at index 0: c itself
- * when it is a primary, else the row its linkedId names. */
-static enum idl_err add_primary(struct idl_txn *txn, const struct idl_contact *c,
-                                struct match *m) {
-  uint64_t id = idl_contact_primary(c);
-  for (size_t i = 0; i < m->n; i++)
-    if (m->primaries[i].id == id)
-      return IDL_ERR_OK;
-  struct idl_contact *p = &m->primaries[m->n];
-  if (c->precedence == IDL_PRIMARY) {
-    *p = *c;
-  } else {
-    enum idl_err err = idl_store_get(txn, id, p);
-    if (err)
-      return err == IDL_ERR_NOTFOUND ? IDL_ERR_CORRUPT : err;
-    if (p->precedence != IDL_PRIMARY)
-      return IDL_ERR_CORRUPT; /* a linkedId naming a secondary: a chain */
+/* Adds the primary of contact id to m->primaries, keeping the oldest first. */
+static enum idl_err add_primary(struct idl_txn *txn, uint64_t id, struct match *m) {
+  struct idl_contact c;
+  enum idl_err err = idl_store_get(txn, id, &c);
+  if (!err && c.precedence == IDL_SECONDARY) {
+    uint64_t primary = c.linked_id;
+    if ((err = idl_store_get(txn, primary, &c)) == IDL_ERR_OK &&
+        c.precedence != IDL_PRIMARY)
+      err = IDL_ERR_CORRUPT; /* a linkedId naming a secondary: a chain */
   }
-  if (m->n++ > 0 && older(p, &m->primaries[0])) {
-    struct idl_contact t = *p;
-    *p = m->primaries[0];
-    m->primaries[0] = t;
+  /* An index entry or a link naming no row is a broken store. */
+  if (err)
+    return err == IDL_ERR_NOTFOUND ? IDL_ERR_CORRUPT : err;
+  if (m->n == 1 && m->primaries[0].id == c.id)
+    return IDL_ERR_OK;
+  m->primaries[m->n] = c;
+  if (m->n++ == 1 && older(&m->primaries[1], &m->primaries[0])) {
+    m->primaries[1] = m->primaries[0];
+    m->primaries[0] = c;
   }
   return IDL_ERR_OK;
 }
 
-/* Reads each contact found (once, though both values may find it) and
- * gathers the primaries. */
-static enum idl_err collect_primaries(struct idl_txn *txn, struct match *m) {
-  size_t total = m->by_email.n + m->by_phone.n;
-  if (total == 0)
+/* Finds the first holder of a value: 0 when none. */
+static enum idl_err first_holder(struct idl_txn *txn, enum idl_index which,
+                                 const char *value, uint64_t *id) {
+  *id = 0;
+  if (!*value)
     return IDL_ERR_OK;
-  /* At most one primary per contact found. */
-  if (!(m->primaries = malloc(total * sizeof(*m->primaries))))
-    return IDL_ERR_NOMEM;
-  enum idl_err err = IDL_ERR_OK;
-  for (size_t i = 0; i < total && !err; i++) {
-    int from_email = i < m->by_email.n;
-    uint64_t id = from_email ? m->by_email.v[i] : m->by_phone.v[i - m->by_email.n];
-    if (!from_email && idl_ids_contains(&m->by_email, id))
-      continue;
-    struct idl_contact c;
-    if ((err = idl_store_get(txn, id, &c)))
-      return err == IDL_ERR_NOTFOUND ? IDL_ERR_CORRUPT : err;
-    err = add_primary(txn, &c, m);
-  }
-  return err;
+  enum idl_err err = idl_store_find_first(txn, which, value, id);
+  return err == IDL_ERR_NOTFOUND ? IDL_ERR_OK : err;
 }
 
 static enum idl_err match(struct idl_txn *txn, const struct idl_request *req,
                           struct match *m) {
   memset(m, 0, sizeof(*m));
-  enum idl_err err = IDL_ERR_OK;
-  if (*req->email)
-    err = idl_store_find(txn, IDL_INDEX_EMAIL, req->email, &m->by_email);
-  if (!err && *req->phone)
-    err = idl_store_find(txn, IDL_INDEX_PHONE, req->phone, &m->by_phone);
+  enum idl_err err = first_holder(txn, IDL_INDEX_EMAIL, req->email, &m->by_email);
   if (!err)
-    err = collect_primaries(txn, m);
-  if (err)
-    match_fini(m);
+    err = first_holder(txn, IDL_INDEX_PHONE, req->phone, &m->by_phone);
+  if (!err && m->by_email)
+    err = add_primary(txn, m->by_email, m);
+  if (!err && m->by_phone && m->by_phone != m->by_email)
+    err = add_primary(txn, m->by_phone, m);
   return err;
 }
 
 enum idl_err idl_identity_lookup(struct idl_txn *txn, const struct idl_request *req,
-                                 struct idl_identity *out) {
+                                 uint64_t *primary) {
   struct match m;
   enum idl_err err = match(txn, req, &m);
-  if (err)
-    return err;
-  err = m.n ? load_identity(txn, &m.primaries[0], out) : IDL_ERR_NOTFOUND;
-  match_fini(&m);
+  if (!err && m.n == 0)
+    err = IDL_ERR_NOTFOUND;
+  if (!err)
+    *primary = m.primaries[0].id;
   return err;
 }
 
@@ -245,13 +222,12 @@ static enum idl_err merge(struct idl_txn *txn, const struct match *m, int64_t no
 }
 
 /* Creates a contact with the request's values, a secondary of primary when
- * primary is not NULL. The new row is left in *out. */
+ * primary is not 0. Its id is left in *id. */
 static enum idl_err create(struct idl_txn *txn, const struct idl_request *req,
-                           const struct idl_contact *primary, int64_t now_ms,
-                           struct idl_contact *out) {
+                           uint64_t primary, int64_t now_ms, uint64_t *id) {
   struct idl_contact c = {
       .precedence = primary ? IDL_SECONDARY : IDL_PRIMARY,
-      .linked_id = primary ? primary->id : 0,
+      .linked_id = primary,
       .created_ms = now_ms,
       .updated_ms = now_ms,
       .deleted_ms = IDL_TIME_NULL,
@@ -268,7 +244,7 @@ static enum idl_err create(struct idl_txn *txn, const struct idl_request *req,
   if (!err)
     err = idl_store_log(txn, &change);
   if (!err)
-    *out = c;
+    *id = c.id;
   return err;
 }
 
@@ -282,29 +258,21 @@ enum idl_err idl_identity_reconcile(struct idl_txn *txn, const struct idl_reques
     return err;
   /* A value no stored contact has is new to the winner's identity too: every
    * contact holding a known value joins that identity. */
-  int new_info = (*req->email && m.by_email.n == 0) || (*req->phone && m.by_phone.n == 0);
+  int new_info = (*req->email && !m.by_email) || (*req->phone && !m.by_phone);
   if (mode == IDL_RECONCILE_READ && (m.n != 1 || new_info)) {
     out->needs_write = 1;
-    goto out;
+    return IDL_ERR_OK;
   }
-  struct idl_contact primary, created;
   if (m.n == 0) {
-    if (!(err = create(txn, req, NULL, now_ms, &primary)))
-      out->created_id = primary.id;
-    goto identity;
+    err = create(txn, req, 0, now_ms, &out->created_id);
+    out->primary = out->created_id;
+    return err;
   }
-  primary = m.primaries[0];
+  out->primary = m.primaries[0].id;
   if (m.n > 1 && (err = merge(txn, &m, now_ms)))
-    goto out;
+    return err;
   out->absorbed = m.n - 1;
-  if (new_info && !(err = create(txn, req, &primary, now_ms, &created)))
-    out->created_id = created.id;
-identity:
-  if (!err)
-    err = load_identity(txn, &primary, &out->identity);
-out:
-  match_fini(&m);
-  if (err)
-    out->created_id = 0;
+  if (new_info)
+    err = create(txn, req, out->primary, now_ms, &out->created_id);
   return err;
 }

@@ -10,12 +10,15 @@
 /* ------------------------------------------------------------ rendering */
 
 json_t *idl_json_detail(const char *fmt, ...) {
-  char msg[512];
+  char msg[512], clean[512];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  return json_pack("{s:s}", "detail", msg);
+  /* A message may quote input (or be cut inside a character): jansson
+   * refuses a string that is not UTF-8. */
+  idl_utf8_clean(msg, clean, sizeof(clean));
+  return json_pack("{s:s}", "detail", clean);
 }
 
 static json_t *id_or_null(uint64_t id) {
@@ -169,6 +172,18 @@ json_t *idl_json_change(const struct idl_change *c) {
 
 /* -------------------------------------------------------------- parsing */
 
+json_t *idl_json_parse_error(const json_error_t *jerr) {
+  /* jansson names its own flag for a NUL in a string; a client needs to
+   * know what is wrong with its body instead. */
+  const char *what = strstr(jerr->text, "JSON_ALLOW_NUL")
+                         ? "\\u0000 (a NUL character) is not allowed in a string"
+                         : jerr->text;
+  /* jansson quotes the text near the error, cut at a byte count that may
+   * fall inside a UTF-8 character: idl_json_detail makes it valid UTF-8. */
+  return idl_json_detail("JSON parse error - %s at line %d column %d", what, jerr->line,
+                         jerr->column);
+}
+
 static const char *const MSG_EMAIL_INVALID = "Enter a valid email address.";
 static const char *const MSG_EMAIL_TYPE = "Not a valid string.";
 static const char *const MSG_PHONE_INVALID = "Enter a valid phone number.";
@@ -276,8 +291,7 @@ enum idl_err idl_json_parse_request(const char *body, size_t len, struct idl_req
   json_error_t jerr;
   json_t *root = len ? json_loadb(body, len, JSON_DECODE_ANY, &jerr) : json_object();
   if (!root) {
-    *error = idl_json_detail("JSON parse error - %s at line %d column %d", jerr.text,
-                             jerr.line, jerr.column);
+    *error = idl_json_parse_error(&jerr);
     return IDL_ERR_INVAL;
   }
   json_t *errors = NULL;

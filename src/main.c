@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <civetweb.h>
+
 #include "idlink/http.h"
 #include "idlink/log.h"
 #include "idlink/service.h"
@@ -23,6 +25,7 @@ struct config {
   uint64_t log_retain;
   int sync_full;
   unsigned threads;
+  unsigned peer_bodies;
   size_t max_body;
   size_t map_size;
   size_t max_batch;
@@ -34,12 +37,14 @@ static const char usage[] =
     "Serve the idlink customer identity API over HTTP.\n"
     "\n"
     "Every option also reads the environment variable shown; a flag wins.\n"
-    "  --listen ADDR:PORT   IDLINK_LISTEN     where to listen (127.0.0.1:8080;\n"
-    "                                         IPv6 as [::1]:8080)\n"
+    "  --listen ADDR:PORT   IDLINK_LISTEN     where to listen, an IPv4 address\n"
+    "                                         (127.0.0.1:8080)\n"
     "  --data DIR           IDLINK_DATA       LMDB folder, created if missing\n"
     "                                         (./idlink-data)\n"
     "  --redis URL          IDLINK_REDIS      redis://[:password@]host[:port][/db]\n"
-    "                                         mirror (none)\n"
+    "                                         mirror (none); give a URL holding a\n"
+    "                                         password in IDLINK_REDIS, not here,\n"
+    "                                         so that ps does not show it\n"
     "  --redis-prefix P     IDLINK_REDIS_PREFIX  prefix of the mirror's keys\n"
     "                                         (idlink:)\n"
     "  --redis-stream-maxlen N  IDLINK_REDIS_STREAM_MAXLEN  the events stream is\n"
@@ -50,13 +55,15 @@ static const char usage[] =
     "  --sync full|none     IDLINK_SYNC       full: a change is on disk before its\n"
     "                                         response is sent (full)\n"
     "  --threads N          IDLINK_THREADS    HTTP worker threads, one per open\n"
-    "                                         connection (32 per core, 16 to 256)\n"
+    "                                         connection (512 per core, 512 to 2048)\n"
+    "  --peer-bodies N      IDLINK_PEER_BODIES  request bodies one client address\n"
+    "                                         may send at once; more get 503 (32)\n"
     "  --max-body BYTES     IDLINK_MAX_BODY   larger request bodies get 413 (1048576)\n"
     "  --map-size BYTES     IDLINK_MAP_SIZE   LMDB map size, the store's largest\n"
     "                                         size; full gives 507 (17179869184)\n"
     "  --max-batch N        IDLINK_MAX_BATCH  requests per group commit (1024)\n"
     "  --log-level LEVEL    IDLINK_LOG_LEVEL  error, warn, info or debug (info);\n"
-    "                                         emails and phones appear only at debug\n"
+    "                                         no level logs an email or a phone\n"
     "  --help                                 print this help and exit\n"
     "  --version                              print the version and exit\n"
     "\n"
@@ -83,8 +90,12 @@ static size_t parse_size(const char *option, const char *s, size_t min, size_t m
   return (size_t)v;
 }
 
-/* Checks ADDR:PORT: an IPv4 address or a bracketed IPv6 one, and a port. */
+/* Checks ADDR:PORT: an IPv4 address (or a bracketed IPv6 one where civetweb
+ * is built with IPv6; Debian's is not), and a port. */
 static void check_listen(const char *option, const char *s) {
+  if (s[0] == '[' && !mg_check_feature(8))
+    die_usage(option, "IPv6 is not built into this civetweb: listen on an IPv4 address, "
+              "got '%s'", s);
   const char *colon = strrchr(s, ':');
   char addr[64];
   size_t len = colon ? (size_t)(colon - s) : 0;
@@ -131,7 +142,8 @@ static void apply(struct config *c, int opt, const char *name, const char *v) {
       die_usage(name, "expected full or none, got '%s'", v);
     c->sync_full = strcmp(v, "full") == 0;
     break;
-  case 't': c->threads = (unsigned)parse_size(name, v, 1, 1024); break;
+  case 't': c->threads = (unsigned)parse_size(name, v, 1, 4096); break;
+  case 'P': c->peer_bodies = (unsigned)parse_size(name, v, 1, 4096); break;
   case 'b': c->max_body = parse_size(name, v, 1, (size_t)1 << 30); break;
   case 'm': c->map_size = parse_size(name, v, (size_t)1 << 20, (size_t)1 << 46); break;
   case 'B': c->max_batch = parse_size(name, v, 1, 1 << 20); break;
@@ -151,6 +163,7 @@ static const struct option long_options[] = {
     {"redis-prefix", required_argument, NULL, 'p'},
     {"redis-stream-maxlen", required_argument, NULL, 'x'},
     {"log-retain", required_argument, NULL, 'R'},
+    {"peer-bodies", required_argument, NULL, 'P'},
     {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
 };
 
@@ -159,13 +172,16 @@ static const char *const env_names[][2] = {
     {"s", "IDLINK_SYNC"},     {"t", "IDLINK_THREADS"},  {"b", "IDLINK_MAX_BODY"},
     {"m", "IDLINK_MAP_SIZE"}, {"B", "IDLINK_MAX_BATCH"}, {"L", "IDLINK_LOG_LEVEL"},
     {"p", "IDLINK_REDIS_PREFIX"}, {"x", "IDLINK_REDIS_STREAM_MAXLEN"},
-    {"R", "IDLINK_LOG_RETAIN"},
+    {"R", "IDLINK_LOG_RETAIN"},  {"P", "IDLINK_PEER_BODIES"},
 };
 
+/* civetweb holds a thread for each open connection, idle ones included
+ * (until the request or keep-alive timeout closes them), so the pool is sized
+ * for connections, not for the cores: an idle thread costs a little memory. */
 static unsigned default_threads(void) {
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  long n = (cores > 0 ? cores : 1) * 32;
-  return (unsigned)(n < 16 ? 16 : n > 256 ? 256 : n);
+  long n = (cores > 0 ? cores : 1) * 512;
+  return (unsigned)(n < 512 ? 512 : n > 2048 ? 2048 : n);
 }
 
 static void parse_config(int argc, char **argv, struct config *c) {
@@ -231,7 +247,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   struct idl_http_opts ho = {.listen = c.listen, .threads = c.threads,
-                             .max_body = c.max_body};
+                             .max_body = c.max_body, .peer_bodies = c.peer_bodies};
   struct idl_http *http = NULL;
   if ((err = idl_http_start(svc, &ho, &http))) {
     idl_service_close(svc);

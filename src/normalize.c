@@ -115,3 +115,24 @@ enum idl_err idl_normalize_phone_int(int64_t value, char *out) {
   snprintf(out, IDL_PHONE_MAX_BYTES + 1, "%lld", (long long)value);
   return IDL_ERR_OK;
 }
+
+size_t idl_utf8_clean(const char *in, char *out, size_t cap) {
+  const unsigned char *s = (const unsigned char *)in;
+  size_t len = strlen(in), i = 0, o = 0;
+  while (i < len) {
+    size_t at = i;
+    long cp = utf8_next(s, len, &i);
+    if (cp < 0)
+      i = at + 1; /* one byte at a time past what does not decode */
+    size_t n = cp < 0 ? 1 : i - at;
+    if (o + n + 1 > cap)
+      break;
+    if (cp < 0)
+      out[o] = '?';
+    else
+      memcpy(out + o, in + at, n);
+    o += n;
+  }
+  out[o] = '\0';
+  return o;
+}

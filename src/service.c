@@ -1,12 +1,31 @@
 #include "idlink/service.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "idlink/json.h"
+
+/* Large identities are rendered once per snapshot: requests answered from
+ * the same snapshot share the text (a batch of writes to one large identity
+ * pays for it once, not once per request). Smaller ones are rendered anew,
+ * which costs less than the copy the cache would make. */
+#define TEXT_CACHE_SLOTS 8
+#define TEXT_CACHE_MIN_CONTACTS 64
+
+struct cached_text {
+  uint64_t primary, txnid;
+  char *json;
+  size_t len;
+};
 
 struct idl_service {
   struct idl_store *store;
   struct idl_writer *writer;
   struct idl_mirror *mirror;
+  pthread_mutex_t cache_lock;
+  struct cached_text cache[TEXT_CACHE_SLOTS]; /* guarded by cache_lock */
+  unsigned cache_next;                        /* guarded by cache_lock */
 };
 
 static void wake_mirror(void *arg) {
@@ -24,6 +43,7 @@ enum idl_err idl_service_open(const struct idl_service_opts *opts,
   struct idl_service *svc = calloc(1, sizeof(*svc));
   if (!svc)
     return IDL_ERR_NOMEM;
+  pthread_mutex_init(&svc->cache_lock, NULL);
   struct idl_store_opts so = {
       .sync_full = opts->sync_full, .map_size = opts->map_size, .exclusive = 1};
   struct idl_writer_opts wo = {.max_batch = opts->max_batch,
@@ -50,32 +70,122 @@ void idl_service_close(struct idl_service *svc) {
   idl_writer_stop(svc->writer);
   idl_mirror_stop(svc->mirror, IDL_SERVICE_MIRROR_FLUSH_MS);
   idl_store_close(svc->store);
+  for (size_t i = 0; i < TEXT_CACHE_SLOTS; i++)
+    free(svc->cache[i].json);
+  pthread_mutex_destroy(&svc->cache_lock);
   free(svc);
 }
 
-enum idl_err idl_service_reconcile(struct idl_service *svc, const struct idl_request *req,
-                                   struct idl_outcome *out) {
-  struct idl_txn *txn;
-  enum idl_err err = idl_txn_begin_read(svc->store, &txn);
-  if (err)
-    return err;
-  err = idl_identity_reconcile(txn, req, idl_now_ms(), IDL_RECONCILE_READ, out);
-  /* A snapshot newer than the writer's last finished commit may not be on
-   * disk yet: let the writer answer, after that commit. */
-  int fresh = idl_txn_id(txn) > idl_writer_durable_txnid(svc->writer);
-  idl_txn_abort(txn);
-  if (err || (!out->needs_write && !fresh))
-    return err;
-  if (!out->needs_write)
-    idl_identity_fini(&out->identity);
-  return idl_writer_submit(svc->writer, req, out);
+void idl_identity_text_fini(struct idl_identity_text *t) {
+  free(t->json);
+  t->json = NULL;
+  t->len = 0;
 }
 
-/* Runs a read-only call in a read transaction of its own. */
+/* Copies the cached text of primary at snapshot txnid into out; -1 on a miss. */
+static int cache_get(struct idl_service *svc, uint64_t primary, uint64_t txnid,
+                     struct idl_identity_text *out) {
+  int rc = -1;
+  pthread_mutex_lock(&svc->cache_lock);
+  for (size_t i = 0; i < TEXT_CACHE_SLOTS && rc; i++) {
+    struct cached_text *c = &svc->cache[i];
+    if (c->json && c->primary == primary && c->txnid == txnid &&
+        (out->json = malloc(c->len + 1))) {
+      memcpy(out->json, c->json, c->len + 1);
+      out->len = c->len;
+      rc = 0;
+    }
+  }
+  pthread_mutex_unlock(&svc->cache_lock);
+  return rc;
+}
+
+static void cache_put(struct idl_service *svc, uint64_t txnid,
+                      const struct idl_identity_text *t) {
+  char *copy = malloc(t->len + 1);
+  if (!copy)
+    return;
+  memcpy(copy, t->json, t->len + 1);
+  pthread_mutex_lock(&svc->cache_lock);
+  struct cached_text *c = &svc->cache[svc->cache_next++ % TEXT_CACHE_SLOTS];
+  free(c->json);
+  *c = (struct cached_text){t->primary, txnid, copy, t->len};
+  pthread_mutex_unlock(&svc->cache_lock);
+}
+
+/* The identity contact id belongs to, as text, from snapshot txn. */
+static enum idl_err identity_text(struct idl_service *svc, struct idl_txn *txn, uint64_t id,
+                                  struct idl_identity_text *out) {
+  struct idl_contact c;
+  enum idl_err err = idl_store_get(txn, id, &c);
+  if (err)
+    return err;
+  out->primary = idl_contact_primary(&c);
+  uint64_t txnid = idl_txn_id(txn);
+  if (cache_get(svc, out->primary, txnid, out) == 0)
+    return IDL_ERR_OK;
+  struct idl_identity ident;
+  if ((err = idl_identity_of_contact(txn, out->primary, &ident)))
+    return err;
+  err = idl_json_identity_text(&ident, IDL_FRAME_BARE, &out->json, &out->len);
+  if (!err && ident.n >= TEXT_CACHE_MIN_CONTACTS)
+    cache_put(svc, txnid, out);
+  idl_identity_fini(&ident);
+  return err;
+}
+
+/* Begins a read transaction whose snapshot is durable: one may see a commit
+ * whose flush is still under way, and no answer shows what a crash could
+ * take back. */
+static enum idl_err begin_durable_read(struct idl_service *svc, struct idl_txn **txn) {
+  enum idl_err err = idl_txn_begin_read(svc->store, txn);
+  if (!err && (err = idl_writer_wait_durable(svc->writer, idl_txn_id(*txn))))
+    idl_txn_abort(*txn);
+  return err;
+}
+
+struct reconcile_job {
+  const struct idl_request *req;
+  struct idl_outcome out;
+};
+
+static enum idl_err apply_reconcile(struct idl_txn *txn, void *arg) {
+  struct reconcile_job *job = arg;
+  return idl_identity_reconcile(txn, job->req, idl_now_ms(), IDL_RECONCILE_WRITE, &job->out);
+}
+
+enum idl_err idl_service_reconcile(struct idl_service *svc, const struct idl_request *req,
+                                   struct idl_reconciled *out) {
+  memset(out, 0, sizeof(*out));
+  struct reconcile_job job = {.req = req};
+  struct idl_txn *txn;
+  enum idl_err err = begin_durable_read(svc, &txn);
+  if (err)
+    return err;
+  err = idl_identity_reconcile(txn, req, idl_now_ms(), IDL_RECONCILE_READ, &job.out);
+  if (!err && !job.out.needs_write) {
+    err = identity_text(svc, txn, job.out.primary, &out->identity);
+    idl_txn_abort(txn);
+    return err;
+  }
+  idl_txn_abort(txn);
+  if (!err)
+    err = idl_writer_submit(svc->writer, apply_reconcile, &job, NULL);
+  /* The change has committed: a snapshot begun now holds it. */
+  if (!err && !(err = begin_durable_read(svc, &txn))) {
+    err = identity_text(svc, txn, job.out.primary, &out->identity);
+    idl_txn_abort(txn);
+  }
+  if (!err)
+    out->created_id = job.out.created_id;
+  return err;
+}
+
+/* Runs a read-only call in a durable read transaction of its own. */
 #define WITH_READ(svc, call)                                                   \
   do {                                                                         \
     struct idl_txn *txn;                                                       \
-    enum idl_err err_ = idl_txn_begin_read((svc)->store, &txn);                \
+    enum idl_err err_ = begin_durable_read((svc), &txn);                       \
     if (err_)                                                                  \
       return err_;                                                             \
     err_ = (call);                                                             \
@@ -83,14 +193,21 @@ enum idl_err idl_service_reconcile(struct idl_service *svc, const struct idl_req
     return err_;                                                               \
   } while (0)
 
+static enum idl_err lookup(struct idl_service *svc, struct idl_txn *txn,
+                           const struct idl_request *req, struct idl_identity_text *out) {
+  uint64_t primary;
+  enum idl_err err = idl_identity_lookup(txn, req, &primary);
+  return err ? err : identity_text(svc, txn, primary, out);
+}
+
 enum idl_err idl_service_lookup(struct idl_service *svc, const struct idl_request *req,
-                                struct idl_identity *out) {
-  WITH_READ(svc, idl_identity_lookup(txn, req, out));
+                                struct idl_identity_text *out) {
+  WITH_READ(svc, lookup(svc, txn, req, out));
 }
 
 enum idl_err idl_service_identity(struct idl_service *svc, uint64_t id,
-                                  struct idl_identity *out) {
-  WITH_READ(svc, idl_identity_of_contact(txn, id, out));
+                                  struct idl_identity_text *out) {
+  WITH_READ(svc, identity_text(svc, txn, id, out));
 }
 
 enum idl_err idl_service_contact(struct idl_service *svc, uint64_t id,

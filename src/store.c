@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "idlink/log.h"
@@ -24,7 +25,9 @@ _Static_assert(sizeof(size_t) == sizeof(uint64_t), "MDB_INTEGERKEY ids are size_
 struct idl_txn {
   struct idl_store *s;
   MDB_txn *txn;
+  struct idl_txn *parent; /* the transaction a nested one belongs to */
   int read_only;
+  int dirty;              /* something was written (idl_txn_dirty) */
   struct idl_txn *next_free; /* in the pool */
 };
 
@@ -33,12 +36,17 @@ struct idl_store {
   MDB_dbi contacts, email, phone, members, meta, changes;
   int lock_fd;
   size_t max_key;
+  char dir[4096];
   pthread_mutex_t pool_lock;
   struct idl_txn *pool; /* guarded by pool_lock */
   size_t pooled;        /* guarded by pool_lock */
 };
 
 /* ---------------------------------------------------------------- errors */
+
+/* A failing disk fails every write the same way: each kind of failure is
+ * logged at most once per interval, with a count of the ones held back. */
+static struct idl_log_limit full_log, io_log, corrupt_log, nomem_log;
 
 static enum idl_err xlate(int rc, const char *what) {
   switch (rc) {
@@ -49,21 +57,36 @@ static enum idl_err xlate(int rc, const char *what) {
   case MDB_MAP_FULL:
   case ENOSPC:
   case EDQUOT:
-    idl_log_error("store: %s: %s", what, mdb_strerror(rc));
+    idl_log_limited(&full_log, IDL_LOG_ERROR, "store: %s: %s", what, mdb_strerror(rc));
     return IDL_ERR_FULL;
   case ENOMEM:
-    idl_log_error("store: %s: %s", what, mdb_strerror(rc));
+    idl_log_limited(&nomem_log, IDL_LOG_ERROR, "store: %s: %s", what, mdb_strerror(rc));
     return IDL_ERR_NOMEM;
   case MDB_CORRUPTED:
   case MDB_PAGE_NOTFOUND:
   case MDB_INVALID:
   case MDB_VERSION_MISMATCH:
-    idl_log_error("store: %s: %s", what, mdb_strerror(rc));
+    idl_log_limited(&corrupt_log, IDL_LOG_ERROR, "store: %s: %s", what, mdb_strerror(rc));
     return IDL_ERR_CORRUPT;
   default:
-    idl_log_error("store: %s: %s", what, mdb_strerror(rc));
+    idl_log_limited(&io_log, IDL_LOG_ERROR, "store: %s: %s", what, mdb_strerror(rc));
     return IDL_ERR_IO;
   }
+}
+
+/* LMDB reports a write the file system cut short (no room left) as EIO.
+ * When the folder's file system has next to no room left (less than a
+ * commit of a few hundred pages may need), that EIO is a full disk, which the
+ * client is told as such (507), not a broken store. */
+#define FULL_BELOW_BYTES ((uint64_t)1 << 20)
+
+static int disk_full(const struct idl_store *s) {
+  struct statvfs st;
+  return statvfs(s->dir, &st) == 0 && (uint64_t)st.f_bavail * st.f_frsize < FULL_BELOW_BYTES;
+}
+
+static enum idl_err xlate_write(const struct idl_store *s, int rc, const char *what) {
+  return xlate(rc == EIO && disk_full(s) ? ENOSPC : rc, what);
 }
 
 /* ------------------------------------------------------------ open/close */
@@ -205,6 +228,7 @@ enum idl_err idl_store_open(const char *dir, const struct idl_store_opts *opts,
     goto out;
   }
   s->max_key = (size_t)mdb_env_get_maxkeysize(s->env);
+  snprintf(s->dir, sizeof(s->dir), "%s", dir);
   err = open_dbs(s, opts->read_only);
 out:
   if (err) {
@@ -237,7 +261,7 @@ static enum idl_err txn_begin(struct idl_store *s, struct idl_txn *parent,
   struct idl_txn *t = malloc(sizeof(*t));
   if (!t)
     return IDL_ERR_NOMEM;
-  *t = (struct idl_txn){.s = s, .read_only = (flags & MDB_RDONLY) != 0};
+  *t = (struct idl_txn){.s = s, .parent = parent, .read_only = (flags & MDB_RDONLY) != 0};
   int rc = mdb_txn_begin(s->env, parent ? parent->txn : NULL, flags, &t->txn);
   if (rc) {
     free(t);
@@ -278,8 +302,11 @@ enum idl_err idl_txn_commit(struct idl_txn *txn) {
     return IDL_ERR_OK;
   }
   int rc = mdb_txn_commit(txn->txn);
+  struct idl_store *s = txn->s;
+  if (!rc && txn->dirty && txn->parent)
+    txn->parent->dirty = 1;
   free(txn);
-  return xlate(rc, "commit");
+  return xlate_write(s, rc, "commit");
 }
 
 void idl_txn_abort(struct idl_txn *txn) {
@@ -304,6 +331,8 @@ void idl_txn_abort(struct idl_txn *txn) {
 }
 
 uint64_t idl_txn_id(const struct idl_txn *txn) { return mdb_txn_id(txn->txn); }
+
+int idl_txn_dirty(const struct idl_txn *txn) { return txn->dirty; }
 
 struct idl_store *idl_txn_store(const struct idl_txn *txn) { return txn->s; }
 
@@ -393,6 +422,36 @@ enum idl_err idl_store_find(struct idl_txn *txn, enum idl_index which,
   return IDL_ERR_OK;
 }
 
+enum idl_err idl_store_find_first(struct idl_txn *txn, enum idl_index which,
+                                  const char *value, uint64_t *id) {
+  size_t len = strlen(value);
+  int cut = len >= txn->s->max_key; /* the key may hold longer values too */
+  MDB_val k = {idl_store_index_key_len(txn->s, len), (void *)value}, v;
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn->txn, index_dbi(txn, which), &cur);
+  if (rc)
+    return xlate(rc, "open cursor");
+  enum idl_err err = IDL_ERR_NOTFOUND;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); !rc;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
+    uint64_t found;
+    int match = 1;
+    memcpy(&found, v.mv_data, sizeof(found));
+    if (cut && (err = index_entry_matches(txn, which, found, value, &match)))
+      break;
+    if (match) {
+      *id = found;
+      err = IDL_ERR_OK;
+      break;
+    }
+    err = IDL_ERR_NOTFOUND;
+  }
+  mdb_cursor_close(cur);
+  if (rc && rc != MDB_NOTFOUND)
+    return xlate(rc, "read index");
+  return err;
+}
+
 enum idl_err idl_store_members(struct idl_txn *txn, uint64_t primary, struct idl_ids *out) {
   MDB_val k = id_val(&primary);
   return for_each_dup(txn, txn->s->members, &k, push_id, out);
@@ -472,6 +531,7 @@ static enum idl_err put_record(struct idl_txn *txn, const struct idl_contact *c,
 
 enum idl_err idl_store_put(struct idl_txn *txn, const struct idl_contact *c,
                            const struct idl_contact *old) {
+  txn->dirty = 1;
   enum idl_err err = put_record(txn, c, 0);
   if (!err)
     err = index_update(txn, IDL_INDEX_EMAIL, c, old);
@@ -510,6 +570,7 @@ enum idl_err idl_bulk_begin(struct idl_txn *txn, struct idl_bulk **out) {
   struct idl_bulk *b = calloc(1, sizeof(*b));
   if (!b)
     return IDL_ERR_NOMEM;
+  txn->dirty = 1;
   b->txn = txn;
   *out = b;
   return IDL_ERR_OK;
@@ -627,6 +688,7 @@ enum idl_err idl_bulk_finish(struct idl_bulk *b) {
 /* Reads counter key, stores it plus one, and returns the value read. */
 static enum idl_err meta_take(struct idl_txn *txn, const char *key, uint64_t *out) {
   uint64_t val = 0;
+  txn->dirty = 1;
   enum idl_err err = meta_get(txn->txn, txn->s->meta, key, &val);
   if (!err)
     err = meta_put(txn->txn, txn->s->meta, key, val + 1);
@@ -658,12 +720,13 @@ enum idl_err idl_store_log(struct idl_txn *txn, struct idl_change *change) {
 
 enum idl_err idl_store_set_position(struct idl_txn *txn, uint64_t next_id,
                                     uint64_t last_seq) {
+  txn->dirty = 1;
   enum idl_err err = meta_put(txn->txn, txn->s->meta, META_NEXT_ID, next_id);
   return err ? err : meta_put(txn->txn, txn->s->meta, META_LAST_SEQ, last_seq);
 }
 
 enum idl_err idl_store_sync(struct idl_store *s) {
-  return xlate(mdb_env_sync(s->env, 1), "sync");
+  return xlate_write(s, mdb_env_sync(s->env, 1), "sync");
 }
 
 static int fsync_path(const char *path) {
@@ -762,6 +825,7 @@ enum idl_err idl_store_trim_log(struct idl_txn *txn, uint64_t upto, size_t max,
     n++;
   }
   mdb_cursor_close(cur);
+  txn->dirty |= n > 0;
   *deleted = n;
   return rc == 0 || rc == MDB_NOTFOUND ? IDL_ERR_OK : xlate(rc, "trim the log");
 }

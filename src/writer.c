@@ -1,17 +1,20 @@
 #include "idlink/writer.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "idlink/log.h"
 
-/* One queued request; lives on the submitting thread's stack. */
+/* One queued change; lives on the submitting thread's stack. */
 struct job {
-  const struct idl_request *req;
-  struct idl_outcome *out;
+  idl_write_fn fn;
+  void *arg;
   enum idl_err err;
+  uint64_t txnid; /* the transaction that holds the change */
   sem_t done;
   struct job *next;
 };
@@ -20,6 +23,9 @@ struct job {
  * TRIM_MAX entries at a time so that no batch waits long behind it. */
 #define TRIM_EVERY 256
 #define TRIM_MAX 10000
+
+/* How long a reader waits for a commit it can see to be flushed. */
+#define DURABLE_WAIT_S 30
 
 struct idl_writer {
   struct idl_store *store;
@@ -31,25 +37,31 @@ struct idl_writer {
   struct job *head, **tail; /* guarded by lock */
   int stopping;             /* guarded by lock */
   _Atomic uint64_t durable_txnid;
+  pthread_mutex_t durable_lock;
+  pthread_cond_t durable_moved; /* broadcast when durable_txnid grows */
 };
 
-/* Runs one job in a transaction nested in parent. */
+static void set_durable(struct idl_writer *w, uint64_t txnid) {
+  if (txnid <= atomic_load(&w->durable_txnid))
+    return;
+  pthread_mutex_lock(&w->durable_lock);
+  atomic_store(&w->durable_txnid, txnid);
+  pthread_cond_broadcast(&w->durable_moved);
+  pthread_mutex_unlock(&w->durable_lock);
+}
+
+/* Runs one job in a transaction nested in parent, so that a failing job
+ * leaves the batch's other jobs whole. */
 static void run_job(struct idl_writer *w, struct idl_txn *parent, struct job *j) {
   struct idl_txn *txn;
   j->err = idl_txn_begin_write(w->store, parent, &txn);
   if (j->err)
     return;
-  j->err = idl_identity_reconcile(txn, j->req, idl_now_ms(), IDL_RECONCILE_WRITE, j->out);
-  if (j->err) {
+  j->err = j->fn(txn, j->arg);
+  if (j->err)
     idl_txn_abort(txn);
-    return;
-  }
-  if ((j->err = idl_txn_commit(txn)))
-    idl_identity_fini(&j->out->identity);
-}
-
-static int changed(const struct job *j) {
-  return !j->err && (j->out->created_id || j->out->absorbed);
+  else
+    j->err = idl_txn_commit(txn);
 }
 
 /* Applies a batch of jobs in one transaction and commits it once. */
@@ -58,14 +70,12 @@ static void run_batch(struct idl_writer *w, struct job *batch) {
   size_t jobs = 0;
   struct idl_txn *txn;
   enum idl_err err = idl_txn_begin_write(w->store, NULL, &txn);
-  int any_change = 0;
   for (struct job *j = batch; j; j = j->next) {
     if (err) {
       j->err = err;
       continue;
     }
     run_job(w, txn, j);
-    any_change |= changed(j);
     jobs++;
   }
   if (err)
@@ -73,23 +83,23 @@ static void run_batch(struct idl_writer *w, struct job *batch) {
   uint64_t id = idl_txn_id(txn);
   /* Nothing to write: what the jobs read was committed by earlier batches,
    * all of them this thread's and finished: the snapshot is durable. */
-  if (!any_change) {
+  if (!idl_txn_dirty(txn)) {
     idl_txn_abort(txn);
-    if (id - 1 > atomic_load(&w->durable_txnid))
-      atomic_store(&w->durable_txnid, id - 1);
+    for (struct job *j = batch; j; j = j->next)
+      j->txnid = id - 1;
+    set_durable(w, id - 1);
     return;
   }
   int64_t commit_started = idl_now_us();
-  if ((err = idl_txn_commit(txn))) {
-    for (struct job *j = batch; j; j = j->next) {
-      if (!j->err) {
-        idl_identity_fini(&j->out->identity);
-        j->err = err;
-      }
-    }
-    return;
+  err = idl_txn_commit(txn);
+  for (struct job *j = batch; j; j = j->next) {
+    j->txnid = id;
+    if (!j->err)
+      j->err = err;
   }
-  atomic_store(&w->durable_txnid, id);
+  if (err)
+    return;
+  set_durable(w, id);
   if (w->opts.committed)
     w->opts.committed(w->opts.arg);
   int64_t done = idl_now_us();
@@ -136,7 +146,7 @@ static void trim_log(struct idl_writer *w) {
   }
   uint64_t id = idl_txn_id(txn);
   if (!idl_txn_commit(txn)) {
-    atomic_store(&w->durable_txnid, id);
+    set_durable(w, id);
     idl_log_debug("writer: trimmed %zu change-log entries", deleted);
   }
 }
@@ -177,8 +187,12 @@ enum idl_err idl_writer_start(struct idl_store *s, const struct idl_writer_opts 
   atomic_init(&w->durable_txnid, txnid);
   pthread_mutex_init(&w->lock, NULL);
   pthread_cond_init(&w->wake, NULL);
+  pthread_mutex_init(&w->durable_lock, NULL);
+  pthread_cond_init(&w->durable_moved, NULL);
   if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
     idl_log_error("writer: cannot start its thread");
+    pthread_cond_destroy(&w->durable_moved);
+    pthread_mutex_destroy(&w->durable_lock);
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->lock);
     free(w);
@@ -196,14 +210,16 @@ void idl_writer_stop(struct idl_writer *w) {
   pthread_cond_signal(&w->wake);
   pthread_mutex_unlock(&w->lock);
   pthread_join(w->thread, NULL);
+  pthread_cond_destroy(&w->durable_moved);
+  pthread_mutex_destroy(&w->durable_lock);
   pthread_cond_destroy(&w->wake);
   pthread_mutex_destroy(&w->lock);
   free(w);
 }
 
-enum idl_err idl_writer_submit(struct idl_writer *w, const struct idl_request *req,
-                               struct idl_outcome *out) {
-  struct job j = {.req = req, .out = out};
+enum idl_err idl_writer_submit(struct idl_writer *w, idl_write_fn fn, void *arg,
+                               uint64_t *txnid) {
+  struct job j = {.fn = fn, .arg = arg};
   sem_init(&j.done, 0, 0);
   pthread_mutex_lock(&w->lock);
   if (w->stopping) {
@@ -218,9 +234,26 @@ enum idl_err idl_writer_submit(struct idl_writer *w, const struct idl_request *r
   while (sem_wait(&j.done) != 0)
     ; /* EINTR: keep waiting, the writer always posts */
   sem_destroy(&j.done);
+  if (!j.err && txnid)
+    *txnid = j.txnid;
   return j.err;
 }
 
 uint64_t idl_writer_durable_txnid(const struct idl_writer *w) {
   return atomic_load(&w->durable_txnid);
+}
+
+enum idl_err idl_writer_wait_durable(struct idl_writer *w, uint64_t txnid) {
+  if (atomic_load(&w->durable_txnid) >= txnid)
+    return IDL_ERR_OK;
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += DURABLE_WAIT_S;
+  int rc = 0;
+  pthread_mutex_lock(&w->durable_lock);
+  while (atomic_load(&w->durable_txnid) < txnid && rc != ETIMEDOUT)
+    rc = pthread_cond_timedwait(&w->durable_moved, &w->durable_lock, &until);
+  pthread_mutex_unlock(&w->durable_lock);
+  /* A commit readers could see that never finished: its flush failed. */
+  return atomic_load(&w->durable_txnid) >= txnid ? IDL_ERR_OK : IDL_ERR_IO;
 }

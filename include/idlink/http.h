@@ -12,7 +12,10 @@ struct idl_http_opts {
   const char *listen;  /* "ADDR:PORT" */
   unsigned threads;    /* worker threads */
   size_t max_body;     /* larger bodies get 413 */
+  unsigned peer_bodies; /* bodies one address may send at once; 0: the default */
 };
+
+#define IDL_HTTP_DEFAULT_PEER_BODIES 32
 
 /* Starts listening and serving svc, which must outlive the server. On failure
  * a message naming the cause has been logged. */

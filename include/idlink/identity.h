@@ -31,10 +31,11 @@ enum idl_err idl_identity_values(const struct idl_identity *ident, enum idl_inde
 enum idl_err idl_identity_of_contact(struct idl_txn *txn, uint64_t id,
                                      struct idl_identity *out);
 
-/* The read-only lookup of POST /api/identify/: the identity with the oldest
- * primary among those the request matches. IDL_ERR_NOTFOUND when none. */
+/* The read-only lookup of POST /api/identify/: the primary of the identity
+ * with the oldest primary among those the request matches. IDL_ERR_NOTFOUND
+ * when none. */
 enum idl_err idl_identity_lookup(struct idl_txn *txn, const struct idl_request *req,
-                                 struct idl_identity *out);
+                                 uint64_t *primary);
 
 enum idl_reconcile_mode {
   IDL_RECONCILE_READ,  /* answer only when the request changes nothing */
@@ -45,13 +46,15 @@ struct idl_outcome {
   int needs_write;      /* READ mode: the request would change the store */
   uint64_t created_id;  /* the contact this request created, 0 when none */
   size_t absorbed;      /* how many identities this request merged into the winner */
-  struct idl_identity identity; /* the consolidated identity (unless needs_write) */
+  uint64_t primary;     /* the consolidated identity's primary (unless needs_write) */
 };
 
 /* Applies section 2's rules for req at time now_ms. In READ mode nothing is
  * written: when a change is needed, out->needs_write is set and nothing else.
- * On success the caller owns out->identity (idl_identity_fini). On failure
- * the transaction may hold part of the change: abort it. */
+ * The work is bounded by the request, not by the identities it touches
+ * (merges aside): the consolidated identity is loaded by whoever answers,
+ * outside the writer (idl_identity_of_contact). On failure the transaction
+ * may hold part of the change: abort it. */
 enum idl_err idl_identity_reconcile(struct idl_txn *txn, const struct idl_request *req,
                                     int64_t now_ms, enum idl_reconcile_mode mode,
                                     struct idl_outcome *out);

@@ -14,6 +14,11 @@
 enum idl_err idl_json_parse_request(const char *body, size_t len, struct idl_request *req,
                                     json_t **error);
 
+/* The 400 body of a body that is not JSON: {"detail": "JSON parse error -
+ * <what> at line L column C"}, valid UTF-8 whatever the input was. New
+ * reference. */
+json_t *idl_json_parse_error(const json_error_t *jerr);
+
 /* {"detail": message}, printf-style. Returns a new reference, NULL without memory. */
 json_t *idl_json_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

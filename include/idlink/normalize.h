@@ -23,4 +23,9 @@ enum idl_err idl_normalize_phone(const char *in, size_t len, char *out);
  * negative. */
 enum idl_err idl_normalize_phone_int(int64_t value, char *out);
 
+/* Copies the NUL-terminated in into out (cap bytes, cap >= 4) as valid UTF-8:
+ * each malformed or cut sequence becomes '?', and the copy is cut, if it must
+ * be, between two characters. Returns the bytes written, less the NUL. */
+size_t idl_utf8_clean(const char *in, char *out, size_t cap);
+
 #endif

@@ -30,19 +30,36 @@ enum idl_err idl_service_open(const struct idl_service_opts *opts,
 /* Stops the writer (answering what it holds) and closes the store. NULL is a no-op. */
 void idl_service_close(struct idl_service *svc);
 
-/* POST /identify and /api/create/: section 2's rules. Answered from a read
- * transaction when the request changes nothing, by the writer otherwise. On
- * success the caller owns out->identity. */
-enum idl_err idl_service_reconcile(struct idl_service *svc, const struct idl_request *req,
-                                   struct idl_outcome *out);
+/* An identity as answered: its primary and section 2's contact object as
+ * compact JSON text. */
+struct idl_identity_text {
+  uint64_t primary;
+  char *json; /* owned: idl_identity_text_fini */
+  size_t len;
+};
 
-/* POST /api/identify/: the read-only lookup. IDL_ERR_NOTFOUND when nothing matches. */
+void idl_identity_text_fini(struct idl_identity_text *t);
+
+struct idl_reconciled {
+  uint64_t created_id;                /* the contact the request created, 0 when none */
+  struct idl_identity_text identity;  /* the consolidated identity */
+};
+
+/* POST /identify and /api/create/: section 2's rules. Answered from a read
+ * transaction when the request changes nothing, through the writer
+ * otherwise; the identity is read after the change is durable (and may show
+ * the other changes of its batch). On success the caller owns out->identity. */
+enum idl_err idl_service_reconcile(struct idl_service *svc, const struct idl_request *req,
+                                   struct idl_reconciled *out);
+
+/* POST /api/identify/: the read-only lookup. IDL_ERR_NOTFOUND when nothing
+ * matches. On success the caller owns *out. */
 enum idl_err idl_service_lookup(struct idl_service *svc, const struct idl_request *req,
-                                struct idl_identity *out);
+                                struct idl_identity_text *out);
 
 /* GET /identities/{id}: the identity contact id belongs to. */
 enum idl_err idl_service_identity(struct idl_service *svc, uint64_t id,
-                                  struct idl_identity *out);
+                                  struct idl_identity_text *out);
 
 /* GET /contacts/{id}. */
 enum idl_err idl_service_contact(struct idl_service *svc, uint64_t id,

@@ -56,6 +56,10 @@ void idl_txn_abort(struct idl_txn *txn);
 /* LMDB's id of the snapshot (read) or of the transaction being written. */
 uint64_t idl_txn_id(const struct idl_txn *txn);
 
+/* Whether anything was written through txn (or a nested transaction of it
+ * that committed). A write transaction that wrote nothing commits nothing. */
+int idl_txn_dirty(const struct idl_txn *txn);
+
 /* Reads contact id into out. IDL_ERR_NOTFOUND when there is none. */
 enum idl_err idl_store_get(struct idl_txn *txn, uint64_t id, struct idl_contact *out);
 
@@ -63,6 +67,12 @@ enum idl_err idl_store_get(struct idl_txn *txn, uint64_t id, struct idl_contact 
  * ascending. */
 enum idl_err idl_store_find(struct idl_txn *txn, enum idl_index which,
                             const char *value, struct idl_ids *out);
+
+/* The smallest id of the active contacts whose email (or phone) is value.
+ * Every contact holding a value belongs to one identity, so one of them
+ * tells which. IDL_ERR_NOTFOUND when none holds it. */
+enum idl_err idl_store_find_first(struct idl_txn *txn, enum idl_index which,
+                                  const char *value, uint64_t *id);
 
 /* Appends to out the secondaries of primary, ascending. */
 enum idl_err idl_store_members(struct idl_txn *txn, uint64_t primary, struct idl_ids *out);

@@ -1,12 +1,12 @@
-/* The writer thread: the one owner of write transactions. Requests that need
- * a change queue here; the writer applies a batch of them in one LMDB
- * transaction (group commit), each in a nested transaction of its own so that
- * one request's failure leaves the others whole, then commits once and
- * answers the whole batch. */
+/* The writer thread: the one owner of write transactions. A change is a
+ * closure (idl_write_fn and its argument); the writer applies a batch of them
+ * in one LMDB transaction (group commit), each in a nested transaction of its
+ * own so that one change's failure leaves the others whole, then commits once
+ * and answers the whole batch. The writer knows nothing of what a change
+ * does: reconciliation, customers and orders all come as closures. */
 #ifndef IDLINK_WRITER_H
 #define IDLINK_WRITER_H
 
-#include "idlink/identity.h"
 #include "idlink/store.h"
 
 struct idl_writer;
@@ -33,14 +33,26 @@ enum idl_err idl_writer_start(struct idl_store *s, const struct idl_writer_opts 
 /* Answers every queued request, stops the thread and frees w. NULL is a no-op. */
 void idl_writer_stop(struct idl_writer *w);
 
-/* Applies req in WRITE mode and blocks until the batch holding it has
- * committed (with sync full: is on disk). On success the caller owns
- * out->identity. IDL_ERR_SHUTDOWN once idl_writer_stop has begun. */
-enum idl_err idl_writer_submit(struct idl_writer *w, const struct idl_request *req,
-                               struct idl_outcome *out);
+/* A change: runs on the writer thread with txn, a write transaction of its
+ * own nested in the batch's. Returning an error undoes everything it wrote
+ * (and only that). It must not block, nor keep txn. */
+typedef enum idl_err (*idl_write_fn)(struct idl_txn *txn, void *arg);
+
+/* Queues fn(txn, arg) and blocks until the batch holding it has committed
+ * (with sync full: is on disk). Returns fn's error, or the commit's, or
+ * IDL_ERR_SHUTDOWN once idl_writer_stop has begun. On success *txnid (when
+ * txnid is not NULL) is the id of the commit that holds the change: a read
+ * snapshot with an id at least that sees it. arg stays the caller's. */
+enum idl_err idl_writer_submit(struct idl_writer *w, idl_write_fn fn, void *arg,
+                               uint64_t *txnid);
 
 /* The id of the newest transaction the writer has committed (or found at
  * start): a read snapshot at or below it holds only durable data. */
 uint64_t idl_writer_durable_txnid(const struct idl_writer *w);
+
+/* Waits until the commit with id txnid is durable: a read snapshot may see a
+ * commit while its flush is still under way. IDL_ERR_IO when it did not
+ * become durable in time (its flush failed). */
+enum idl_err idl_writer_wait_durable(struct idl_writer *w, uint64_t txnid);
 
 #endif

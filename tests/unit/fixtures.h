@@ -14,25 +14,41 @@ static inline struct idl_request req_of(const char *email, const char *phone) {
   return r;
 }
 
-/* Reconciles (email, phone) at time now in a transaction of its own. */
+/* What reconciling answered: the outcome and the consolidated identity
+ * (loaded unless needs_write; free with idl_identity_fini). */
+struct test_outcome {
+  int needs_write;
+  uint64_t created_id;
+  size_t absorbed;
+  struct idl_identity identity;
+};
+
+/* Reconciles (email, phone) at time now in a transaction of its own, and
+ * loads the identity as the answer shows it. */
 static inline enum idl_err reconcile_at(struct idl_store *s, const char *email,
                                         const char *phone, int64_t now,
                                         enum idl_reconcile_mode mode,
-                                        struct idl_outcome *out) {
+                                        struct test_outcome *out) {
   struct idl_request r = req_of(email, phone);
+  struct idl_outcome o;
   struct idl_txn *txn;
+  memset(out, 0, sizeof(*out));
   enum idl_err err = mode == IDL_RECONCILE_WRITE ? idl_txn_begin_write(s, NULL, &txn)
                                                  : idl_txn_begin_read(s, &txn);
   if (err)
     return err;
-  err = idl_identity_reconcile(txn, &r, now, mode, out);
-  if (err || mode == IDL_RECONCILE_READ) {
+  err = idl_identity_reconcile(txn, &r, now, mode, &o);
+  if (!err && !o.needs_write)
+    err = idl_identity_of_contact(txn, o.primary, &out->identity);
+  if (err || mode == IDL_RECONCILE_READ)
     idl_txn_abort(txn);
-    return err;
-  }
-  err = idl_txn_commit(txn);
+  else
+    err = idl_txn_commit(txn);
   if (err)
     idl_identity_fini(&out->identity);
+  out->needs_write = o.needs_write;
+  out->created_id = o.created_id;
+  out->absorbed = o.absorbed;
   return err;
 }
 

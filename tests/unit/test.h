@@ -12,24 +12,26 @@
 #include "idlink/log.h"
 #include "idlink/store.h"
 
-static int test_failures;
-static int test_failed_now;
+/* Each test runs in a process of its own (ctest passes its name): a failed
+ * assertion prints both values and the place, then aborts, so that neither
+ * a skipped cleanup nor a leak report hides the failure, and no test sees
+ * what another left behind. Without an argument every test runs. */
+static const char *test_only;
+static int test_ran;
 
 #define FAIL_AT(...)                                                           \
   do {                                                                         \
     fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                            \
     fprintf(stderr, __VA_ARGS__);                                              \
     fputc('\n', stderr);                                                       \
-    test_failed_now = 1;                                                       \
+    abort();                                                                   \
   } while (0)
 
 #define ASSERT_INT(op, a, b)                                                   \
   do {                                                                         \
     long long a_ = (long long)(a), b_ = (long long)(b);                        \
-    if (!(a_ op b_)) {                                                         \
+    if (!(a_ op b_))                                                           \
       FAIL_AT("expected %s %s %s: %lld vs %lld", #a, #op, #b, a_, b_);         \
-      return;                                                                  \
-    }                                                                          \
   } while (0)
 #define ASSERT_EQ(a, b) ASSERT_INT(==, a, b)
 #define ASSERT_NE(a, b) ASSERT_INT(!=, a, b)
@@ -38,23 +40,26 @@ static int test_failed_now;
 #define ASSERT_STR(a, b)                                                       \
   do {                                                                         \
     const char *a_ = (a), *b_ = (b);                                           \
-    if (strcmp(a_, b_) != 0) {                                                 \
-      FAIL_AT("expected %s == %s: \"%s\" vs \"%s\"", #a, #b, a_, b_);          \
-      return;                                                                  \
-    }                                                                          \
+    if (strcmp(a_, b_) != 0)                                                   \
+      FAIL_AT("expected %s == %s: \"%s\" vs \"%s\"", #a, #b, a_, b_);         \
   } while (0)
+
+#define TEST_INIT(argc, argv) (test_only = (argc) > 1 ? (argv)[1] : NULL)
 
 #define RUN(fn)                                                                \
   do {                                                                         \
-    test_failed_now = 0;                                                       \
-    fn();                                                                      \
-    fprintf(stderr, "%s %s\n", test_failed_now ? "FAIL" : "ok  ", #fn);        \
-    test_failures += test_failed_now;                                          \
+    if (!test_only || strcmp(test_only, #fn) == 0) {                           \
+      fn();                                                                    \
+      test_ran++;                                                              \
+      fprintf(stderr, "ok   %s\n", #fn);                                       \
+    }                                                                          \
   } while (0)
 
+/* Every test that ran passed (a failure aborts): say so, or that the test
+ * asked for does not exist. */
 #define TEST_EXIT()                                                            \
-  (fprintf(stderr, "%s\n", test_failures ? "FAILED" : "all passed"),           \
-   test_failures ? 1 : 0)
+  (test_ran ? (fprintf(stderr, "%d passed, 0 failed\n", test_ran), 0)          \
+            : (fprintf(stderr, "no test named %s\n", test_only), 1))
 
 /* A store in a new temporary folder; removed by test_store_close. */
 struct test_store {

@@ -24,7 +24,7 @@ static enum idl_err run_check(struct idl_store *s, struct idl_check_report *rep)
 static void test_sound_store_passes(void) {
   struct test_store t;
   ASSERT_EQ(test_store_open(&t, 0), 0);
-  struct idl_outcome o;
+  struct test_outcome o;
   ASSERT_OK(reconcile_at(t.s, "a@x.io", "1", 1, IDL_RECONCILE_WRITE, &o));
   idl_identity_fini(&o.identity);
   ASSERT_OK(reconcile_at(t.s, "b@x.io", "2", 2, IDL_RECONCILE_WRITE, &o));
@@ -83,7 +83,8 @@ static void test_damage_is_reported(void) {
   test_store_close(&t);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  TEST_INIT(argc, argv);
   RUN(test_sound_store_passes);
   RUN(test_damage_is_reported);
   return TEST_EXIT();

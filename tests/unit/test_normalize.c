@@ -73,7 +73,8 @@ static void test_phone_invalid(void) {
   ASSERT_EQ(idl_normalize_phone_int(-1, out), IDL_ERR_INVAL);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  TEST_INIT(argc, argv);
   RUN(test_email_trims_and_lowercases);
   RUN(test_email_empty_is_absent);
   RUN(test_email_invalid);

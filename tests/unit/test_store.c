@@ -47,7 +47,7 @@ static void test_long_values_under_cut_keys(void) {
   b[482] = 'b';
   ASSERT_OK(plant(t.s, 1, a, NULL, 0, 1));
   ASSERT_OK(plant(t.s, 2, b, NULL, 0, 2));
-  struct idl_outcome o;
+  struct test_outcome o;
   ASSERT_OK(reconcile_at(t.s, b, NULL, 3, IDL_RECONCILE_READ, &o));
   ASSERT_EQ(o.needs_write, 0);
   ASSERT_EQ(o.identity.c[0].id, 2);
@@ -59,7 +59,7 @@ static void test_long_values_under_cut_keys(void) {
 static void test_log_and_info(void) {
   struct test_store t;
   ASSERT_EQ(test_store_open(&t, 0), 0);
-  struct idl_outcome o;
+  struct test_outcome o;
   ASSERT_OK(reconcile_at(t.s, "a@x.io", "1", 10, IDL_RECONCILE_WRITE, &o));
   idl_identity_fini(&o.identity);
   ASSERT_OK(reconcile_at(t.s, "b@x.io", "2", 20, IDL_RECONCILE_WRITE, &o));
@@ -93,7 +93,7 @@ static void test_log_and_info(void) {
 static void test_reopen_keeps_everything(void) {
   struct test_store t;
   ASSERT_EQ(test_store_open(&t, 0), 0);
-  struct idl_outcome o;
+  struct test_outcome o;
   ASSERT_OK(reconcile_at(t.s, "a@x.io", "1", 10, IDL_RECONCILE_WRITE, &o));
   idl_identity_fini(&o.identity);
   idl_store_close(t.s);
@@ -134,7 +134,7 @@ static void test_map_full(void) {
   for (int i = 0; i < 100000 && !err; i++) {
     char email[64];
     snprintf(email, sizeof(email), "user%d@x.io", i);
-    struct idl_outcome o;
+    struct test_outcome o;
     err = reconcile_at(t.s, email, NULL, i, IDL_RECONCILE_WRITE, &o);
     if (!err) {
       made++;
@@ -165,7 +165,7 @@ static void test_value_at_the_key_limit(void) {
   a[limit] = '\0';
   snprintf(b, sizeof(b), "%s.uk", a);
   ASSERT_OK(plant(t.s, 1, b, NULL, 0, 1));
-  struct idl_outcome o;
+  struct test_outcome o;
   ASSERT_OK(reconcile_at(t.s, a, NULL, 2, IDL_RECONCILE_READ, &o));
   ASSERT_EQ(o.needs_write, 1); /* a is new: it matches nothing */
   ASSERT_OK(plant(t.s, 2, a, NULL, 0, 2));
@@ -179,7 +179,8 @@ static void test_value_at_the_key_limit(void) {
   test_store_close(&t);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  TEST_INIT(argc, argv);
   RUN(test_value_at_the_key_limit);
   RUN(test_put_get_find);
   RUN(test_long_values_under_cut_keys);
