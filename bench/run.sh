@@ -378,6 +378,69 @@ case_mirror() {
     rm -rf "$rdir"
 }
 
+# parse_p50 FILE: wrk's median latency in ms (from --latency output).
+parse_p50() {
+    awk '$1 == "50%" {
+        v = $2
+        if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000; exit }
+        if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0; exit }
+        if (v ~ /s$/)  { sub(/s$/, "", v);  print v * 1000; exit }
+    }' "$1"
+}
+
+# case_hub: one identity of HUB_CONTACTS contacts, written to while other
+# clients write unrelated contacts. A write to the hub must cost the writer
+# no more than any other write (its answer, the whole identity, is rendered
+# outside the writer and once per snapshot), so the unrelated writes' median
+# latency is compared with and without the hub load beside them.
+HUB_CONTACTS=${HUB_CONTACTS:-5000}
+HUB_LINE=""
+case_hub() {
+    local contacts=0 i alone with hub_rps hub_p50
+    start_idlinkd hub --sync full
+    for ((i = 0; i < 60 && contacts < HUB_CONTACTS; i++)); do
+        wrk -t2 -c16 -d1s -s "$HERE/identify_hub.lua" "http://127.0.0.1:$PORT/identify" \
+            -- "$((900 + i))" >"$RESULTS/hub.grow.txt" 2>&1 || die "wrk failed growing the hub"
+        contacts=$(http_request GET "$PORT" /healthz | grep -o '"contacts": *[0-9]*' |
+            grep -o '[0-9]*$')
+    done
+    wrk -t2 -c24 -d"${BENCH_SECONDS}s" --latency -s "$HERE/identify_write.lua" \
+        "http://127.0.0.1:$PORT/identify" -- 71 >"$RESULTS/hub.alone.txt" 2>&1 ||
+        die "wrk failed for the unrelated writes (see $RESULTS/hub.alone.txt)"
+    wrk -t1 -c8 -d"$((BENCH_SECONDS + 2))s" --latency -s "$HERE/identify_hub.lua" \
+        "http://127.0.0.1:$PORT/identify" -- 72 >"$RESULTS/hub.load.txt" 2>&1 &
+    local hub_wrk=$!
+    sleep 1
+    wrk -t2 -c24 -d"${BENCH_SECONDS}s" --latency -s "$HERE/identify_write.lua" \
+        "http://127.0.0.1:$PORT/identify" -- 73 >"$RESULTS/hub.with.txt" 2>&1 ||
+        die "wrk failed for the unrelated writes (see $RESULTS/hub.with.txt)"
+    wait "$hub_wrk" || die "wrk failed for the hub load (see $RESULTS/hub.load.txt)"
+    alone=$(parse_p50 "$RESULTS/hub.alone.txt")
+    with=$(parse_p50 "$RESULTS/hub.with.txt")
+    read -r hub_rps _ _ _ < <(parse_wrk "$RESULTS/hub.load.txt")
+    hub_p50=$(parse_p50 "$RESULTS/hub.load.txt")
+    HUB_LINE=$(printf '%-26s %8s %12s %12s %8s %10s' "$contacts contacts" "$alone" "$with" \
+        "$(awk -v a="$with" -v b="$alone" 'BEGIN { printf "%.2fx", a / b }')" "$hub_rps" "$hub_p50")
+    stop_server
+}
+
+# case_flood: /healthz while one client holds idle connections and slow
+# bodies: below the pool (FLOOD_THREADS threads), they must not be felt;
+# beyond it, a new connection waits at most the pre-request timeout (3 s).
+FLOOD_THREADS=${FLOOD_THREADS:-1024}
+FLOOD_LINES=()
+case_flood() {
+    local idle result
+    command -v python3 >/dev/null || { warn "python3 not found: no flood case"; return 0; }
+    for idle in 0 $((FLOOD_THREADS - 100)) $((FLOOD_THREADS + 200)); do
+        start_idlinkd "flood-$idle" --sync full --threads "$FLOOD_THREADS"
+        result=$(python3 "$HERE/idle_flood.py" "$PORT" "$idle" 70 50) ||
+            die "idle_flood.py failed against $PORT"
+        FLOOD_LINES+=("$(printf '%-8s %6s %s' "$idle" 70 "$result")")
+        stop_server
+    done
+}
+
 # ---------------------------------------------------------------- report
 
 # A case's throughput against the reference runs paired with it.
@@ -429,6 +492,23 @@ print_targets() {
         printf '  %-28s <  100 ms:          %5s ms %s (caught up %s ms after the load)\n' \
             "mirror lag p99" "$MIRROR_LAG_P99" "$verdict" "$MIRROR_DRAIN_MS"
     fi
+}
+
+print_hub() {
+    [ -n "$HUB_LINE" ] || return 0
+    echo
+    echo "one large identity: unrelated durable writes (wrk -c24), alone and beside a hub load (-c8)"
+    printf '%-26s %8s %12s %12s %8s %10s\n' hub "p50 ms" "p50 with hub" "x alone" \
+        "hub r/s" "hub p50 ms"
+    echo "$HUB_LINE"
+}
+
+print_flood() {
+    [ ${#FLOOD_LINES[@]} -gt 0 ] || return 0
+    echo
+    echo "connection floods from one address ($FLOOD_THREADS worker threads): /healthz over 50 probes"
+    printf '%-8s %6s %s\n' idle slow "p50_ms p99_ms max_ms failed"
+    printf '%s\n' "${FLOOD_LINES[@]}"
 }
 
 # ---------------------------------------------------------------- scale
@@ -535,6 +615,8 @@ main() {
     case_write write-batch1 "write, sync full, batch 1" --sync full --max-batch 1
     case_write write-none "write, sync none" --sync none
     case_mirror
+    case_hub
+    case_flood
     local n
     for n in $BENCH_SCALE; do
         case_scale "$n"
@@ -542,6 +624,8 @@ main() {
     echo
     print_table
     print_targets
+    print_hub
+    print_flood
     print_scale
 }
 
