@@ -59,7 +59,7 @@ static int test_ran;
  * asked for does not exist. */
 #define TEST_EXIT()                                                            \
   (test_ran ? (fprintf(stderr, "%d passed, 0 failed\n", test_ran), 0)          \
-            : (fprintf(stderr, "no test named %s\n", test_only), 1))
+            : (fprintf(stderr, "no test named %s\n", test_only ? test_only : "(none)"), 1))
 
 /* A store in a new temporary folder; removed by test_store_close. */
 struct test_store {

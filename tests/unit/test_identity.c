@@ -256,6 +256,42 @@ static void test_identity_text(void) {
   test_store_close(&t);
 }
 
+/* Reconciling a request into a large identity reads what the request names,
+ * not the whole identity: it costs far less than loading the identity (which
+ * the writer used to do for every answer, holding up every other write). */
+static void test_large_identity_costs_the_writer_little(void) {
+  enum { HUB = 5000 };
+  struct test_store t;
+  ASSERT_EQ(test_store_open(&t, 0), 0);
+  struct idl_txn *txn;
+  ASSERT_OK(idl_txn_begin_write(t.s, NULL, &txn));
+  for (int i = 0; i < HUB; i++) {
+    char email[32];
+    snprintf(email, sizeof(email), "hub%d@x.io", i);
+    struct idl_request r = req_of(email, "5550000");
+    struct idl_outcome o;
+    ASSERT_OK(idl_identity_reconcile(txn, &r, 1000 + i, IDL_RECONCILE_WRITE, &o));
+  }
+  ASSERT_OK(idl_txn_commit(txn));
+  ASSERT_OK(idl_txn_begin_write(t.s, NULL, &txn));
+  struct idl_request r = req_of("new@x.io", "5550000");
+  struct idl_outcome o;
+  int64_t t0 = idl_now_us();
+  ASSERT_OK(idl_identity_reconcile(txn, &r, 9000, IDL_RECONCILE_WRITE, &o));
+  int64_t reconcile_us = idl_now_us() - t0;
+  struct idl_identity ident;
+  t0 = idl_now_us();
+  ASSERT_OK(idl_identity_of_contact(txn, o.primary, &ident));
+  int64_t load_us = idl_now_us() - t0;
+  idl_txn_abort(txn);
+  ASSERT_EQ(ident.n, HUB + 1);
+  ASSERT_EQ(o.primary, 1);
+  ASSERT_EQ(o.created_id, HUB + 1);
+  idl_identity_fini(&ident);
+  ASSERT_INT(<, reconcile_us * 20, load_us);
+  test_store_close(&t);
+}
+
 int main(int argc, char **argv) {
   TEST_INIT(argc, argv);
   RUN(test_identity_text);
@@ -270,5 +306,6 @@ int main(int argc, char **argv) {
   RUN(test_three_identities_no_chains);
   RUN(test_merge_and_create);
   RUN(test_lookup_is_read_only);
+  RUN(test_large_identity_costs_the_writer_little);
   return TEST_EXIT();
 }
