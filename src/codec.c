@@ -13,8 +13,8 @@ static const char *const kind_names[] = {
     [IDL_CHANGE_IDENTITY_MERGED] = "identity.merged",
 };
 
-const char *idl_change_kind_name(enum idl_change_kind kind) {
-  return kind_names[kind];
+const char *idl_change_name(const struct idl_change *c) {
+  return c->kind == IDL_CHANGE_RECORD ? c->name : kind_names[c->kind];
 }
 
 void idl_change_fini(struct idl_change *c) { idl_ids_fini(&c->absorbed); }
@@ -139,11 +139,21 @@ enum idl_err idl_codec_encode_change(msgpack_sbuffer *sbuf, const struct idl_cha
   msgpack_packer pk;
   msgpack_packer_init(&pk, sbuf, msgpack_sbuffer_write);
   int merged = c->kind == IDL_CHANGE_IDENTITY_MERGED;
+  if (c->kind == IDL_CHANGE_RECORD) {
+    PK(msgpack_pack_map(&pk, 3));
+    PK(pack_key(&pk, "at"));
+    PK(msgpack_pack_int64(&pk, c->at_ms));
+    PK(pack_key(&pk, "kind"));
+    PK(pack_key(&pk, c->name));
+    PK(pack_key(&pk, "pk"));
+    PK(msgpack_pack_uint64(&pk, c->pk));
+    return IDL_ERR_OK;
+  }
   PK(msgpack_pack_map(&pk, 4));
   PK(pack_key(&pk, "at"));
   PK(msgpack_pack_int64(&pk, c->at_ms));
   PK(pack_key(&pk, "kind"));
-  PK(pack_key(&pk, idl_change_kind_name(c->kind)));
+  PK(pack_key(&pk, idl_change_name(c)));
   PK(pack_key(&pk, "primary"));
   PK(msgpack_pack_uint64(&pk, c->primary));
   if (merged) {
@@ -192,12 +202,21 @@ static enum idl_err unpack_change_cb(const msgpack_object *o, void *arg) {
         out->kind = IDL_CHANGE_CONTACT_CREATED;
       else if (key_is(v, kind_names[IDL_CHANGE_IDENTITY_MERGED]))
         out->kind = IDL_CHANGE_IDENTITY_MERGED;
-      else
+      else if (v->type == MSGPACK_OBJECT_STR && v->via.str.size < IDL_CHANGE_NAME_MAX &&
+               memchr(v->via.str.ptr, '.', v->via.str.size) &&
+               !memchr(v->via.str.ptr, '\0', v->via.str.size)) {
+        out->kind = IDL_CHANGE_RECORD;
+        memcpy(out->name, v->via.str.ptr, v->via.str.size);
+        out->name[v->via.str.size] = '\0';
+      } else {
         rc = IDL_ERR_CORRUPT;
+      }
     } else if (key_is(k, "primary")) {
       rc = get_uint(v, &out->primary) ? IDL_ERR_CORRUPT : IDL_ERR_OK;
     } else if (key_is(k, "contact")) {
       rc = get_uint(v, &out->contact) ? IDL_ERR_CORRUPT : IDL_ERR_OK;
+    } else if (key_is(k, "pk")) {
+      rc = get_uint(v, &out->pk) ? IDL_ERR_CORRUPT : IDL_ERR_OK;
     } else if (key_is(k, "absorbed")) {
       rc = unpack_absorbed(v, &out->absorbed);
     }

@@ -67,6 +67,14 @@ static struct idl_log_limit server_error_log;
 static int send_text(struct idl_req *r, int status, char *text, size_t len,
                      const char *extra) {
   static const char no_memory[] = "{\"detail\":\"Out of memory.\"}";
+  if (status == 204) { /* no content: the head alone */
+    free(text);
+    char head[160];
+    int n = snprintf(head, sizeof(head), "HTTP/1.1 204 No Content\r\n%s%s\r\n",
+                     r->close ? "Connection: close\r\n" : "", extra ? extra : "");
+    mg_write(r->conn, head, (size_t)n);
+    return 204;
+  }
   if (!text)
     status = 500;
   const char *payload = text ? text : no_memory;
@@ -130,6 +138,10 @@ int idl_http_send_identity(struct idl_req *r, const struct idl_identity_text *id
 
 int idl_http_send(struct idl_req *r, int status, json_t *body) {
   return send_json(r, status, body, NULL);
+}
+
+int idl_http_send_extra(struct idl_req *r, int status, json_t *body, const char *extra) {
+  return send_json(r, status, body, extra);
 }
 
 int idl_http_detail(struct idl_req *r, int status, const char *message) {
@@ -389,8 +401,10 @@ static int route(struct idl_req *r, const char *path) {
              *allow ? ", " : "", routes[i].method,
              strcmp(routes[i].method, "GET") == 0 ? ", HEAD" : "");
   }
-  if (!*allow)
-    return idl_http_detail(r, 404, "Not found.");
+  if (!*allow) {
+    int status = idl_http_resource_route(r, path);
+    return status ? status : idl_http_detail(r, 404, "Not found.");
+  }
   char extra[128];
   snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
   return send_json(r, 405, idl_json_detail("Method \"%.32s\" not allowed.", method), extra);

@@ -36,6 +36,13 @@ struct idl_route {
 /* Sends body (consumed) with status. Returns status, for handlers to return. */
 int idl_http_send(struct idl_req *r, int status, json_t *body);
 
+/* Sends body (consumed) with status and extra header lines (each ending in
+ * CRLF). */
+int idl_http_send_extra(struct idl_req *r, int status, json_t *body, const char *extra);
+
+/* Serves /api/v1/{collection}/ paths; 0 when path names no collection. */
+int idl_http_resource_route(struct idl_req *r, const char *path);
+
 /* Sends len bytes of JSON text (taken over: freed here) with status. */
 int idl_http_send_text(struct idl_req *r, int status, char *text, size_t len);
 

@@ -158,8 +158,11 @@ json_t *idl_json_contact(const struct idl_contact *c) {
 }
 
 json_t *idl_json_change(const struct idl_change *c) {
+  if (c->kind == IDL_CHANGE_RECORD)
+    return json_pack("{s:I, s:o, s:s, s:I}", "seq", (json_int_t)c->seq, "at",
+                     time_or_null(c->at_ms), "kind", c->name, "pk", (json_int_t)c->pk);
   json_t *o = json_pack("{s:I, s:o, s:s, s:I}", "seq", (json_int_t)c->seq, "at",
-                        time_or_null(c->at_ms), "kind", idl_change_kind_name(c->kind),
+                        time_or_null(c->at_ms), "kind", idl_change_name(c),
                         "primary", (json_int_t)c->primary);
   if (!o)
     return NULL;
@@ -280,8 +283,8 @@ static int too_deep(const char *s, size_t len, int *line, int *column) {
   return 0;
 }
 
-enum idl_err idl_json_parse_request(const char *body, size_t len, struct idl_request *req,
-                                    json_t **error) {
+enum idl_err idl_json_parse_body(const char *body, size_t len, json_t **out,
+                                 json_t **error) {
   int line, column;
   if (too_deep(body, len, &line, &column)) {
     *error = idl_json_detail("JSON parse error - nesting deeper than %d levels at line %d "
@@ -291,9 +294,18 @@ enum idl_err idl_json_parse_request(const char *body, size_t len, struct idl_req
   json_error_t jerr;
   json_t *root = len ? json_loadb(body, len, JSON_DECODE_ANY, &jerr) : json_object();
   if (!root) {
-    *error = idl_json_parse_error(&jerr);
+    *error = len ? idl_json_parse_error(&jerr) : idl_json_detail("Out of memory.");
     return IDL_ERR_INVAL;
   }
+  *out = root;
+  return IDL_ERR_OK;
+}
+
+enum idl_err idl_json_parse_request(const char *body, size_t len, struct idl_request *req,
+                                    json_t **error) {
+  json_t *root = NULL;
+  if (idl_json_parse_body(body, len, &root, error))
+    return IDL_ERR_INVAL;
   json_t *errors = NULL;
   if (!json_is_object(root)) {
     char msg[96];

@@ -338,7 +338,7 @@ static enum idl_err entry_commands(struct idl_mirror *m, struct pipe *p, struct 
   for (size_t i = 0, used = 0; i < e->absorbed.n; i++)
     used += (size_t)sprintf(absorbed + used, "%s%" PRIu64, i ? "," : "", e->absorbed.v[i]);
   const char *argv[] = {"XADD", stream, "MAXLEN", "~", maxlen, xid,
-                        "seq", seq, "kind", idl_change_kind_name(e->kind),
+                        "seq", seq, "kind", idl_change_name(e),
                         "primary", prim, "absorbed", absorbed};
   int rc = pipe_cmd(p, 14, argv);
   free(absorbed);

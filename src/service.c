@@ -210,6 +210,18 @@ enum idl_err idl_service_identity(struct idl_service *svc, uint64_t id,
   WITH_READ(svc, identity_text(svc, txn, id, out));
 }
 
+static enum idl_err apply_write(struct idl_txn *txn, void *arg) {
+  return idl_write_apply(txn, arg);
+}
+
+enum idl_err idl_service_write(struct idl_service *svc, struct idl_write *w) {
+  return idl_writer_submit(svc->writer, apply_write, w, NULL);
+}
+
+enum idl_err idl_service_read(struct idl_service *svc, idl_read_fn fn, void *arg) {
+  WITH_READ(svc, fn(txn, arg));
+}
+
 enum idl_err idl_service_contact(struct idl_service *svc, uint64_t id,
                                  struct idl_contact *out) {
   WITH_READ(svc, idl_store_get(txn, id, out));

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "idlink/log.h"
+#include "idlink/resource.h"
 
 _Static_assert(sizeof(size_t) == sizeof(uint64_t), "MDB_INTEGERKEY ids are size_t");
 
@@ -31,9 +32,22 @@ struct idl_txn {
   struct idl_txn *next_free; /* in the pool */
 };
 
+/* A generic record table: records by pk, and one database per index (value
+ * key -> pks, sorted duplicates). dbi 0 when the table is absent (a store
+ * opened read-only that predates it): it reads as empty. */
+#define MAX_TABLES 16
+#define MAX_TABLE_INDEXES 12
+
+struct table {
+  MDB_dbi records;
+  MDB_dbi index[MAX_TABLE_INDEXES];
+  size_t n_indexes;
+};
+
 struct idl_store {
   MDB_env *env;
   MDB_dbi contacts, email, phone, members, meta, changes;
+  struct table tables[MAX_TABLES];
   int lock_fd;
   size_t max_key;
   char dir[4096];
@@ -157,6 +171,40 @@ static enum idl_err meta_put(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_
   return xlate(mdb_put(txn, dbi, &k, &v, 0), "write metadata");
 }
 
+/* The databases a store has: six of the contact graph, and for each
+ * collection its records and one per index. */
+static unsigned count_dbs(void) {
+  unsigned n = 6;
+  for (size_t t = 0; t < idl_n_resources; t++)
+    n += 1 + (unsigned)idl_resources[t]->n_indexes;
+  return n;
+}
+
+/* Opens (creating them when create is set) the collections' tables: "t.NAME"
+ * and "i.NAME.INDEX". */
+static enum idl_err open_tables(struct idl_store *s, MDB_txn *txn, unsigned create) {
+  unsigned ids = MDB_INTEGERKEY, dups = MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP;
+  for (size_t t = 0; t < idl_n_resources; t++) {
+    const struct idl_resource *res = idl_resources[t];
+    struct table *tb = &s->tables[t];
+    char name[128];
+    snprintf(name, sizeof(name), "t.%s", res->name);
+    int rc = mdb_dbi_open(txn, name, create | ids, &tb->records);
+    for (size_t i = 0; !rc && i < res->n_indexes; i++) {
+      snprintf(name, sizeof(name), "i.%s.%s", res->name, res->indexes[i].name);
+      rc = mdb_dbi_open(txn, name, create | dups, &tb->index[i]);
+    }
+    if (rc == MDB_NOTFOUND && !create) {
+      *tb = (struct table){0}; /* an older store: the table reads as empty */
+      continue;
+    }
+    if (rc)
+      return xlate(rc, "open tables");
+    tb->n_indexes = res->n_indexes;
+  }
+  return IDL_ERR_OK;
+}
+
 /* Opens (or creates) the named databases and checks the schema version. */
 static enum idl_err open_dbs(struct idl_store *s, int read_only) {
   MDB_txn *txn;
@@ -185,6 +233,8 @@ static enum idl_err open_dbs(struct idl_store *s, int read_only) {
   } else if (!err && version != IDL_SCHEMA_VERSION) {
     err = IDL_ERR_VERSION;
   }
+  if (!err)
+    err = open_tables(s, txn, create);
   if (err) {
     mdb_txn_abort(txn);
     return err;
@@ -215,7 +265,7 @@ enum idl_err idl_store_open(const char *dir, const struct idl_store_opts *opts,
     goto out;
   int rc = mdb_env_create(&s->env);
   if (!rc)
-    rc = mdb_env_set_maxdbs(s->env, 8);
+    rc = mdb_env_set_maxdbs(s->env, count_dbs());
   if (!rc)
     rc = mdb_env_set_maxreaders(s->env, 1024);
   if (!rc && !opts->read_only)
@@ -927,3 +977,201 @@ enum idl_err idl_store_scan_members(struct idl_txn *txn, idl_member_fn fn, void 
   struct scan_cb cb = {.member = fn, .arg = arg};
   return scan(txn, txn->s->members, member_item, &cb);
 }
+
+/* ---------------------------------------------------------------- tables */
+
+static const char *const META_NEXT_PK = "next_pk.";
+
+static struct table *table_of(struct idl_txn *txn, size_t t) {
+  return t < idl_n_resources ? &txn->s->tables[t] : NULL;
+}
+
+static enum idl_err next_pk_key(size_t t, char *key, size_t cap) {
+  snprintf(key, cap, "%s%s", META_NEXT_PK, idl_resources[t]->name);
+  return IDL_ERR_OK;
+}
+
+enum idl_err idl_table_next_pk(struct idl_txn *txn, size_t t, uint64_t *pk) {
+  char key[96];
+  next_pk_key(t, key, sizeof(key));
+  uint64_t val = 1;
+  enum idl_err err = meta_get(txn->txn, txn->s->meta, key, &val);
+  if (err && err != IDL_ERR_NOTFOUND)
+    return err;
+  if (err == IDL_ERR_NOTFOUND)
+    val = 1;
+  txn->dirty = 1;
+  if ((err = meta_put(txn->txn, txn->s->meta, key, val + 1)))
+    return err;
+  *pk = val;
+  return IDL_ERR_OK;
+}
+
+enum idl_err idl_table_peek_pk(struct idl_txn *txn, size_t t, uint64_t *pk) {
+  char key[96];
+  next_pk_key(t, key, sizeof(key));
+  enum idl_err err = meta_get(txn->txn, txn->s->meta, key, pk);
+  if (err == IDL_ERR_NOTFOUND) {
+    *pk = 1;
+    return IDL_ERR_OK;
+  }
+  return err;
+}
+
+enum idl_err idl_table_set_next_pk(struct idl_txn *txn, size_t t, uint64_t pk) {
+  char key[96];
+  next_pk_key(t, key, sizeof(key));
+  txn->dirty = 1;
+  return meta_put(txn->txn, txn->s->meta, key, pk);
+}
+
+enum idl_err idl_table_get(struct idl_txn *txn, size_t t, uint64_t pk, idl_bytes_fn fn,
+                           void *arg) {
+  struct table *tb = table_of(txn, t);
+  if (!tb || !tb->records)
+    return IDL_ERR_NOTFOUND;
+  MDB_val k = id_val(&pk), v;
+  int rc = mdb_get(txn->txn, tb->records, &k, &v);
+  if (rc)
+    return xlate(rc, "read record");
+  return fn(pk, v.mv_data, v.mv_size, arg);
+}
+
+/* The key an index entry is stored under: the value's bytes cut to the
+ * store's key limit (filters check the full value on the record). */
+static MDB_val index_key(const struct idl_store *s, const struct idl_key *k) {
+  return (MDB_val){k->len < s->max_key ? k->len : s->max_key, (void *)k->data};
+}
+
+static int same_key(const struct idl_key *a, const struct idl_key *b) {
+  if (!a || !b || a->null || b->null)
+    return (!a || a->null) && (!b || b->null);
+  return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
+static enum idl_err update_indexes(struct idl_txn *txn, struct table *tb, uint64_t pk,
+                                   const struct idl_key *old, const struct idl_key *now) {
+  enum idl_err err = IDL_ERR_OK;
+  for (size_t i = 0; i < tb->n_indexes && !err; i++) {
+    const struct idl_key *o = old ? &old[i] : NULL, *n = now ? &now[i] : NULL;
+    if (same_key(o, n))
+      continue;
+    if (o && !o->null)
+      err = dup_del(txn, tb->index[i], index_key(txn->s, o), pk);
+    if (!err && n && !n->null)
+      err = dup_put(txn, tb->index[i], index_key(txn->s, n), pk);
+  }
+  return err;
+}
+
+enum idl_err idl_table_put(struct idl_txn *txn, size_t t, uint64_t pk, const void *data,
+                           size_t len, const struct idl_key *old_keys,
+                           const struct idl_key *new_keys) {
+  struct table *tb = table_of(txn, t);
+  if (!tb || !tb->records)
+    return IDL_ERR_IO;
+  txn->dirty = 1;
+  MDB_val k = id_val(&pk), v = {len, (void *)data};
+  enum idl_err err = xlate(mdb_put(txn->txn, tb->records, &k, &v, 0), "write record");
+  return err ? err : update_indexes(txn, tb, pk, old_keys, new_keys);
+}
+
+enum idl_err idl_table_del(struct idl_txn *txn, size_t t, uint64_t pk,
+                           const struct idl_key *old_keys) {
+  struct table *tb = table_of(txn, t);
+  if (!tb || !tb->records)
+    return IDL_ERR_NOTFOUND;
+  txn->dirty = 1;
+  MDB_val k = id_val(&pk);
+  enum idl_err err = xlate(mdb_del(txn->txn, tb->records, &k, NULL), "delete record");
+  return err ? err : update_indexes(txn, tb, pk, old_keys, NULL);
+}
+
+enum idl_err idl_table_count(struct idl_txn *txn, size_t t, uint64_t *n) {
+  struct table *tb = table_of(txn, t);
+  *n = 0;
+  if (!tb || !tb->records)
+    return IDL_ERR_OK;
+  MDB_stat st;
+  int rc = mdb_stat(txn->txn, tb->records, &st);
+  if (!rc)
+    *n = st.ms_entries;
+  return xlate(rc, "count records");
+}
+
+enum idl_err idl_table_scan(struct idl_txn *txn, size_t t, uint64_t from_pk, int reverse,
+                            idl_bytes_fn fn, void *arg) {
+  struct table *tb = table_of(txn, t);
+  if (!tb || !tb->records)
+    return IDL_ERR_OK;
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn->txn, tb->records, &cur);
+  if (rc)
+    return xlate(rc, "open cursor");
+  MDB_val k = id_val(&from_pk), v;
+  enum idl_err err = IDL_ERR_OK;
+  if (reverse) {
+    rc = mdb_cursor_get(cur, &k, &v, from_pk ? MDB_SET_RANGE : MDB_LAST);
+    /* SET_RANGE lands on the first key >= from: step back past a greater one. */
+    if (from_pk && rc == MDB_NOTFOUND)
+      rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    else if (from_pk && !rc && *(const uint64_t *)k.mv_data > from_pk)
+      rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+  } else {
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+  }
+  for (; !rc && !err; rc = mdb_cursor_get(cur, &k, &v, reverse ? MDB_PREV : MDB_NEXT)) {
+    uint64_t pk;
+    memcpy(&pk, k.mv_data, sizeof(pk));
+    err = fn(pk, v.mv_data, v.mv_size, arg);
+  }
+  mdb_cursor_close(cur);
+  if (err)
+    return err == IDL_ERR_STOP ? IDL_ERR_OK : err;
+  return rc == MDB_NOTFOUND ? IDL_ERR_OK : xlate(rc, "scan records");
+}
+
+/* Whether key k is past the range's upper end. */
+static int past_end(const MDB_val *k, const struct idl_range *r) {
+  if (r->prefix && (k->mv_size < r->prefix_len || memcmp(k->mv_data, r->prefix, r->prefix_len)))
+    return 1;
+  if (!r->hi)
+    return 0;
+  size_t n = k->mv_size < r->hi_len ? k->mv_size : r->hi_len;
+  int c = memcmp(k->mv_data, r->hi, n);
+  if (!c)
+    c = (k->mv_size > r->hi_len) - (k->mv_size < r->hi_len);
+  return r->hi_incl ? c > 0 : c >= 0;
+}
+
+enum idl_err idl_table_index_scan(struct idl_txn *txn, size_t t, size_t index,
+                                  const struct idl_range *r, idl_entry_fn fn, void *arg) {
+  struct table *tb = table_of(txn, t);
+  if (!tb || !tb->records || index >= tb->n_indexes)
+    return IDL_ERR_OK;
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn->txn, tb->index[index], &cur);
+  if (rc)
+    return xlate(rc, "open cursor");
+  const void *lo = r->lo ? r->lo : r->prefix;
+  size_t lo_len = r->lo ? r->lo_len : r->prefix_len;
+  struct idl_key lk = {lo, lo_len, 0};
+  MDB_val k = index_key(txn->s, &lk), v;
+  rc = mdb_cursor_get(cur, &k, &v, lo ? MDB_SET_RANGE : MDB_FIRST);
+  /* An exclusive lower end skips the entries of its own key. */
+  if (!rc && r->lo && !r->lo_incl && k.mv_size == r->lo_len &&
+      memcmp(k.mv_data, r->lo, r->lo_len) == 0)
+    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP);
+  enum idl_err err = IDL_ERR_OK;
+  for (; !rc && !err && !past_end(&k, r); rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    uint64_t pk;
+    memcpy(&pk, v.mv_data, sizeof(pk));
+    err = fn(pk, k.mv_data, k.mv_size, arg);
+  }
+  mdb_cursor_close(cur);
+  if (err)
+    return err == IDL_ERR_STOP ? IDL_ERR_OK : err;
+  return rc == MDB_NOTFOUND ? IDL_ERR_OK : xlate(rc, "scan index");
+}
+
+size_t idl_store_max_key(const struct idl_store *s) { return s->max_key; }

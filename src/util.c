@@ -46,6 +46,13 @@ int idl_cmp_leading_id(const void *key, const void *elem) {
   return (k > id) - (k < id);
 }
 
+enum idl_err idl_ids_copy(struct idl_ids *dst, const struct idl_ids *src) {
+  for (size_t i = 0; i < src->n; i++)
+    if (idl_ids_push(dst, src->v[i]))
+      return IDL_ERR_NOMEM;
+  return IDL_ERR_OK;
+}
+
 void idl_ids_sort(struct idl_ids *ids) {
   if (ids->n > 1)
     qsort(ids->v, ids->n, sizeof(*ids->v), cmp_u64);

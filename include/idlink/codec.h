@@ -9,7 +9,13 @@
 
 #include "idlink/contact.h"
 
-enum idl_change_kind { IDL_CHANGE_CONTACT_CREATED, IDL_CHANGE_IDENTITY_MERGED };
+enum idl_change_kind {
+  IDL_CHANGE_CONTACT_CREATED,
+  IDL_CHANGE_IDENTITY_MERGED,
+  IDL_CHANGE_RECORD, /* a collection's record: "customer.created", ... with its pk */
+};
+
+#define IDL_CHANGE_NAME_MAX 48
 
 /* One entry of the change log. absorbed is owned by the entry: free with
  * idl_change_fini. */
@@ -20,12 +26,14 @@ struct idl_change {
   uint64_t contact; /* contact.created: the new contact */
   uint64_t primary; /* the identity's primary after the change */
   struct idl_ids absorbed; /* identity.merged: primaries that became secondaries */
+  char name[IDL_CHANGE_NAME_MAX]; /* record changes: "<singular>.<verb>" */
+  uint64_t pk;                    /* record changes: the record */
 };
 
 void idl_change_fini(struct idl_change *c);
 
-/* "contact.created", "identity.merged". */
-const char *idl_change_kind_name(enum idl_change_kind kind);
+/* "contact.created", "identity.merged", or a record change's own name. */
+const char *idl_change_name(const struct idl_change *c);
 
 /* Appends the record array of c to pk. Returns IDL_ERR_NOMEM when the packer fails. */
 enum idl_err idl_codec_pack_contact(msgpack_packer *pk, const struct idl_contact *c);

@@ -13,7 +13,8 @@
   XX(CORRUPT, 500, "stored data is corrupt")                                   \
   XX(LOCKED, 503, "the data folder is in use by another process")              \
   XX(VERSION, 500, "the store was written by an unknown schema version")       \
-  XX(SHUTDOWN, 503, "the server is shutting down")
+  XX(SHUTDOWN, 503, "the server is shutting down")                            \
+  XX(STOP, 200, "stopped by its callback")
 
 enum idl_err {
 #define XX(name, status, msg) IDL_ERR_##name,

@@ -19,6 +19,12 @@ enum idl_err idl_json_parse_request(const char *body, size_t len, struct idl_req
  * reference. */
 json_t *idl_json_parse_error(const json_error_t *jerr);
 
+/* Parses a request body (len bytes) as JSON, any value; an empty body is an
+ * empty object. Nesting deeper than the parser's stack allows is refused
+ * before parsing. On a client error returns IDL_ERR_INVAL with *error the
+ * 400 body (the caller owns it); else *out is the caller's. */
+enum idl_err idl_json_parse_body(const char *body, size_t len, json_t **out, json_t **error);
+
 /* {"detail": message}, printf-style. Returns a new reference, NULL without memory. */
 json_t *idl_json_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

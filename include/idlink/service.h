@@ -5,6 +5,7 @@
 
 #include "idlink/identity.h"
 #include "idlink/mirror.h"
+#include "idlink/resource.h"
 #include "idlink/store.h"
 #include "idlink/writer.h"
 
@@ -60,6 +61,15 @@ enum idl_err idl_service_lookup(struct idl_service *svc, const struct idl_reques
 /* GET /identities/{id}: the identity contact id belongs to. */
 enum idl_err idl_service_identity(struct idl_service *svc, uint64_t id,
                                   struct idl_identity_text *out);
+
+/* Runs a write of the resource layer through the writer. IDL_ERR_INVAL with
+ * w->errors when it was refused (nothing changed); on success the change is
+ * durable. */
+enum idl_err idl_service_write(struct idl_service *svc, struct idl_write *w);
+
+/* Runs fn(txn, arg) in a read transaction whose snapshot is durable. */
+typedef enum idl_err (*idl_read_fn)(struct idl_txn *txn, void *arg);
+enum idl_err idl_service_read(struct idl_service *svc, idl_read_fn fn, void *arg);
 
 /* GET /contacts/{id}. */
 enum idl_err idl_service_contact(struct idl_service *svc, uint64_t id,

@@ -161,4 +161,75 @@ void idl_store_remove(const char *dir);
 /* The store a transaction belongs to. */
 struct idl_store *idl_txn_store(const struct idl_txn *txn);
 
+/* ------------------------------------------------------------------ tables
+ * Generic record tables for the collections of resource.h: table t is the
+ * collection idl_resources[t], with records by pk and one index per entry of
+ * its index list. Records are bytes the resource layer encodes; index keys
+ * are bytes it builds (idl_record_index_keys), in an order memcmp keeps. A
+ * key longer than the store's key limit is cut: a filter checks the full
+ * value on the record. A callback returning IDL_ERR_STOP ends a scan
+ * without an error; any other error ends it with that error. */
+
+/* An index key: null means the record has no entry in that index. */
+struct idl_key {
+  const void *data;
+  size_t len;
+  int null;
+};
+
+/* The entries of an index between lo and hi (each NULL for no bound; the
+ * _incl flags say whether the bound itself is in), and with prefix when it is
+ * not NULL, in key order, then pk order. */
+struct idl_range {
+  const void *lo;
+  size_t lo_len;
+  int lo_incl;
+  const void *hi;
+  size_t hi_len;
+  int hi_incl;
+  const void *prefix;
+  size_t prefix_len;
+};
+
+/* A record's bytes, valid during the call only. */
+typedef enum idl_err (*idl_bytes_fn)(uint64_t pk, const void *data, size_t len, void *arg);
+/* An index entry: the key as stored (maybe cut), valid during the call only. */
+typedef enum idl_err (*idl_entry_fn)(uint64_t pk, const void *key, size_t key_len, void *arg);
+
+/* Takes the next pk of table t (write txn); pks start at 1, never reused. */
+enum idl_err idl_table_next_pk(struct idl_txn *txn, size_t t, uint64_t *pk);
+/* The pk the next record of t will get, without taking it. */
+enum idl_err idl_table_peek_pk(struct idl_txn *txn, size_t t, uint64_t *pk);
+/* Sets the next pk of t (restores). */
+enum idl_err idl_table_set_next_pk(struct idl_txn *txn, size_t t, uint64_t pk);
+
+/* Calls fn with record pk of t. IDL_ERR_NOTFOUND when there is none. */
+enum idl_err idl_table_get(struct idl_txn *txn, size_t t, uint64_t pk, idl_bytes_fn fn,
+                           void *arg);
+
+/* Writes record pk of t (write txn), moving its index entries from old_keys
+ * (NULL: a new record) to new_keys; each array has one key per index. */
+enum idl_err idl_table_put(struct idl_txn *txn, size_t t, uint64_t pk, const void *data,
+                           size_t len, const struct idl_key *old_keys,
+                           const struct idl_key *new_keys);
+
+/* Deletes record pk of t and its index entries old_keys (write txn). */
+enum idl_err idl_table_del(struct idl_txn *txn, size_t t, uint64_t pk,
+                           const struct idl_key *old_keys);
+
+/* How many records t holds. */
+enum idl_err idl_table_count(struct idl_txn *txn, size_t t, uint64_t *n);
+
+/* Calls fn with every record of t from pk from_pk on, in pk order (reverse:
+ * from from_pk down, 0 meaning from the last). */
+enum idl_err idl_table_scan(struct idl_txn *txn, size_t t, uint64_t from_pk, int reverse,
+                            idl_bytes_fn fn, void *arg);
+
+/* Calls fn with every entry of index `index` of t within r. */
+enum idl_err idl_table_index_scan(struct idl_txn *txn, size_t t, size_t index,
+                                  const struct idl_range *r, idl_entry_fn fn, void *arg);
+
+/* The longest index key the store keeps whole. */
+size_t idl_store_max_key(const struct idl_store *s);
+
 #endif

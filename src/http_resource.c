@@ -1,0 +1,296 @@
+/* The generic handlers of every /api/v1/ collection: list, create, detail,
+ * update, delete (SPEC section 7). Paths are /api/v1/{collection}/ and
+ * /api/v1/{collection}/{pk}/, the trailing slash optional; what a collection
+ * offers comes from its resource description. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "filter_internal.h"
+#include "http_internal.h"
+
+#define PREFIX "/api/v1/"
+
+/* -------------------------------------------------------------- answers */
+
+/* Answers the errors of a refused request: 400 with field errors, or the
+ * status and body a check chose. */
+static int send_errors(struct idl_req *r, const struct idl_errors *e) {
+  char *text = idl_errors_text(e);
+  return idl_http_send_text(r, e->status ? e->status : 400, text, text ? strlen(text) : 0);
+}
+
+struct shown {
+  const struct idl_resource *res;
+  uint64_t pk;
+  json_t *out;
+};
+
+/* Reads record pk and renders it with its computed fields. */
+static enum idl_err show_record(struct idl_txn *txn, void *arg) {
+  struct shown *s = arg;
+  struct idl_record rec;
+  enum idl_err err = idl_record_get(txn, s->res, s->pk, &rec);
+  if (err)
+    return err;
+  if (s->res->hooks && s->res->hooks->compute)
+    err = s->res->hooks->compute(txn, &rec);
+  if (!err && !(s->out = idl_record_to_json(s->res, &rec)))
+    err = IDL_ERR_NOMEM;
+  idl_record_fini(&rec);
+  return err;
+}
+
+static int send_record(struct idl_req *r, const struct idl_resource *res, uint64_t pk,
+                       int status) {
+  struct shown s = {res, pk, NULL};
+  enum idl_err err = idl_service_read(r->svc, show_record, &s);
+  if (err)
+    return idl_http_fail(r, err);
+  return idl_http_send(r, status, s.out);
+}
+
+/* -------------------------------------------------------------- paging */
+
+/* A growing string; on allocation failure it stops growing and says so. */
+struct text {
+  char *data;
+  size_t len, cap;
+  int failed;
+};
+
+static void put_raw(struct text *t, const char *s, size_t n) {
+  if (t->failed)
+    return;
+  if (t->len + n + 1 > t->cap) {
+    size_t cap = t->cap ? t->cap * 2 : 256;
+    while (cap < t->len + n + 1)
+      cap *= 2;
+    char *grown = realloc(t->data, cap);
+    if (!grown) {
+      t->failed = 1;
+      return;
+    }
+    t->data = grown;
+    t->cap = cap;
+  }
+  memcpy(t->data + t->len, s, n);
+  t->len += n;
+  t->data[t->len] = '\0';
+}
+
+/* Appends s form-encoded, as Python's urlencode does (space as '+'). */
+static void put_encoded(struct text *t, const char *s) {
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    char enc[4];
+    if (isalnum(c) || strchr("_.-~", c))
+      enc[0] = (char)c, enc[1] = '\0';
+    else if (c == ' ')
+      strcpy(enc, "+");
+    else
+      snprintf(enc, sizeof(enc), "%%%02X", c);
+    put_raw(t, enc, strlen(enc));
+  }
+}
+
+/* The absolute URL of page `page` of this list (0: none), as DRF builds it:
+ * the request's URL with its parameters sorted by name (stably) and page
+ * replaced, left out for page 1. New reference. */
+static json_t *page_url(struct idl_req *r, const struct idl_query *q, uint64_t page) {
+  if (!page)
+    return json_null();
+  struct idl_param *params = malloc((q->n_params + 1) * sizeof(*params));
+  if (!params)
+    return json_null();
+  size_t n = 0;
+  for (size_t i = 0; i < q->n_params; i++)
+    if (strcmp(q->params[i].name, "page") != 0)
+      params[n++] = q->params[i];
+  char num[24];
+  snprintf(num, sizeof(num), "%llu", (unsigned long long)page);
+  if (page > 1)
+    params[n++] = (struct idl_param){"page", num};
+  for (size_t i = 1; i < n; i++) /* insertion sort: stable */
+    for (size_t k = i; k > 0 && strcmp(params[k - 1].name, params[k].name) > 0; k--) {
+      struct idl_param t = params[k];
+      params[k] = params[k - 1];
+      params[k - 1] = t;
+    }
+  const char *host = mg_get_header(r->conn, "Host");
+  struct text t = {0};
+  put_raw(&t, "http://", 7);
+  put_raw(&t, host ? host : "localhost", strlen(host ? host : "localhost"));
+  put_raw(&t, mg_get_request_info(r->conn)->local_uri,
+          strlen(mg_get_request_info(r->conn)->local_uri));
+  for (size_t i = 0; i < n; i++) {
+    put_raw(&t, i ? "&" : "?", 1);
+    put_encoded(&t, params[i].name);
+    put_raw(&t, "=", 1);
+    put_encoded(&t, params[i].value);
+  }
+  free(params);
+  json_t *url = t.failed ? NULL : json_string(t.data);
+  free(t.data);
+  return url ? url : json_null();
+}
+
+/* ---------------------------------------------------------------- lists */
+
+struct listing {
+  const struct idl_resource *res;
+  struct idl_query *q;
+  struct idl_page page;
+  json_t *results;
+};
+
+static enum idl_err list_page(struct idl_txn *txn, void *arg) {
+  struct listing *l = arg;
+  enum idl_err err = idl_query_page(txn, l->res, l->q, &l->page);
+  if (err)
+    return err;
+  if (!(l->results = json_array()))
+    return IDL_ERR_NOMEM;
+  for (size_t i = 0; !err && i < l->page.n; i++) {
+    struct idl_record *rec = &l->page.recs[i];
+    if (l->res->hooks && l->res->hooks->compute)
+      err = l->res->hooks->compute(txn, rec);
+    if (!err && json_array_append_new(l->results, idl_record_to_json(l->res, rec)))
+      err = IDL_ERR_NOMEM;
+  }
+  return err;
+}
+
+static int handle_list(struct idl_req *r, const struct idl_resource *res) {
+  struct idl_errors e = {0};
+  struct idl_query q;
+  idl_query_parse(res, mg_get_request_info(r->conn)->query_string, NULL, &q, &e);
+  if (!idl_errors_any(&e) && q.page == 0)
+    idl_errors_detail(&e, 404, "Invalid page.");
+  if (idl_errors_any(&e)) {
+    int status = send_errors(r, &e);
+    idl_errors_fini(&e);
+    idl_query_fini(&q);
+    return status;
+  }
+  struct listing l = {.res = res, .q = &q};
+  enum idl_err err = idl_service_read(r->svc, list_page, &l);
+  int status;
+  uint64_t pages = (l.page.count + q.limit - 1) / q.limit;
+  if (err) {
+    status = idl_http_fail(r, err);
+  } else if (q.page > 1 && q.page > pages) {
+    status = idl_http_detail(r, 404, "Invalid page.");
+  } else {
+    json_t *body = json_pack("{s:I, s:o, s:o, s:O}", "count", (json_int_t)l.page.count,
+                             "next", page_url(r, &q, q.page < pages ? q.page + 1 : 0),
+                             "previous", page_url(r, &q, q.page > 1 ? q.page - 1 : 0),
+                             "results", l.results);
+    status = idl_http_send(r, 200, body);
+  }
+  json_decref(l.results);
+  idl_page_fini(&l.page);
+  idl_query_fini(&q);
+  return status;
+}
+
+/* --------------------------------------------------------------- writes */
+
+static int handle_write(struct idl_req *r, const struct idl_resource *res,
+                        enum idl_write_op op, uint64_t pk) {
+  json_t *body = NULL;
+  if (op != IDL_WRITE_DELETE) {
+    char *text = NULL;
+    size_t len = 0;
+    int status = idl_http_read_body(r, &text, &len);
+    if (status)
+      return status;
+    json_t *error = NULL;
+    enum idl_err err = idl_json_parse_body(text, len, &body, &error);
+    free(text);
+    if (err)
+      return idl_http_send(r, 400, error);
+  }
+  struct idl_write w = {.res = res, .op = op, .body = body, .pk = pk,
+                        .now_us = idl_now_wall_us()};
+  enum idl_err err = idl_service_write(r->svc, &w);
+  json_decref(body);
+  int status;
+  if (err == IDL_ERR_INVAL && idl_errors_any(&w.errors))
+    status = send_errors(r, &w.errors);
+  else if (err)
+    status = idl_http_fail(r, err);
+  else if (op == IDL_WRITE_DELETE)
+    status = idl_http_send_text(r, 204, NULL, 0);
+  else
+    status = send_record(r, res, w.pk, w.status);
+  idl_errors_fini(&w.errors);
+  return status;
+}
+
+/* --------------------------------------------------------------- routing */
+
+static void add_allow(char *allow, size_t cap, const char *method) {
+  snprintf(allow + strlen(allow), cap - strlen(allow), "%s%s", *allow ? ", " : "", method);
+}
+
+static int not_allowed(struct idl_req *r, const char *allow) {
+  char extra[128];
+  snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
+  return idl_http_send_extra(r, 405,
+                             idl_json_detail("Method \"%.32s\" not allowed.", r->method), extra);
+}
+
+int idl_http_resource_route(struct idl_req *r, const char *path) {
+  if (strncmp(path, PREFIX, sizeof(PREFIX) - 1) != 0)
+    return 0;
+  char name[64];
+  const char *rest = path + sizeof(PREFIX) - 1;
+  size_t len = strcspn(rest, "/");
+  if (len == 0 || len >= sizeof(name))
+    return 0;
+  memcpy(name, rest, len);
+  name[len] = '\0';
+  const struct idl_resource *res = idl_resource_find(name);
+  if (!res)
+    return 0;
+  rest += len;
+  if (*rest == '/')
+    rest++;
+  const char *m = r->method;
+  int get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
+  char allow[96] = "";
+  r->route = res->name;
+  if (*rest == '\0') { /* the collection */
+    if (get && (res->ops & IDL_OP_LIST))
+      return handle_list(r, res);
+    if (!strcmp(m, "POST") && (res->ops & IDL_OP_CREATE))
+      return handle_write(r, res, IDL_WRITE_CREATE, 0);
+    if (res->ops & IDL_OP_LIST)
+      add_allow(allow, sizeof(allow), "GET, HEAD");
+    if (res->ops & IDL_OP_CREATE)
+      add_allow(allow, sizeof(allow), "POST");
+    return not_allowed(r, allow);
+  }
+  /* One record: a positive decimal pk, and an optional trailing slash. */
+  size_t digits = strspn(rest, "0123456789");
+  uint64_t pk = 0;
+  if (digits == 0 || digits > 18 || (rest[digits] && strcmp(rest + digits, "/") != 0) ||
+      (pk = strtoull(rest, NULL, 10)) == 0)
+    return idl_http_detail(r, 404, "Not found.");
+  r->id = pk;
+  if (get && (res->ops & IDL_OP_RETRIEVE))
+    return send_record(r, res, pk, 200);
+  if ((!strcmp(m, "PATCH") || !strcmp(m, "PUT")) && (res->ops & IDL_OP_UPDATE))
+    return handle_write(r, res, !strcmp(m, "PUT") ? IDL_WRITE_PUT : IDL_WRITE_PATCH, pk);
+  if (!strcmp(m, "DELETE") && (res->ops & IDL_OP_DELETE))
+    return handle_write(r, res, IDL_WRITE_DELETE, pk);
+  if (res->ops & IDL_OP_RETRIEVE)
+    add_allow(allow, sizeof(allow), "GET, HEAD");
+  if (res->ops & IDL_OP_UPDATE)
+    add_allow(allow, sizeof(allow), "PUT, PATCH");
+  if (res->ops & IDL_OP_DELETE)
+    add_allow(allow, sizeof(allow), "DELETE");
+  return not_allowed(r, allow);
+}

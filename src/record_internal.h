@@ -1,0 +1,124 @@
+/* What the generic layers of the resource layer share (record.c,
+ * record_json.c, filter.c, http_resource.c, the res_*.c files). Private:
+ * this header may name jansson. */
+#ifndef IDLINK_RECORD_INTERNAL_H
+#define IDLINK_RECORD_INTERNAL_H
+
+#include <jansson.h>
+
+#include "idlink/resource.h"
+#include "idlink/store.h"
+
+#define IDL_KEY_MAX 512
+#define IDL_MAX_INDEXES 12
+
+/* The index keys of one record; keys point into buf. */
+struct idl_keyset {
+  struct idl_key key[IDL_MAX_INDEXES];
+  char buf[IDL_MAX_INDEXES][IDL_KEY_MAX];
+};
+
+/* The table number of res in the store. */
+size_t idl_resource_table(const struct idl_resource *res);
+
+int idl_ftype_is_text(enum idl_ftype t);
+void idl_value_clear(struct idl_value *v);
+void idl_record_set_int(struct idl_record *rec, size_t i, int64_t value);
+int idl_errors_has(const struct idl_errors *e, const char *field);
+
+/* {"detail": msg} as text (malloc'd), valid UTF-8 whatever msg holds. */
+char *idl_json_detail_text(const char *msg);
+
+/* msgpack record of rec (stored fields only) into a new buffer *out. */
+enum idl_err idl_record_encode(const struct idl_resource *res, const struct idl_record *rec,
+                               char **out, size_t *len);
+/* Decodes a stored record; out is initialized here (idl_record_fini). */
+enum idl_err idl_record_decode(const struct idl_resource *res, uint64_t pk, const void *buf,
+                               size_t len, struct idl_record *out);
+
+/* The index keys of rec. */
+enum idl_err idl_record_keys(const struct idl_resource *res, const struct idl_record *rec,
+                             struct idl_keyset *ks);
+void idl_key_int(int64_t v, unsigned char out[8]);
+
+/* Reads record pk of res through txn into out (initialized here).
+ * IDL_ERR_NOTFOUND when there is none. */
+enum idl_err idl_record_get(struct idl_txn *txn, const struct idl_resource *res, uint64_t pk,
+                            struct idl_record *out);
+
+/* Stores rec (write txn): a new pk when rec->pk is 0, its index entries
+ * moved from old's (NULL for a new record), and a change-log entry
+ * <singular>.created or .updated. */
+enum idl_err idl_record_put(struct idl_txn *txn, const struct idl_resource *res,
+                            struct idl_record *rec, const struct idl_record *old);
+
+/* Deletes rec (write txn) and logs <singular>.deleted. */
+enum idl_err idl_record_delete(struct idl_txn *txn, const struct idl_resource *res,
+                               const struct idl_record *rec);
+
+/* The pk of the record of res whose index `index` holds exactly the value
+ * of key (built as idl_record_keys builds them), other than `except`; 0 when
+ * none. */
+enum idl_err idl_record_find(struct idl_txn *txn, const struct idl_resource *res,
+                             size_t index, const struct idl_key *key, uint64_t except,
+                             uint64_t *pk);
+
+/* Whether a record of another collection names record pk of target through
+ * an FK that protects it (not CASCADE). */
+enum idl_err idl_record_referenced(struct idl_txn *txn, const struct idl_resource *target,
+                                   uint64_t pk, int *referenced);
+/* Deletes the records whose CASCADE FKs name record pk of target. */
+enum idl_err idl_record_cascade(struct idl_txn *txn, const struct idl_resource *target,
+                                uint64_t pk);
+
+/* ------------------------------------------------------------- JSON in */
+
+enum idl_parse_mode {
+  IDL_PARSE_CREATE, /* every required field, defaults for the rest */
+  IDL_PARSE_PATCH,  /* the fields sent */
+  IDL_PARSE_PUT,    /* the fields sent, and those marked PUT_REQUIRED */
+};
+
+/* Parses body into rec, which holds the stored record on PATCH and PUT (and
+ * a fresh one on CREATE). Every field is checked; each error is added to e
+ * under prefix + field name ("" or "customer."). Values are normalized
+ * (emails, phones) as section 2 says. now_us sets the server's times. */
+void idl_record_from_json(const struct idl_resource *res, const json_t *body,
+                          enum idl_parse_mode mode, int64_t now_us, const char *prefix,
+                          struct idl_record *rec, struct idl_errors *e);
+
+/* Parses one value of field f; errors go to e under name. */
+void idl_value_from_json(const struct idl_field *f, const json_t *j, const char *name,
+                         struct idl_value *out, struct idl_errors *e);
+
+/* Parses a value of field f given as text (a filter's, an import's): what
+ * the JSON parser would take from the string, and for BOOL, INT, MONEY, FK
+ * and the times their text forms. Returns 0, or -1 when it is not one. */
+int idl_value_from_text(const struct idl_field *f, const char *text, struct idl_value *out);
+
+/* ------------------------------------------------------------ JSON out */
+
+/* The JSON value of v as the API shows field f. New reference. */
+json_t *idl_value_to_json(const struct idl_field *f, const struct idl_value *v);
+
+/* The record as the API shows it: every field, in table order. New reference. */
+json_t *idl_record_to_json(const struct idl_resource *res, const struct idl_record *rec);
+
+/* The text of v as an export cell shows it ("" for null); *out is malloc'd. */
+char *idl_value_to_text(const struct idl_field *f, const struct idl_value *v);
+
+/* The DRF body of e (field errors nested by path, or e->body). */
+char *idl_errors_text(const struct idl_errors *e);
+
+/* Formats a TIME value as ISO 8601 UTC with microseconds into buf (32 bytes),
+ * a DATE value as YYYY-MM-DD. */
+void idl_format_time_us(int64_t us, char *buf);
+void idl_format_date(int64_t days, char *buf);
+/* Parses ISO 8601 dates and datetimes (no zone: UTC); -1 when not one. */
+int idl_parse_date(const char *s, int64_t *days);
+int idl_parse_datetime(const char *s, int64_t *us);
+
+/* Microseconds since the epoch, from the real-time clock. */
+int64_t idl_now_wall_us(void);
+
+#endif

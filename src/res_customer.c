@@ -1,0 +1,232 @@
+/* Customers (SPEC section 8, seed 004's Omnitron API): a person as one sales
+ * channel knows them. The table below is the whole description; the hooks
+ * add the channel rule, the unique (channel, channel_code) set, and the
+ * reconciliation of every customer's email and phone into the contact graph. */
+#include <stdio.h>
+#include <string.h>
+
+#include "idlink/identity.h"
+#include "record_internal.h"
+#include "res_internal.h"
+
+static const char *const genders[] = {"male", "female", NULL};
+static const char *const user_types[] = {"registered", "guest", NULL};
+
+#define TIME_LOOKUPS (IDL_L_EXACT | IDL_L_RANGE | IDL_L_DATE)
+#define ID_LOOKUPS (IDL_L_EXACT | IDL_L_RANGE | IDL_L_IN)
+
+enum { IX_EMAIL, IX_PHONE, IX_CHANNEL, IX_CODE, IX_CHANNEL_CODE, IX_CREATED, IX_MODIFIED };
+
+static enum idl_err select_identity(struct idl_txn *txn, const char *value,
+                                    struct idl_ids *pks);
+
+const struct idl_field idl_customer_fields[] = {
+    [CUSTOMER_PK] = {"pk", IDL_F_PK, IDL_FF_READ_ONLY | IDL_FF_ORDERABLE, ID_LOOKUPS, -1,
+                     .alias = "id"},
+    [CUSTOMER_CHANNEL] = {"channel", IDL_F_INT, IDL_FF_REQUIRED | IDL_FF_FIXED | IDL_FF_PUT_REQUIRED,
+                          IDL_L_EXACT, IX_CHANNEL, .min = 1, .max = INT32_MAX},
+    [CUSTOMER_EMAIL] = {"email", IDL_F_EMAIL,
+                        IDL_FF_REQUIRED | IDL_FF_PUT_REQUIRED | IDL_FF_ORDERABLE | IDL_FF_PERSONAL,
+                        IDL_L_EXACT | IDL_L_STARTSWITH, IX_EMAIL},
+    [CUSTOMER_FIRST_NAME] = {"first_name", IDL_F_STR, IDL_FF_BLANK | IDL_FF_PERSONAL, IDL_L_EXACT,
+                             -1, .max = 150, .def = "\"\""},
+    [CUSTOMER_LAST_NAME] = {"last_name", IDL_F_STR, IDL_FF_BLANK | IDL_FF_PERSONAL, IDL_L_EXACT,
+                            -1, .max = 150, .def = "\"\""},
+    [CUSTOMER_PHONE] = {"phone_number", IDL_F_PHONE, IDL_FF_NULLABLE | IDL_FF_PERSONAL,
+                        IDL_L_EXACT, IX_PHONE},
+    [CUSTOMER_IS_ACTIVE] = {"is_active", IDL_F_BOOL, 0, IDL_L_EXACT, -1, .def = "true"},
+    [CUSTOMER_CHANNEL_CODE] = {"channel_code", IDL_F_STR, IDL_FF_REQUIRED | IDL_FF_PUT_REQUIRED,
+                               IDL_L_EXACT, IX_CODE, .max = 64},
+    [CUSTOMER_ERP_CODE] = {"erp_code", IDL_F_STR, IDL_FF_NULLABLE | IDL_FF_BLANK, IDL_L_EXACT, -1,
+                           .max = 64},
+    [CUSTOMER_EXTRA_FIELD] = {"extra_field", IDL_F_JSON, IDL_FF_PUT_REQUIRED | IDL_FF_PERSONAL,
+                              IDL_L_KEY, -1, .def = "{}"},
+    [CUSTOMER_MODIFIED] = {"modified_date", IDL_F_TIME,
+                           IDL_FF_READ_ONLY | IDL_FF_NOW_ALWAYS | IDL_FF_ORDERABLE, TIME_LOOKUPS,
+                           IX_MODIFIED},
+    [CUSTOMER_CREATED] = {"created_date", IDL_F_TIME, IDL_FF_READ_ONLY | IDL_FF_NOW | IDL_FF_ORDERABLE,
+                          TIME_LOOKUPS, IX_CREATED},
+    [CUSTOMER_DATE_JOINED] = {"date_joined", IDL_F_TIME, IDL_FF_NULLABLE, IDL_L_EXACT, -1},
+    [CUSTOMER_EMAIL_ALLOWED] = {"email_allowed", IDL_F_BOOL, 0, IDL_L_EXACT, -1, .def = "false"},
+    [CUSTOMER_SMS_ALLOWED] = {"sms_allowed", IDL_F_BOOL, 0, IDL_L_EXACT, -1, .def = "false"},
+    [CUSTOMER_CALL_ALLOWED] = {"call_allowed", IDL_F_BOOL, 0, IDL_L_EXACT, -1, .def = "false"},
+    [CUSTOMER_GENDER] = {"gender", IDL_F_ENUM, IDL_FF_NULLABLE, IDL_L_EXACT, -1,
+                         .choices = genders},
+    [CUSTOMER_ATTRIBUTES] = {"attributes", IDL_F_JSON, IDL_FF_PERSONAL, IDL_L_KEY, -1, .def = "{}"},
+    [CUSTOMER_USER_TYPE] = {"user_type", IDL_F_ENUM, IDL_FF_NULLABLE, IDL_L_EXACT, -1,
+                            .choices = user_types},
+    [CUSTOMER_DATE_OF_BIRTH] = {"date_of_birth", IDL_F_DATE, IDL_FF_NULLABLE | IDL_FF_PERSONAL,
+                                IDL_L_EXACT, -1},
+    [CUSTOMER_ATTRIBUTES_KWARGS] = {"attributes_kwargs", IDL_F_JSON, IDL_FF_PERSONAL, 0, -1,
+                                    .def = "{}"},
+    [CUSTOMER_LOCALIZED] = {"localized_attributes", IDL_F_JSON, IDL_FF_PERSONAL, 0, -1,
+                            .def = "{}"},
+    [CUSTOMER_LOCALIZED_KWARGS] = {"localized_attributes_kwargs", IDL_F_JSON, IDL_FF_PERSONAL, 0,
+                                   -1, .def = "{}"},
+    [CUSTOMER_IDENTITY] = {"identity", IDL_F_INT, IDL_FF_COMPUTED | IDL_FF_READ_ONLY | IDL_FF_NULLABLE,
+                           IDL_L_EXACT, -1, .select = select_identity},
+};
+
+static const struct idl_index_def indexes[] = {
+    [IX_EMAIL] = {"email", {CUSTOMER_EMAIL, -1}, 0},
+    [IX_PHONE] = {"phone_number", {CUSTOMER_PHONE, -1}, 0},
+    [IX_CHANNEL] = {"channel", {CUSTOMER_CHANNEL, -1}, 0},
+    [IX_CODE] = {"channel_code", {CUSTOMER_CHANNEL_CODE, -1}, 0},
+    [IX_CHANNEL_CODE] = {"channel+channel_code", {CUSTOMER_CHANNEL, CUSTOMER_CHANNEL_CODE}, 1},
+    [IX_CREATED] = {"created_date", {CUSTOMER_CREATED, -1}, 0},
+    [IX_MODIFIED] = {"modified_date", {CUSTOMER_MODIFIED, -1}, 0},
+};
+
+/* ----------------------------------------------------------------- hooks */
+
+/* Seed 004's own answer to a change of channel, exactly. */
+static const char CHANNEL_FIXED[] =
+    "{\"non_field_errors\":\"channel:channel_name These field cannot be updated\","
+    "\"error_code\":\"customer_100_3\"}";
+
+enum idl_err idl_customer_find_code(struct idl_txn *txn, int64_t channel, const char *code,
+                                    uint64_t except, uint64_t *pk) {
+  struct idl_record probe;
+  struct idl_keyset *ks = malloc(sizeof(*ks));
+  enum idl_err err = ks ? idl_record_init(&probe, &idl_customers) : IDL_ERR_NOMEM;
+  if (!err) {
+    idl_record_set_int(&probe, CUSTOMER_CHANNEL, channel);
+    err = idl_record_set_str(&probe, CUSTOMER_CHANNEL_CODE, code, strlen(code));
+    if (!err)
+      err = idl_record_keys(&idl_customers, &probe, ks);
+    if (!err)
+      err = idl_record_find(txn, &idl_customers, IX_CHANNEL_CODE, &ks->key[IX_CHANNEL_CODE],
+                            except, pk);
+    idl_record_fini(&probe);
+  }
+  free(ks);
+  return err;
+}
+
+static enum idl_err validate(struct idl_txn *txn, const struct idl_record *rec,
+                             const struct idl_record *old, struct idl_errors *e) {
+  if (old && rec->v[CUSTOMER_CHANNEL].i != old->v[CUSTOMER_CHANNEL].i) {
+    idl_errors_set(e, 406, CHANNEL_FIXED);
+    return IDL_ERR_OK;
+  }
+  uint64_t other = 0;
+  enum idl_err err = idl_customer_find_code(txn, rec->v[CUSTOMER_CHANNEL].i,
+                                            rec->v[CUSTOMER_CHANNEL_CODE].s, rec->pk, &other);
+  if (!err && other)
+    idl_errors_add(e, "non_field_errors",
+                   "The fields channel, channel_code must make a unique set.");
+  return err;
+}
+
+/* The contact graph knows every customer's email and phone: a new customer,
+ * or a new email or phone, is reconciled as POST /identify would. */
+static enum idl_err stored(struct idl_txn *txn, const struct idl_record *rec,
+                           const struct idl_record *old) {
+  if (old && idl_value_equal(&rec->v[CUSTOMER_EMAIL], &old->v[CUSTOMER_EMAIL]) &&
+      idl_value_equal(&rec->v[CUSTOMER_PHONE], &old->v[CUSTOMER_PHONE]))
+    return IDL_ERR_OK;
+  return idl_customer_reconcile(txn, rec);
+}
+
+enum idl_err idl_customer_reconcile(struct idl_txn *txn, const struct idl_record *rec) {
+  struct idl_request req;
+  memset(&req, 0, sizeof(req));
+  const struct idl_value *email = &rec->v[CUSTOMER_EMAIL], *phone = &rec->v[CUSTOMER_PHONE];
+  if (!email->null && email->len < sizeof(req.email))
+    memcpy(req.email, email->s, email->len + 1);
+  if (!phone->null && phone->len < sizeof(req.phone))
+    memcpy(req.phone, phone->s, phone->len + 1);
+  if (!*req.email && !*req.phone)
+    return IDL_ERR_OK;
+  struct idl_outcome out;
+  return idl_identity_reconcile(txn, &req, idl_now_ms(), IDL_RECONCILE_WRITE, &out);
+}
+
+/* The primary of the identity holding the customer's email, else its phone. */
+static enum idl_err compute(struct idl_txn *txn, struct idl_record *rec) {
+  struct idl_request req;
+  uint64_t primary = 0;
+  const struct idl_value *values[] = {&rec->v[CUSTOMER_EMAIL], &rec->v[CUSTOMER_PHONE]};
+  enum idl_err err = IDL_ERR_NOTFOUND;
+  for (int i = 0; i < 2 && err == IDL_ERR_NOTFOUND; i++) {
+    memset(&req, 0, sizeof(req));
+    const struct idl_value *v = values[i];
+    if (v->null || v->len >= sizeof(req.email))
+      continue;
+    memcpy(i == 0 ? req.email : req.phone, v->s, v->len + 1);
+    err = idl_identity_lookup(txn, &req, &primary);
+  }
+  if (err == IDL_ERR_NOTFOUND) {
+    idl_value_clear(&rec->v[CUSTOMER_IDENTITY]);
+    return IDL_ERR_OK;
+  }
+  if (!err)
+    idl_record_set_int(rec, CUSTOMER_IDENTITY, (int64_t)primary);
+  return err;
+}
+
+static enum idl_err push_pk(uint64_t pk, const void *key, size_t key_len, void *arg) {
+  (void)key;
+  (void)key_len;
+  return idl_ids_push(arg, pk);
+}
+
+/* Adds the customers whose index ix holds value exactly. */
+static enum idl_err customers_with(struct idl_txn *txn, size_t ix, const char *value,
+                                   struct idl_ids *pks) {
+  size_t len = strlen(value);
+  struct idl_range r = {.lo = value, .lo_len = len, .lo_incl = 1,
+                        .hi = value, .hi_len = len, .hi_incl = 1};
+  return idl_table_index_scan(txn, idl_resource_table(&idl_customers), ix, &r, push_pk, pks);
+}
+
+enum idl_err idl_customers_of_identity(struct idl_txn *txn, uint64_t contact,
+                                       struct idl_ids *pks) {
+  struct idl_identity ident;
+  enum idl_err err = idl_identity_of_contact(txn, contact, &ident);
+  if (err == IDL_ERR_NOTFOUND)
+    return IDL_ERR_OK;
+  for (size_t i = 0; !err && i < ident.n; i++) {
+    const struct idl_contact *c = &ident.c[i];
+    if (c->deleted_ms != IDL_TIME_NULL)
+      continue;
+    if (*c->email)
+      err = customers_with(txn, IX_EMAIL, c->email, pks);
+    if (!err && *c->phone)
+      err = customers_with(txn, IX_PHONE, c->phone, pks);
+  }
+  idl_identity_fini(&ident);
+  return err;
+}
+
+static enum idl_err select_identity(struct idl_txn *txn, const char *value,
+                                    struct idl_ids *pks) {
+  char *end;
+  unsigned long long id = strtoull(value, &end, 10);
+  return *end || !id ? IDL_ERR_OK : idl_customers_of_identity(txn, id, pks);
+}
+
+static enum idl_err deleting(struct idl_txn *txn, const struct idl_record *rec,
+                             struct idl_errors *e) {
+  int referenced = 0;
+  enum idl_err err = idl_record_referenced(txn, &idl_customers, rec->pk, &referenced);
+  if (!err && referenced)
+    idl_errors_detail(e, 409, "Customer %llu has products or orders; reassign or delete "
+                      "them first.", (unsigned long long)rec->pk);
+  return err;
+}
+
+static const struct idl_hooks hooks = {
+    .validate = validate, .stored = stored, .compute = compute, .deleting = deleting};
+
+const struct idl_resource idl_customers = {
+    .name = "customers",
+    .singular = "customer",
+    .fields = idl_customer_fields,
+    .n_fields = sizeof(idl_customer_fields) / sizeof(idl_customer_fields[0]),
+    .indexes = indexes,
+    .n_indexes = sizeof(indexes) / sizeof(indexes[0]),
+    .ops = IDL_OP_LIST | IDL_OP_CREATE | IDL_OP_RETRIEVE | IDL_OP_UPDATE | IDL_OP_DELETE |
+           IDL_OP_EXPORT,
+    .hooks = &hooks,
+};

@@ -1,0 +1,215 @@
+/* The generic writes of the resource layer: create, update (PATCH, PUT) and
+ * delete of any collection, run by the writer in its transaction. The field
+ * table says how to parse and check; the hooks add a collection's own rules. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "record_internal.h"
+
+/* Every FK of rec names an existing record (the ones changed from old). */
+static enum idl_err check_fks(struct idl_txn *txn, const struct idl_resource *res,
+                              const struct idl_record *rec, const struct idl_record *old,
+                              const char *prefix, struct idl_errors *e) {
+  for (size_t i = 0; i < res->n_fields; i++) {
+    const struct idl_field *f = &res->fields[i];
+    const struct idl_value *v = &rec->v[i];
+    if (f->type != IDL_F_FK || v->null || (old && idl_value_equal(v, &old->v[i])))
+      continue;
+    const struct idl_resource *target = idl_resource_find(f->fk);
+    struct idl_record t;
+    enum idl_err err = target ? idl_record_get(txn, target, (uint64_t)v->i, &t)
+                              : IDL_ERR_NOTFOUND;
+    if (err == IDL_ERR_NOTFOUND) {
+      char name[160];
+      snprintf(name, sizeof(name), "%s%s", prefix, f->name);
+      idl_errors_add(e, name, "Invalid pk \"%lld\" - object does not exist.", (long long)v->i);
+    } else if (err) {
+      return err;
+    } else {
+      idl_record_fini(&t);
+    }
+  }
+  return IDL_ERR_OK;
+}
+
+/* Checks and stores rec (old: the stored record, or NULL for a new one). */
+static enum idl_err check_and_store(struct idl_txn *txn, const struct idl_resource *res,
+                                    struct idl_record *rec, const struct idl_record *old,
+                                    const char *prefix, struct idl_errors *e) {
+  if (idl_errors_any(e))
+    return IDL_ERR_INVAL;
+  enum idl_err err = check_fks(txn, res, rec, old, prefix, e);
+  if (!err && !idl_errors_any(e) && res->hooks && res->hooks->validate)
+    err = res->hooks->validate(txn, rec, old, e);
+  if (!err && idl_errors_any(e))
+    return IDL_ERR_INVAL;
+  if (!err)
+    err = idl_record_put(txn, res, rec, old);
+  if (!err && res->hooks && res->hooks->stored)
+    err = res->hooks->stored(txn, rec, old);
+  return err;
+}
+
+enum idl_err idl_write_create(struct idl_txn *txn, const struct idl_resource *res,
+                              const struct json_t *body, const char *prefix,
+                              int64_t now_us, struct idl_errors *errors, uint64_t *pk) {
+  struct idl_record rec;
+  enum idl_err err = idl_record_init(&rec, res);
+  if (err)
+    return err;
+  idl_record_from_json(res, (const json_t *)body, IDL_PARSE_CREATE, now_us, prefix, &rec, errors);
+  err = check_and_store(txn, res, &rec, NULL, prefix, errors);
+  if (!err)
+    *pk = rec.pk;
+  idl_record_fini(&rec);
+  return err;
+}
+
+/* Whether rec differs from old in a stored field other than the server's
+ * modification time. */
+static int changed(const struct idl_resource *res, const struct idl_record *rec,
+                   const struct idl_record *old) {
+  for (size_t i = 0; i < res->n_fields; i++) {
+    const struct idl_field *f = &res->fields[i];
+    if (!(f->flags & (IDL_FF_COMPUTED | IDL_FF_NOW_ALWAYS)) &&
+        !idl_value_equal(&rec->v[i], &old->v[i]))
+      return 1;
+  }
+  return 0;
+}
+
+enum idl_err idl_write_update(struct idl_txn *txn, const struct idl_resource *res,
+                              uint64_t pk, const struct json_t *body, enum idl_write_op op,
+                              const char *prefix, int64_t now_us, struct idl_errors *errors) {
+  struct idl_record old, rec;
+  enum idl_err err = idl_record_get(txn, res, pk, &old);
+  if (err)
+    return err;
+  if ((err = idl_record_copy(&rec, &old))) {
+    idl_record_fini(&old);
+    return err;
+  }
+  idl_record_from_json(res, (const json_t *)body,
+                       op == IDL_WRITE_PUT ? IDL_PARSE_PUT : IDL_PARSE_PATCH, now_us, prefix,
+                       &rec, errors);
+  /* A request that changes nothing is answered without a write. */
+  if (!idl_errors_any(errors) && !changed(res, &rec, &old))
+    err = IDL_ERR_OK;
+  else
+    err = check_and_store(txn, res, &rec, &old, prefix, errors);
+  idl_record_fini(&rec);
+  idl_record_fini(&old);
+  return err;
+}
+
+static enum idl_err write_delete(struct idl_txn *txn, struct idl_write *w) {
+  struct idl_record rec;
+  enum idl_err err = idl_record_get(txn, w->res, w->pk, &rec);
+  if (err)
+    return err;
+  if (w->res->hooks && w->res->hooks->deleting)
+    err = w->res->hooks->deleting(txn, &rec, &w->errors);
+  if (!err && idl_errors_any(&w->errors))
+    err = IDL_ERR_INVAL;
+  if (!err)
+    err = idl_record_cascade(txn, w->res, rec.pk);
+  if (!err)
+    err = idl_record_delete(txn, w->res, &rec);
+  idl_record_fini(&rec);
+  return err;
+}
+
+enum idl_err idl_write_apply(struct idl_txn *txn, struct idl_write *w) {
+  switch (w->op) {
+  case IDL_WRITE_CREATE:
+    w->status = 201;
+    if (w->res->hooks && w->res->hooks->create)
+      return w->res->hooks->create(txn, w);
+    return idl_write_create(txn, w->res, w->body, "", w->now_us, &w->errors, &w->pk);
+  case IDL_WRITE_PATCH:
+  case IDL_WRITE_PUT:
+    w->status = 200;
+    return idl_write_update(txn, w->res, w->pk, w->body, w->op, "", w->now_us, &w->errors);
+  case IDL_WRITE_DELETE:
+    w->status = 204;
+    return write_delete(txn, w);
+  }
+  return IDL_ERR_INVAL;
+}
+
+/* ------------------------------------------------------------ references */
+
+struct any_arg {
+  int found;
+};
+
+static enum idl_err found_one(uint64_t pk, const void *key, size_t key_len, void *arg) {
+  (void)pk;
+  (void)key;
+  (void)key_len;
+  ((struct any_arg *)arg)->found = 1;
+  return IDL_ERR_STOP;
+}
+
+enum idl_err idl_record_referenced(struct idl_txn *txn, const struct idl_resource *target,
+                                   uint64_t pk, int *referenced) {
+  unsigned char key[8];
+  idl_key_int((int64_t)pk, key);
+  struct idl_range r = {.lo = key, .lo_len = 8, .lo_incl = 1, .hi = key, .hi_len = 8,
+                        .hi_incl = 1};
+  struct any_arg a = {0};
+  for (size_t t = 0; t < idl_n_resources && !a.found; t++) {
+    const struct idl_resource *res = idl_resources[t];
+    for (size_t i = 0; i < res->n_fields; i++) {
+      const struct idl_field *f = &res->fields[i];
+      if (f->type != IDL_F_FK || strcmp(f->fk, target->name) || f->index < 0 ||
+          (f->flags & IDL_FF_CASCADE))
+        continue;
+      enum idl_err err = idl_table_index_scan(txn, t, (size_t)f->index, &r, found_one, &a);
+      if (err)
+        return err;
+    }
+  }
+  *referenced = a.found;
+  return IDL_ERR_OK;
+}
+
+struct cascade_arg {
+  struct idl_ids pks;
+};
+
+static enum idl_err collect_ref(uint64_t pk, const void *key, size_t key_len, void *arg) {
+  (void)key;
+  (void)key_len;
+  return idl_ids_push(arg, pk);
+}
+
+enum idl_err idl_record_cascade(struct idl_txn *txn, const struct idl_resource *target,
+                                uint64_t pk) {
+  unsigned char key[8];
+  idl_key_int((int64_t)pk, key);
+  struct idl_range r = {.lo = key, .lo_len = 8, .lo_incl = 1, .hi = key, .hi_len = 8,
+                        .hi_incl = 1};
+  enum idl_err err = IDL_ERR_OK;
+  for (size_t t = 0; t < idl_n_resources && !err; t++) {
+    const struct idl_resource *res = idl_resources[t];
+    for (size_t i = 0; i < res->n_fields && !err; i++) {
+      const struct idl_field *f = &res->fields[i];
+      if (f->type != IDL_F_FK || strcmp(f->fk, target->name) || f->index < 0 ||
+          !(f->flags & IDL_FF_CASCADE))
+        continue;
+      struct idl_ids pks = {0};
+      err = idl_table_index_scan(txn, t, (size_t)f->index, &r, collect_ref, &pks);
+      for (size_t k = 0; k < pks.n && !err; k++) {
+        struct idl_record rec;
+        if (!(err = idl_record_get(txn, res, pks.v[k], &rec))) {
+          err = idl_record_delete(txn, res, &rec);
+          idl_record_fini(&rec);
+        }
+      }
+      idl_ids_fini(&pks);
+    }
+  }
+  return err;
+}
