@@ -591,18 +591,18 @@ struct collect {
   enum idl_err err;
 };
 
-static enum idl_err keep(struct idl_page *page, const struct idl_record *rec) {
+/* Moves rec into the page (rec is left empty). */
+static enum idl_err keep(struct idl_page *page, struct idl_record *rec) {
   struct idl_record *v = idl_grow(page->recs, &page->cap, page->n, sizeof(*v));
   if (!v)
     return IDL_ERR_NOMEM;
   page->recs = v;
-  enum idl_err err = idl_record_copy(&page->recs[page->n], rec);
-  if (!err)
-    page->n++;
-  return err;
+  page->recs[page->n++] = *rec;
+  *rec = (struct idl_record){0};
+  return IDL_ERR_OK;
 }
 
-static enum idl_err collect_cb(const struct idl_record *rec, void *arg) {
+static enum idl_err collect_cb(struct idl_record *rec, void *arg) {
   struct collect *c = arg;
   c->count++;
   if (c->keep_all)

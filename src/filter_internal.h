@@ -47,8 +47,9 @@ void idl_query_fini(struct idl_query *q);
 int idl_query_matches(const struct idl_resource *res, const struct idl_query *q,
                       const struct idl_record *rec);
 
-/* Called with each match in pk order; IDL_ERR_STOP ends the run. */
-typedef enum idl_err (*idl_match_fn)(const struct idl_record *rec, void *arg);
+/* Called with each match in pk order; IDL_ERR_STOP ends the run. rec is
+ * the run's, freed after the call: fn may fill its computed fields. */
+typedef enum idl_err (*idl_match_fn)(struct idl_record *rec, void *arg);
 
 /* Calls fn with every record of res that q selects, in pk order, reading one
  * index range when an indexed filter allows. */

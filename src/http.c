@@ -341,6 +341,8 @@ static const struct idl_route routes[] = {
     {"GET", "/identities/{id}", idl_handle_identity},
     {"GET", "/changes", idl_handle_changes},
     {"GET", "/healthz", idl_handle_healthz},
+    {"GET", "/api/v1/identities/", idl_handle_identity_find},
+    {"GET", "/api/v1/identities/{id}/", idl_handle_identity_view},
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -363,9 +365,13 @@ static int parse_id(const char *s, size_t len, uint64_t *out) {
 }
 
 /* Whether path matches template tpl, a literal path in which "{id}" stands
- * for one segment holding a positive decimal id (left in *id). */
+ * for one segment holding a positive decimal id (left in *id). Under
+ * /api/v1/ the trailing slash is optional. */
 static int path_matches(const char *tpl, const char *path, uint64_t *id) {
+  int slash_optional = strncmp(tpl, "/api/v1/", 8) == 0;
   while (*tpl) {
+    if (slash_optional && !*path && !strcmp(tpl, "/"))
+      return 1;
     if (strncmp(tpl, "{id}", 4) == 0) {
       size_t len = strcspn(path, "/");
       if (parse_id(path, len, id) != 0)

@@ -75,5 +75,7 @@ int idl_handle_contact(struct idl_req *r);
 int idl_handle_identity(struct idl_req *r);
 int idl_handle_changes(struct idl_req *r);
 int idl_handle_healthz(struct idl_req *r);
+int idl_handle_identity_view(struct idl_req *r);
+int idl_handle_identity_find(struct idl_req *r);
 
 #endif

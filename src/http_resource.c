@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
-#include "filter_internal.h"
+#include "export_internal.h"
 #include "http_internal.h"
 
 #define PREFIX "/api/v1/"
@@ -229,6 +231,132 @@ static int handle_write(struct idl_req *r, const struct idl_resource *res,
   return status;
 }
 
+/* --------------------------------------------------------------- exports */
+
+static const char *const export_params[] = {"format", NULL};
+
+struct exporting {
+  const struct idl_resource *res;
+  struct idl_query *q;
+  struct mg_connection *conn;
+  const char *path; /* xlsx: the file written */
+  const char *head; /* csv: the answer's head, sent before the first rows */
+  int head_sent;
+};
+
+static int send_chunk(void *arg, const char *data, size_t len) {
+  struct exporting *x = arg;
+  if (!x->head_sent) {
+    x->head_sent = 1;
+    if (mg_write(x->conn, x->head, strlen(x->head)) <= 0)
+      return -1;
+  }
+  return mg_send_chunk(x->conn, data, (unsigned)len) < 0 ? -1 : 0;
+}
+
+static enum idl_err export_csv(struct idl_txn *txn, void *arg) {
+  struct exporting *x = arg;
+  struct idl_export_sink sink = {send_chunk, x};
+  return idl_export_csv(txn, x->res, x->q, &sink);
+}
+
+static enum idl_err export_xlsx(struct idl_txn *txn, void *arg) {
+  struct exporting *x = arg;
+  return idl_export_xlsx(txn, x->res, x->q, x->path, getenv("TMPDIR"));
+}
+
+/* Sends file path with the head given, then removes it. */
+static int send_file(struct idl_req *r, const char *path, const char *type,
+                     const char *disposition) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return idl_http_fail(r, IDL_ERR_IO);
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  rewind(f);
+  mg_printf(r->conn, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n%s\r\nContent-Length: %ld\r\n\r\n",
+            type, disposition, size);
+  char buf[65536];
+  size_t n;
+  while (!r->head_only && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+    if (mg_write(r->conn, buf, n) <= 0)
+      break;
+  fclose(f);
+  return 200;
+}
+
+static int handle_export(struct idl_req *r, const struct idl_resource *res) {
+  struct idl_errors e = {0};
+  struct idl_query q;
+  idl_query_parse(res, mg_get_request_info(r->conn)->query_string, export_params, &q, &e);
+  const char *format = "xlsx";
+  for (size_t i = 0; i < q.n_params; i++)
+    if (!strcmp(q.params[i].name, "format"))
+      format = q.params[i].value;
+  int csv = !strcmp(format, "csv");
+  if (!idl_errors_any(&e) && !csv && strcmp(format, "xlsx"))
+    idl_errors_add(&e, "format", "Select a valid choice. %.40s is not one of the available "
+                   "choices.", format);
+  if (idl_errors_any(&e)) {
+    int status = send_errors(r, &e);
+    idl_errors_fini(&e);
+    idl_query_fini(&q);
+    return status;
+  }
+  char day[16], disposition[160];
+  time_t now = time(NULL);
+  strftime(day, sizeof(day), "%Y%m%d", gmtime(&now));
+  snprintf(disposition, sizeof(disposition),
+           "Content-Disposition: attachment; filename=\"%s-%s.%s\"", res->name, day, format);
+  struct exporting x = {.res = res, .q = &q, .conn = r->conn};
+  int status = 200;
+  enum idl_err err;
+  if (csv) {
+    char head[400];
+    snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: text/csv; charset=utf-8\r\n"
+             "%s\r\nTransfer-Encoding: chunked\r\n\r\n", disposition);
+    x.head = head;
+    if (r->head_only) {
+      mg_write(r->conn, head, strlen(head));
+      idl_query_fini(&q);
+      return 200;
+    }
+    err = idl_service_read(r->svc, export_csv, &x);
+    if (!err && !x.head_sent)
+      send_chunk(&x, "", 0); /* sends the head */
+    if (!err)
+      mg_send_chunk(r->conn, "", 0);
+    else if (!x.head_sent)
+      status = idl_http_fail(r, err);
+    else
+      mg_disable_connection_keep_alive(r->conn); /* cut short: the client sees no end */
+  } else {
+    const char *dir = getenv("TMPDIR");
+    char path[512];
+    snprintf(path, sizeof(path), "%s/idlink-export-XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0) {
+      idl_query_fini(&q);
+      return idl_http_fail(r, IDL_ERR_IO);
+    }
+    close(fd);
+    x.path = path;
+    err = idl_service_read(r->svc, export_xlsx, &x);
+    if (err == IDL_ERR_FULL)
+      status = idl_http_detail(r, 400, "Too many rows for one xlsx sheet (at most 1048575): "
+                               "narrow the filter or export csv.");
+    else if (err)
+      status = idl_http_fail(r, err);
+    else
+      status = send_file(r, path,
+                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                         disposition);
+    unlink(path);
+  }
+  idl_query_fini(&q);
+  return status;
+}
+
 /* --------------------------------------------------------------- routing */
 
 static void add_allow(char *allow, size_t cap, const char *method) {
@@ -272,6 +400,11 @@ int idl_http_resource_route(struct idl_req *r, const char *path) {
     if (res->ops & IDL_OP_CREATE)
       add_allow(allow, sizeof(allow), "POST");
     return not_allowed(r, allow);
+  }
+  if (!strcmp(rest, "export") || !strcmp(rest, "export/")) {
+    if (get && (res->ops & IDL_OP_EXPORT))
+      return handle_export(r, res);
+    return not_allowed(r, "GET, HEAD");
   }
   /* One record: a positive decimal pk, and an optional trailing slash. */
   size_t digits = strspn(rest, "0123456789");

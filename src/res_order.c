@@ -152,8 +152,6 @@ static json_t *customer_body(const json_t *body, int64_t channel, char *email,
   json_t *copy = json_deep_copy(c);
   if (copy && channel > 0)
     json_object_set_new(copy, "channel", json_integer(channel));
-  if (copy && !json_object_get(copy, "channel_code"))
-    json_object_set_new(copy, "channel_code", json_string(email));
   return copy;
 }
 
@@ -170,6 +168,9 @@ static enum idl_err upsert_customer(struct idl_txn *txn, json_t *cbody, int64_t 
     err = customer_by_email(txn, channel, email, pk);
   if (err)
     return err;
+  /* A new customer's channel_code is its normalized email unless given. */
+  if (!*pk && !json_object_get(cbody, "channel_code"))
+    json_object_set_new(cbody, "channel_code", json_string(email));
   if (!*pk)
     return idl_write_create(txn, &idl_customers, cbody, "customer.", now_us, e, pk);
   if ((err = idl_write_update(txn, &idl_customers, *pk, cbody, IDL_WRITE_PATCH, "customer.",
