@@ -5,8 +5,8 @@
  * it is accepted, so what one client can hold is bounded here: the request
  * head must arrive within REQUEST_TIMEOUT_MS, an idle keep-alive connection
  * is closed after KEEP_ALIVE_TIMEOUT_MS, a body must arrive within its
- * deadline (body_deadline_us), and one address may send at most
- * peer_bodies bodies at once. */
+ * deadline (the guard of http_guard.c cuts it off after), and one address may
+ * send at most peer_bodies bodies at once. */
 #include <ctype.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -31,24 +31,14 @@
 #define BODY_BASE_US 10000000LL
 #define BODY_US_PER_KIB 15625LL
 
-/* Addresses with a body in progress, in a small chained hash table. */
-#define PEER_BUCKETS 256
-
-struct peer {
-  char addr[48];
-  unsigned bodies; /* bodies being received from addr */
-  struct peer *next;
-};
-
 struct idl_http {
   struct mg_context *ctx;
   struct idl_service *svc;
   size_t max_body;
   unsigned peer_bodies;
+  struct idl_http_guard *guard;
   atomic_int in_flight; /* requests inside a handler */
   atomic_int draining;  /* set by idl_http_stop: new requests get 503 */
-  pthread_mutex_t peers_lock;
-  struct peer *peers[PEER_BUCKETS]; /* guarded by peers_lock */
 };
 
 /* How long idl_http_stop waits for requests in flight: more than a body may
@@ -172,61 +162,23 @@ static int is_json_type(const char *type) {
          (len > 5 && strncasecmp(type + len - 5, "+json", 5) == 0);
 }
 
-static unsigned peer_bucket(const char *addr) {
-  unsigned h = 2166136261u;
-  for (; *addr; addr++)
-    h = (h ^ (unsigned char)*addr) * 16777619u;
-  return h % PEER_BUCKETS;
-}
-
-/* Counts a body from r's address in, unless that address already sends
- * h->peer_bodies of them. Returns 0 when counted. */
-static int peer_enter(struct idl_http *h, const char *addr) {
-  struct peer **slot = &h->peers[peer_bucket(addr)], *p;
-  int rc = 0;
-  pthread_mutex_lock(&h->peers_lock);
-  for (p = *slot; p && strcmp(p->addr, addr) != 0; p = p->next)
-    ;
-  if (!p && (p = calloc(1, sizeof(*p)))) {
-    snprintf(p->addr, sizeof(p->addr), "%s", addr);
-    p->next = *slot;
-    *slot = p;
-  }
-  if (!p || p->bodies >= h->peer_bodies)
-    rc = -1;
-  else
-    p->bodies++;
-  pthread_mutex_unlock(&h->peers_lock);
-  return rc;
-}
-
-static void peer_leave(struct idl_http *h, const char *addr) {
-  pthread_mutex_lock(&h->peers_lock);
-  for (struct peer **link = &h->peers[peer_bucket(addr)], *p; (p = *link);
-       link = &p->next) {
-    if (strcmp(p->addr, addr) != 0)
-      continue;
-    if (--p->bodies == 0) {
-      *link = p->next;
-      free(p);
-    }
-    break;
-  }
-  pthread_mutex_unlock(&h->peers_lock);
-}
-
 enum body_status { BODY_OK, BODY_TOO_LARGE, BODY_NOMEM, BODY_SHORT, BODY_LATE, BODY_FRAMING };
 
 /* Reads the whole body into a new NUL-terminated buffer within its deadline.
  * *len says how much came, also when it fails. */
-static enum body_status read_body(struct idl_req *r, char **out, size_t *len) {
+/* When a body announcing declared bytes (-1: chunked) must be in. */
+static int64_t body_deadline(const struct idl_req *r, long long declared) {
+  long long kib = (declared >= 0 ? declared : (long long)r->max_body) / 1024;
+  return idl_now_us() + BODY_BASE_US + kib * BODY_US_PER_KIB;
+}
+
+static enum body_status read_body(struct idl_req *r, int64_t deadline, char **out,
+                                  size_t *len) {
   long long declared = mg_get_request_info(r->conn)->content_length;
   *len = 0;
   if (declared > (long long)r->max_body)
     return BODY_TOO_LARGE;
   size_t cap = declared >= 0 ? (size_t)declared : 4096, n = 0;
-  long long kib = (declared >= 0 ? declared : (long long)r->max_body) / 1024;
-  int64_t deadline = idl_now_us() + BODY_BASE_US + kib * BODY_US_PER_KIB;
   enum body_status st = BODY_OK;
   char *buf = malloc(cap + 1);
   while (buf) {
@@ -247,6 +199,8 @@ static enum body_status read_body(struct idl_req *r, char **out, size_t *len) {
       st = BODY_LATE;
       break;
     }
+    /* Past the deadline the guard shuts the socket's read side, which ends
+     * this read at once. */
     int got = mg_read(r->conn, buf + n, cap - n);
     if (got < 0 && declared < 0)
       st = BODY_FRAMING; /* a broken chunk */
@@ -258,7 +212,7 @@ static enum body_status read_body(struct idl_req *r, char **out, size_t *len) {
   if (!buf)
     return BODY_NOMEM;
   if (st == BODY_OK && declared >= 0 && n < (size_t)declared)
-    st = BODY_SHORT;
+    st = idl_now_us() > deadline ? BODY_LATE : BODY_SHORT;
   if (st == BODY_OK && n > r->max_body)
     st = BODY_TOO_LARGE;
   if (st != BODY_OK) {
@@ -304,16 +258,18 @@ int idl_http_read_body(struct idl_req *r, char **body, size_t *len) {
     snprintf(msg, sizeof(msg), "Unsupported media type \"%.100s\" in request.", type);
     return idl_http_detail(r, 415, msg);
   }
-  const char *addr = mg_get_request_info(r->conn)->remote_addr;
-  if (peer_enter(r->http, addr) != 0) {
+  const struct mg_request_info *ri = mg_get_request_info(r->conn);
+  int64_t deadline = body_deadline(r, ri->content_length);
+  struct idl_body_watch watch;
+  if (idl_guard_body_begin(r->http->guard, ri, deadline, &watch) != 0) {
     r->close = 1;
     char msg[160];
     snprintf(msg, sizeof(msg), "Too many requests from your address are sending a body "
              "at once (at most %u).", r->http->peer_bodies);
     return send_json(r, 503, idl_json_detail("%s", msg), "Retry-After: 1\r\n");
   }
-  enum body_status st = read_body(r, body, len);
-  peer_leave(r->http, addr);
+  enum body_status st = read_body(r, deadline, body, len);
+  idl_guard_body_end(r->http->guard, &watch);
   return st == BODY_OK ? 0 : body_failed(r, st, *len);
 }
 
@@ -515,12 +471,20 @@ static int http_error(struct mg_connection *conn, int status, const char *msg) {
   const char *detail = msg;
   int64_t waited_ms = (idl_now_us() - head_wait_started_us) / 1000;
   int late = waited_ms >= atoi(KEEP_ALIVE_TIMEOUT_MS) - 100;
-  if (status == 413 || (status == 400 && strcmp(msg, "Malformed message") == 0 && !late)) {
+  int malformed = status == 400 && strcmp(msg, "Malformed message") == 0;
+  /* A head that filled civetweb's buffer came in at least that many bytes;
+   * a shorter one that came at once held a byte a head may not hold. */
+  long long received = malformed && !late ? idl_guard_bytes_received(mg_get_request_info(conn))
+                                          : -1;
+  if (status == 413 || (malformed && !late && received >= atoll(MAX_HEAD_BYTES))) {
     status = 431;
     detail = "The request line and headers are larger than " MAX_HEAD_BYTES " bytes.";
-  } else if (status == 400 && strcmp(msg, "Malformed message") == 0) {
+  } else if (malformed && late) {
     status = 408;
     detail = "The request head did not arrive in time.";
+  } else if (malformed) {
+    detail = "Malformed request: the request line or a header holds a byte that is not "
+             "allowed.";
   } else if (status == 505) {
     detail = "HTTP version not supported: use HTTP/1.0 or HTTP/1.1.";
   } else if (status == 411 || status == 400) {
@@ -544,7 +508,10 @@ enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts 
   h->svc = svc;
   h->max_body = opts->max_body;
   h->peer_bodies = opts->peer_bodies ? opts->peer_bodies : IDL_HTTP_DEFAULT_PEER_BODIES;
-  pthread_mutex_init(&h->peers_lock, NULL);
+  if (idl_guard_start(h->peer_bodies, &h->guard)) {
+    free(h);
+    return IDL_ERR_NOMEM;
+  }
   char threads[16];
   snprintf(threads, sizeof(threads), "%u", opts->threads);
   /* Connections wait for a worker in a queue as long as the pool, and in
@@ -571,7 +538,7 @@ enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts 
   if (!h->ctx) {
     mg_exit_library();
     idl_log_error("http: cannot listen on %s: %s", opts->listen, text);
-    pthread_mutex_destroy(&h->peers_lock);
+    idl_guard_stop(h->guard);
     free(h);
     return IDL_ERR_IO;
   }
@@ -597,11 +564,6 @@ void idl_http_stop(struct idl_http *h) {
                  atomic_load(&h->in_flight));
   mg_stop(h->ctx);
   mg_exit_library();
-  for (size_t i = 0; i < PEER_BUCKETS; i++)
-    for (struct peer *p = h->peers[i], *next; p; p = next) {
-      next = p->next;
-      free(p);
-    }
-  pthread_mutex_destroy(&h->peers_lock);
+  idl_guard_stop(h->guard);
   free(h);
 }

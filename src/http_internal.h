@@ -25,6 +25,32 @@ struct idl_req {
 
 typedef int (*idl_handler)(struct idl_req *r);
 
+/* ---- the guard (http_guard.c): what one client may hold */
+
+struct idl_http_guard;
+
+/* A body being received, watched for its deadline; on the reader's stack. */
+struct idl_body_watch {
+  char addr[48];
+  int remote_port, server_port;
+  int64_t deadline_us;
+  int cut; /* its socket's read side was shut */
+  struct idl_body_watch *next;
+};
+
+enum idl_err idl_guard_start(unsigned peer_bodies, struct idl_http_guard **out);
+void idl_guard_stop(struct idl_http_guard *g);
+
+/* Counts a body of ri's address in and watches it: past deadline_us its
+ * socket's read side is shut, ending the read. -1 (nothing counted) when the
+ * address already sends as many bodies as it may. */
+int idl_guard_body_begin(struct idl_http_guard *g, const struct mg_request_info *ri,
+                         int64_t deadline_us, struct idl_body_watch *w);
+void idl_guard_body_end(struct idl_http_guard *g, struct idl_body_watch *w);
+
+/* The bytes received so far on ri's connection; -1 when unknown. */
+long long idl_guard_bytes_received(const struct mg_request_info *ri);
+
 /* One entry of the route table: a method and a path template in which
  * "{id}" stands for a positive decimal id. */
 struct idl_route {

@@ -20,7 +20,7 @@ enum { IX_EMAIL, IX_PHONE, IX_CHANNEL, IX_CODE, IX_CHANNEL_CODE, IX_CREATED, IX_
 static enum idl_err select_identity(struct idl_txn *txn, const char *value,
                                     struct idl_ids *pks);
 
-const struct idl_field idl_customer_fields[] = {
+static const struct idl_field fields[] = {
     [CUSTOMER_PK] = {"pk", IDL_F_PK, IDL_FF_READ_ONLY | IDL_FF_ORDERABLE, ID_LOOKUPS, -1,
                      .alias = "id"},
     [CUSTOMER_CHANNEL] = {"channel", IDL_F_INT, IDL_FF_REQUIRED | IDL_FF_FIXED | IDL_FF_PUT_REQUIRED,
@@ -222,8 +222,8 @@ static const struct idl_hooks hooks = {
 const struct idl_resource idl_customers = {
     .name = "customers",
     .singular = "customer",
-    .fields = idl_customer_fields,
-    .n_fields = sizeof(idl_customer_fields) / sizeof(idl_customer_fields[0]),
+    .fields = fields,
+    .n_fields = sizeof(fields) / sizeof(fields[0]),
     .indexes = indexes,
     .n_indexes = sizeof(indexes) / sizeof(indexes[0]),
     .ops = IDL_OP_LIST | IDL_OP_CREATE | IDL_OP_RETRIEVE | IDL_OP_UPDATE | IDL_OP_DELETE |

@@ -1,0 +1,212 @@
+/* What one client may hold of the server. civetweb gives a connection a
+ * worker thread for as long as it lasts, and a read of a body returns only
+ * once all the bytes asked for came or the client fell silent for the request
+ * timeout: a client that sends one byte now and then holds its thread for as
+ * long as it likes. The guard bounds that: an address may send at most
+ * peer_bodies bodies at once, and a body that is not in by its deadline gets
+ * the read side of its socket shut, which ends the read at once (the answer,
+ * a 408, still goes out).
+ *
+ * civetweb does not hand out a connection's socket, so the guard finds it by
+ * its addresses among the process's file descriptors: only for a body past
+ * its deadline, or a refused request head, never on the request path. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <linux/tcp.h> /* tcp_info with tcpi_bytes_received */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http_internal.h"
+#include "idlink/log.h"
+
+#define PEER_BUCKETS 256
+#define WATCH_EVERY_MS 200
+
+struct peer {
+  char addr[48];
+  unsigned bodies; /* bodies being received from addr */
+  struct peer *next;
+};
+
+struct idl_http_guard {
+  unsigned peer_bodies;
+  pthread_mutex_t lock;
+  struct peer *peers[PEER_BUCKETS]; /* guarded by lock */
+  struct idl_body_watch *watches;   /* guarded by lock */
+  int stopping;                     /* guarded by lock */
+  pthread_cond_t wake;
+  pthread_t thread;
+};
+
+/* ------------------------------------------------------------- sockets */
+
+/* The file descriptor of the connection ri arrived on: the socket whose
+ * local port is the server's and whose peer is the client; -1 when none. */
+static int find_socket(const char *remote_addr, int remote_port, int server_port) {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d)
+    return -1;
+  int found = -1;
+  for (struct dirent *e; found < 0 && (e = readdir(d));) {
+    int fd = atoi(e->d_name);
+    struct sockaddr_storage local, peer;
+    socklen_t llen = sizeof(local), plen = sizeof(peer);
+    if (fd <= 2 || getsockname(fd, (struct sockaddr *)&local, &llen) != 0 ||
+        getpeername(fd, (struct sockaddr *)&peer, &plen) != 0 || peer.ss_family != AF_INET)
+      continue;
+    const struct sockaddr_in *l = (const struct sockaddr_in *)&local,
+                             *p = (const struct sockaddr_in *)&peer;
+    char text[INET_ADDRSTRLEN];
+    if (ntohs(l->sin_port) == server_port && ntohs(p->sin_port) == remote_port &&
+        inet_ntop(AF_INET, &p->sin_addr, text, sizeof(text)) && !strcmp(text, remote_addr))
+      found = fd;
+  }
+  closedir(d);
+  return found;
+}
+
+long long idl_guard_bytes_received(const struct mg_request_info *ri) {
+  int fd = find_socket(ri->remote_addr, ri->remote_port, ri->server_port);
+  struct tcp_info info;
+  socklen_t len = sizeof(info);
+  if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0)
+    return -1;
+  return (long long)info.tcpi_bytes_received;
+}
+
+/* ---------------------------------------------------------- peer counts */
+
+static unsigned bucket(const char *addr) {
+  unsigned h = 2166136261u;
+  for (; *addr; addr++)
+    h = (h ^ (unsigned char)*addr) * 16777619u;
+  return h % PEER_BUCKETS;
+}
+
+/* Counts a body from addr in (lock held); -1 when addr is at its limit. */
+static int peer_enter(struct idl_http_guard *g, const char *addr) {
+  struct peer **slot = &g->peers[bucket(addr)], *p;
+  for (p = *slot; p && strcmp(p->addr, addr) != 0; p = p->next)
+    ;
+  if (!p && (p = calloc(1, sizeof(*p)))) {
+    snprintf(p->addr, sizeof(p->addr), "%s", addr);
+    p->next = *slot;
+    *slot = p;
+  }
+  if (!p || p->bodies >= g->peer_bodies)
+    return -1;
+  p->bodies++;
+  return 0;
+}
+
+static void peer_leave(struct idl_http_guard *g, const char *addr) {
+  for (struct peer **link = &g->peers[bucket(addr)], *p; (p = *link); link = &p->next) {
+    if (strcmp(p->addr, addr) != 0)
+      continue;
+    if (--p->bodies == 0) {
+      *link = p->next;
+      free(p);
+    }
+    return;
+  }
+}
+
+/* ------------------------------------------------------------ watching */
+
+int idl_guard_body_begin(struct idl_http_guard *g, const struct mg_request_info *ri,
+                         int64_t deadline_us, struct idl_body_watch *w) {
+  *w = (struct idl_body_watch){.deadline_us = deadline_us, .remote_port = ri->remote_port,
+                               .server_port = ri->server_port};
+  snprintf(w->addr, sizeof(w->addr), "%s", ri->remote_addr);
+  pthread_mutex_lock(&g->lock);
+  int rc = peer_enter(g, w->addr);
+  if (!rc) {
+    w->next = g->watches;
+    g->watches = w;
+  }
+  pthread_mutex_unlock(&g->lock);
+  return rc;
+}
+
+void idl_guard_body_end(struct idl_http_guard *g, struct idl_body_watch *w) {
+  pthread_mutex_lock(&g->lock);
+  for (struct idl_body_watch **link = &g->watches; *link; link = &(*link)->next)
+    if (*link == w) {
+      *link = w->next;
+      break;
+    }
+  peer_leave(g, w->addr);
+  pthread_mutex_unlock(&g->lock);
+}
+
+/* Shuts the read side of every body past its deadline. */
+static void cut_late_bodies(struct idl_http_guard *g) {
+  int64_t now = idl_now_us();
+  for (struct idl_body_watch *w = g->watches; w; w = w->next) {
+    if (w->cut || now < w->deadline_us)
+      continue;
+    w->cut = 1;
+    int fd = find_socket(w->addr, w->remote_port, w->server_port);
+    if (fd >= 0)
+      shutdown(fd, SHUT_RD);
+  }
+}
+
+static void *guard_main(void *arg) {
+  struct idl_http_guard *g = arg;
+  pthread_mutex_lock(&g->lock);
+  while (!g->stopping) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += WATCH_EVERY_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&g->wake, &g->lock, &until);
+    cut_late_bodies(g);
+  }
+  pthread_mutex_unlock(&g->lock);
+  return NULL;
+}
+
+enum idl_err idl_guard_start(unsigned peer_bodies, struct idl_http_guard **out) {
+  struct idl_http_guard *g = calloc(1, sizeof(*g));
+  if (!g)
+    return IDL_ERR_NOMEM;
+  g->peer_bodies = peer_bodies;
+  pthread_mutex_init(&g->lock, NULL);
+  pthread_cond_init(&g->wake, NULL);
+  if (pthread_create(&g->thread, NULL, guard_main, g) != 0) {
+    pthread_cond_destroy(&g->wake);
+    pthread_mutex_destroy(&g->lock);
+    free(g);
+    return IDL_ERR_NOMEM;
+  }
+  *out = g;
+  return IDL_ERR_OK;
+}
+
+void idl_guard_stop(struct idl_http_guard *g) {
+  if (!g)
+    return;
+  pthread_mutex_lock(&g->lock);
+  g->stopping = 1;
+  pthread_cond_signal(&g->wake);
+  pthread_mutex_unlock(&g->lock);
+  pthread_join(g->thread, NULL);
+  for (size_t i = 0; i < PEER_BUCKETS; i++)
+    for (struct peer *p = g->peers[i], *next; p; p = next) {
+      next = p->next;
+      free(p);
+    }
+  pthread_cond_destroy(&g->wake);
+  pthread_mutex_destroy(&g->lock);
+  free(g);
+}

@@ -1,0 +1,228 @@
+/* The generic layers of the resource layer on a temporary store: records,
+ * values and their DRF messages, tables and index ranges, query filters. */
+#include "fixtures.h"
+#include "filter_internal.h"
+#include "res_internal.h"
+
+/* Parses the JSON text of one value of customer field i. */
+static const char *parse_field(int i, const char *json, struct idl_value *v) {
+  static char msg[256];
+  struct idl_errors e = {0};
+  json_t *j = json_loads(json, JSON_DECODE_ANY, NULL);
+  *v = (struct idl_value){.null = 1};
+  idl_value_from_json(&idl_customers.fields[i], j, "f", v, &e);
+  json_decref(j);
+  snprintf(msg, sizeof(msg), "%s", e.n ? e.v[0].message : "");
+  idl_errors_fini(&e);
+  return msg;
+}
+
+static void test_values_and_messages(void) {
+  struct idl_value v;
+  ASSERT_STR(parse_field(CUSTOMER_EMAIL, "\" Jane@Example.COM \"", &v), "");
+  ASSERT_STR(v.s, "jane@example.com");
+  idl_value_clear(&v);
+  ASSERT_STR(parse_field(CUSTOMER_EMAIL, "\"nope\"", &v), "Enter a valid email address.");
+  ASSERT_STR(parse_field(CUSTOMER_EMAIL, "null", &v), "This field may not be null.");
+  ASSERT_STR(parse_field(CUSTOMER_PHONE, "\"+90 (555) 555-55.55\"", &v), "");
+  ASSERT_STR(v.s, "+905555555555");
+  idl_value_clear(&v);
+  ASSERT_STR(parse_field(CUSTOMER_PHONE, "\"12ab\"", &v), "Enter a valid phone number.");
+  ASSERT_STR(parse_field(CUSTOMER_CHANNEL, "0", &v),
+             "Ensure this value is greater than or equal to 1.");
+  ASSERT_STR(parse_field(CUSTOMER_CHANNEL, "\"7\"", &v), "");
+  ASSERT_EQ(v.i, 7);
+  ASSERT_STR(parse_field(CUSTOMER_CHANNEL, "true", &v), "A valid integer is required.");
+  ASSERT_STR(parse_field(CUSTOMER_IS_ACTIVE, "\"Yes\"", &v), "");
+  ASSERT_EQ(v.i, 1);
+  ASSERT_STR(parse_field(CUSTOMER_IS_ACTIVE, "\"maybe\"", &v), "Must be a valid boolean.");
+  ASSERT_STR(parse_field(CUSTOMER_FIRST_NAME, "\"   \"", &v), "");
+  ASSERT_STR(v.s, "");
+  idl_value_clear(&v);
+  ASSERT_STR(parse_field(CUSTOMER_CHANNEL_CODE, "\"\"", &v), "This field may not be blank.");
+  ASSERT_STR(parse_field(CUSTOMER_CHANNEL_CODE, "12", &v), "");
+  ASSERT_STR(v.s, "12"); /* DRF's CharField takes numbers as text */
+  idl_value_clear(&v);
+  ASSERT_STR(parse_field(CUSTOMER_GENDER, "\"other\"", &v), "\"other\" is not a valid choice.");
+  ASSERT_STR(parse_field(CUSTOMER_DATE_OF_BIRTH, "\"2001-02-29\"", &v),
+             "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.");
+  ASSERT_STR(parse_field(CUSTOMER_DATE_JOINED, "\"2021-05-26T13:53:58.5859+03:00\"", &v), "");
+  char buf[40];
+  idl_format_time_us(v.i, buf);
+  ASSERT_STR(buf, "2021-05-26T10:53:58.585900Z");
+  ASSERT_STR(parse_field(CUSTOMER_ATTRIBUTES, "[1]", &v),
+             "Expected a dictionary of items but got type \"list\".");
+}
+
+static const char *money(const char *json) {
+  static char out[256];
+  struct idl_errors e = {0};
+  struct idl_value v = {.null = 1};
+  json_t *j = json_loads(json, JSON_DECODE_ANY, NULL);
+  idl_value_from_json(&idl_orders.fields[ORDER_AMOUNT], j, "amount", &v, &e);
+  json_decref(j);
+  if (e.n) {
+    snprintf(out, sizeof(out), "%s", e.v[0].message);
+  } else {
+    json_t *shown = idl_value_to_json(&idl_orders.fields[ORDER_AMOUNT], &v);
+    snprintf(out, sizeof(out), "%s", json_string_value(shown));
+    json_decref(shown);
+  }
+  idl_errors_fini(&e);
+  return out;
+}
+
+static void test_money_is_exact(void) {
+  ASSERT_STR(money("\"149.90\""), "149.90");
+  ASSERT_STR(money("149.9"), "149.90");
+  ASSERT_STR(money("12"), "12.00");
+  ASSERT_STR(money("\"0.05\""), "0.05");
+  ASSERT_STR(money("\"9999999999.99\""), "9999999999.99");
+  ASSERT_STR(money("\"1.005\""), "Ensure that there are no more than 2 decimal places.");
+  ASSERT_STR(money("\"1234567890123\""), "Ensure that there are no more than 12 digits in total.");
+  ASSERT_STR(money("\"-1\""), "Ensure this value is greater than or equal to 0.");
+  ASSERT_STR(money("\"abc\""), "A valid number is required.");
+  ASSERT_STR(money("true"), "A valid number is required.");
+}
+
+/* A customer with these values, stored through the generic write path. */
+static uint64_t add_customer(struct idl_store *s, const char *json) {
+  struct idl_txn *txn;
+  uint64_t pk = 0;
+  struct idl_errors e = {0};
+  json_t *body = json_loads(json, 0, NULL);
+  if (idl_txn_begin_write(s, NULL, &txn))
+    return 0;
+  enum idl_err err = idl_write_create(txn, &idl_customers, body, "", idl_now_wall_us(), &e, &pk);
+  json_decref(body);
+  idl_errors_fini(&e);
+  if (err) {
+    idl_txn_abort(txn);
+    return 0;
+  }
+  return idl_txn_commit(txn) ? 0 : pk;
+}
+
+static void test_record_round_trip_and_indexes(void) {
+  struct test_store t;
+  ASSERT_EQ(test_store_open(&t, 0), 0);
+  uint64_t pk = add_customer(t.s, "{\"email\":\"a@x.io\",\"channel\":2,\"channel_code\":\"c1\","
+                                  "\"attributes\":{\"tier\":\"gold\"},\"gender\":\"female\"}");
+  ASSERT_EQ(pk, 1);
+  ASSERT_EQ(add_customer(t.s, "{\"email\":\"b@x.io\",\"channel\":2,\"channel_code\":\"c1\"}"), 0);
+  ASSERT_EQ(add_customer(t.s, "{\"email\":\"b@x.io\",\"channel\":3,\"channel_code\":\"c1\"}"), 2);
+  struct idl_txn *txn;
+  struct idl_record rec;
+  ASSERT_OK(idl_txn_begin_read(t.s, &txn));
+  ASSERT_OK(idl_record_get(txn, &idl_customers, 1, &rec));
+  ASSERT_STR(rec.v[CUSTOMER_EMAIL].s, "a@x.io");
+  ASSERT_STR(rec.v[CUSTOMER_GENDER].s, "female");
+  ASSERT_STR(rec.v[CUSTOMER_ATTRIBUTES].s, "{\"tier\":\"gold\"}");
+  ASSERT_EQ(rec.v[CUSTOMER_IS_ACTIVE].i, 1);
+  ASSERT_EQ(rec.v[CUSTOMER_PHONE].null, 1);
+  idl_record_fini(&rec);
+  uint64_t found = 0;
+  ASSERT_OK(idl_customer_find_code(txn, 3, "c1", 0, &found));
+  ASSERT_EQ(found, 2);
+  ASSERT_OK(idl_customer_find_code(txn, 4, "c1", 0, &found));
+  ASSERT_EQ(found, 0);
+  idl_txn_abort(txn);
+  test_store_close(&t);
+}
+
+struct counted {
+  uint64_t count;
+  uint64_t pks[16];
+  size_t n;
+};
+
+static const char *run_query(struct idl_store *s, const char *query, struct counted *out) {
+  static char msg[256];
+  struct idl_errors e = {0};
+  struct idl_query q;
+  idl_query_parse(&idl_customers, query, NULL, &q, &e);
+  msg[0] = '\0';
+  if (idl_errors_any(&e)) {
+    char *text = idl_errors_text(&e);
+    snprintf(msg, sizeof(msg), "%d %s", e.status ? e.status : 400, text ? text : "");
+    free(text);
+  } else {
+    struct idl_txn *txn;
+    struct idl_page page;
+    if (idl_txn_begin_read(s, &txn) || idl_query_page(txn, &idl_customers, &q, &page)) {
+      snprintf(msg, sizeof(msg), "query failed");
+    } else {
+      out->count = page.count;
+      out->n = page.n < 16 ? page.n : 16;
+      for (size_t i = 0; i < out->n; i++)
+        out->pks[i] = page.recs[i].pk;
+      idl_page_fini(&page);
+    }
+    idl_txn_abort(txn);
+  }
+  idl_errors_fini(&e);
+  idl_query_fini(&q);
+  return msg;
+}
+
+static void test_filters_paging_ordering(void) {
+  struct test_store t;
+  ASSERT_EQ(test_store_open(&t, 0), 0);
+  for (int i = 1; i <= 12; i++) {
+    char body[256];
+    snprintf(body, sizeof(body),
+             "{\"email\":\"%s%02d@x.io\",\"channel\":%d,\"channel_code\":\"k%d\","
+             "\"is_active\":%s,\"attributes\":{\"n\":%d}}",
+             i % 2 ? "odd" : "even", i, i % 3 + 1, i, i % 4 ? "true" : "false", i);
+    ASSERT_EQ(add_customer(t.s, body), (uint64_t)i);
+  }
+  struct counted c;
+  ASSERT_STR(run_query(t.s, "", &c), "");
+  ASSERT_EQ(c.count, 12);
+  ASSERT_EQ(c.n, 10);
+  ASSERT_STR(run_query(t.s, "page=2", &c), "");
+  ASSERT_EQ(c.n, 2);
+  ASSERT_EQ(c.pks[0], 11);
+  ASSERT_STR(run_query(t.s, "email__startswith=odd", &c), "");
+  ASSERT_EQ(c.count, 6);
+  ASSERT_STR(run_query(t.s, "email=EVEN04%40x.io", &c), "");
+  ASSERT_EQ(c.count, 1);
+  ASSERT_EQ(c.pks[0], 4);
+  ASSERT_STR(run_query(t.s, "channel=1&channel=2&is_active=false", &c), "");
+  ASSERT_EQ(c.count, 2); /* 4 (channel 2) and 12 (channel 1) */
+  ASSERT_STR(run_query(t.s, "pk__gt=3&pk__lte=5", &c), "");
+  ASSERT_EQ(c.count, 2);
+  ASSERT_STR(run_query(t.s, "id__in=2,9,40", &c), "");
+  ASSERT_EQ(c.count, 2);
+  ASSERT_STR(run_query(t.s, "attributes__n=7", &c), "");
+  ASSERT_EQ(c.count, 1);
+  ASSERT_EQ(c.pks[0], 7);
+  ASSERT_STR(run_query(t.s, "ordering=-email&limit=2", &c), "");
+  ASSERT_EQ(c.pks[0], 11); /* odd11 */
+  ASSERT_EQ(c.pks[1], 9);
+  ASSERT_STR(run_query(t.s, "created_date__date=2001-01-01", &c), "");
+  ASSERT_EQ(c.count, 0);
+  ASSERT_STR(run_query(t.s, "created_date__gte=2001-01-01", &c), "");
+  ASSERT_EQ(c.count, 12);
+  ASSERT_STR(run_query(t.s, "colour=red", &c), "400 {\"detail\":\"Unknown query parameter \\\"colour\\\".\"}");
+  ASSERT_STR(run_query(t.s, "email__contains=x", &c),
+             "400 {\"detail\":\"Unknown query parameter \\\"email__contains\\\".\"}");
+  ASSERT_STR(run_query(t.s, "ordering=colour", &c),
+             "400 {\"detail\":\"Unknown ordering field \\\"colour\\\".\"}");
+  ASSERT_STR(run_query(t.s, "created_date__gte=yesterday", &c),
+             "400 {\"created_date__gte\":[\"Enter a valid date/time.\"]}");
+  ASSERT_STR(run_query(t.s, "is_active=maybe", &c),
+             "400 {\"is_active\":[\"Select a valid choice. maybe is not one of the available "
+             "choices.\"]}");
+  ASSERT_STR(run_query(t.s, "channel=one", &c), "400 {\"channel\":[\"Enter a number.\"]}");
+  test_store_close(&t);
+}
+
+int main(int argc, char **argv) {
+  TEST_INIT(argc, argv);
+  RUN(test_values_and_messages);
+  RUN(test_money_is_exact);
+  RUN(test_record_round_trip_and_indexes);
+  RUN(test_filters_paging_ordering);
+  return TEST_EXIT();
+}
