@@ -6,7 +6,9 @@
  * the store's current state (the identity its contacts belong to now), so
  * applying it twice, or late, leaves the same keys. When Redis has no
  * position, one from another store, or one below the oldest retained entry,
- * a full sync rebuilds every key from one read transaction first. */
+ * a full sync rebuilds every key from one read transaction first, and then
+ * refills the events stream from the log where it stops, so that a reader of
+ * the stream never meets a gap the log could have filled. */
 #include "idlink/mirror.h"
 
 #include <errno.h>
@@ -26,6 +28,7 @@
 
 #define BATCH_ENTRIES 512    /* log entries per MULTI/EXEC */
 #define PIPELINE_DEPTH 1024  /* commands in flight during a full sync or a compare */
+#define FILL_ENTRIES 4096    /* log entries read at a time to refill the events stream */
 #define IDLE_CHECK_MS 1000   /* how often an idle mirror checks Redis still has its keys */
 #define COALESCE_US 5000     /* after a wake-up, let a few commits gather */
 #define BACKOFF_MIN_MS 100
@@ -250,6 +253,39 @@ static void make_key(const char *prefix, char *buf, const char *kind, const char
 
 static void id_str(uint64_t id, char *buf) { snprintf(buf, 24, "%" PRIu64, id); }
 
+/* The shapes of the mirror's keys, after the prefix. */
+enum key_kind { KEY_FOREIGN, KEY_EMAIL, KEY_PHONE, KEY_IDENTITY, KEY_EVENTS, KEY_SEQ };
+
+/* Which of the mirror's keys key is. SCAN MATCH prefix* also finds the keys of
+ * a mirror whose prefix extends ours ("idlink:n:email:x" under "idlink:"), so
+ * a key is ours only when one of our shapes comes right after the prefix:
+ * email:VALUE, phone:VALUE, identity:ID, events or mirror:seq, the last two
+ * exactly. An ID is digits alone, so that the keys of a mirror prefixed
+ * "idlink:identity:" are not ours either. Values may hold ':' and are not
+ * checked further; a prefix that extends another by "email:" or "phone:"
+ * therefore remains indistinguishable from that other mirror's keys. */
+static enum key_kind key_kind(const char *prefix, const char *key) {
+  size_t len = strlen(prefix);
+  if (strncmp(key, prefix, len) != 0)
+    return KEY_FOREIGN;
+  const char *rest = key + len;
+  if (strcmp(rest, "events") == 0)
+    return KEY_EVENTS;
+  if (strcmp(rest, "mirror:seq") == 0)
+    return KEY_SEQ;
+  if (strncmp(rest, "email:", 6) == 0 && rest[6])
+    return KEY_EMAIL;
+  if (strncmp(rest, "phone:", 6) == 0 && rest[6])
+    return KEY_PHONE;
+  if (strncmp(rest, "identity:", 9) == 0 && rest[9] && !rest[9 + strspn(rest + 9, "0123456789")])
+    return KEY_IDENTITY;
+  return KEY_FOREIGN;
+}
+
+int idl_mirror_key_ours(const char *prefix, const char *key) {
+  return key_kind(prefix, key) != KEY_FOREIGN;
+}
+
 /* The JSON of section 2's contact object for ident, as the mirror stores it.
  * NULL without memory; free() it. */
 static char *identity_json(const struct idl_identity *ident) {
@@ -296,9 +332,40 @@ static void set_state(struct idl_mirror *m, enum idl_mirror_state s) {
   atomic_store(&m->state, (int)s);
 }
 
+/* XADD of the event of log entry e, at id 0-seq: the same fields whether the
+ * entry is applied live or refilled after a full sync. */
+static enum idl_err add_event(struct idl_mirror *m, struct pipe *p, const struct idl_change *e) {
+  char stream[KEY_MAX], maxlen[24], xid[48], seq[24], prim[24];
+  make_key(m->prefix, stream, "events", "");
+  id_str(m->opts.stream_maxlen, maxlen);
+  snprintf(xid, sizeof(xid), "0-%" PRIu64, e->seq);
+  id_str(e->seq, seq);
+  if (e->kind == IDL_CHANGE_RECORD) { /* a collection's record: its kind and pk */
+    id_str(e->pk, prim);
+    const char *argv[] = {"XADD", stream, "MAXLEN", "~", maxlen, xid,
+                          "seq", seq, "kind", idl_change_name(e), "pk", prim};
+    return pipe_cmd(p, 12, argv) ? IDL_ERR_IO : IDL_ERR_OK;
+  }
+  id_str(e->primary, prim);
+  char *absorbed = malloc(e->absorbed.n * 21 + 1);
+  if (!absorbed)
+    return IDL_ERR_NOMEM;
+  absorbed[0] = '\0';
+  for (size_t i = 0, used = 0; i < e->absorbed.n; i++)
+    used += (size_t)sprintf(absorbed + used, "%s%" PRIu64, i ? "," : "", e->absorbed.v[i]);
+  const char *argv[] = {"XADD", stream, "MAXLEN", "~", maxlen, xid,
+                        "seq", seq, "kind", idl_change_name(e),
+                        "primary", prim, "absorbed", absorbed};
+  int rc = pipe_cmd(p, 14, argv);
+  free(absorbed);
+  return rc ? IDL_ERR_IO : IDL_ERR_OK;
+}
+
 /* The keys of one log entry, from the store's current state, and its event. */
 static enum idl_err entry_commands(struct idl_mirror *m, struct pipe *p, struct idl_txn *txn,
                                    const struct idl_change *e) {
+  if (e->kind == IDL_CHANGE_RECORD) /* no key of the mirror holds records */
+    return add_event(m, p, e);
   struct idl_identity ident = {0};
   uint64_t anchor = e->kind == IDL_CHANGE_CONTACT_CREATED ? e->contact : e->primary;
   enum idl_err err = idl_identity_of_contact(txn, anchor, &ident);
@@ -323,26 +390,7 @@ static enum idl_err entry_commands(struct idl_mirror *m, struct pipe *p, struct 
   if (!err)
     err = put_identity(p, m->prefix, &ident, only);
   idl_identity_fini(&ident);
-  if (err)
-    return err;
-  char stream[KEY_MAX], maxlen[24], xid[48], seq[24], prim[24];
-  make_key(m->prefix, stream, "events", "");
-  id_str(m->opts.stream_maxlen, maxlen);
-  snprintf(xid, sizeof(xid), "0-%" PRIu64, e->seq);
-  id_str(e->seq, seq);
-  id_str(e->primary, prim);
-  char *absorbed = malloc(e->absorbed.n * 21 + 1);
-  if (!absorbed)
-    return IDL_ERR_NOMEM;
-  absorbed[0] = '\0';
-  for (size_t i = 0, used = 0; i < e->absorbed.n; i++)
-    used += (size_t)sprintf(absorbed + used, "%s%" PRIu64, i ? "," : "", e->absorbed.v[i]);
-  const char *argv[] = {"XADD", stream, "MAXLEN", "~", maxlen, xid,
-                        "seq", seq, "kind", idl_change_name(e),
-                        "primary", prim, "absorbed", absorbed};
-  int rc = pipe_cmd(p, 14, argv);
-  free(absorbed);
-  return rc ? IDL_ERR_IO : IDL_ERR_OK;
+  return err ? err : add_event(m, p, e);
 }
 
 /* What a batch's replies say: the position Redis had when EXEC ran. */
@@ -443,11 +491,12 @@ static int scan_reply_ok(const redisReply *r) {
   return 1;
 }
 
-/* Removes every key under the prefix but the events stream. */
+/* Removes every key of the mirror's but the events stream, which readers
+ * keep their place in (refill_events completes it). Other keys under the
+ * prefix belong to another mirror (key_kind) and stay. */
 static enum idl_err clear_keys(struct idl_mirror *m) {
-  char pattern[KEY_MAX], events[KEY_MAX], cursor[32] = "0";
+  char pattern[KEY_MAX], cursor[32] = "0";
   snprintf(pattern, sizeof(pattern), "%s*", m->prefix);
-  make_key(m->prefix, events, "events", "");
   do {
     redisReply *r = redisCommand(m->rc, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
     if (!scan_reply_ok(r)) {
@@ -459,7 +508,8 @@ static enum idl_err clear_keys(struct idl_mirror *m) {
     for (size_t i = 0; i < r->element[1]->elements; i++) {
       const char *key = r->element[1]->element[i]->str;
       const char *argv[] = {"UNLINK", key};
-      if (strcmp(key, events) != 0)
+      enum key_kind kind = key_kind(m->prefix, key);
+      if (kind != KEY_FOREIGN && kind != KEY_EVENTS)
         pipe_cmd(&p, 2, argv);
     }
     freeReplyObject(r);
@@ -492,7 +542,93 @@ static enum idl_err sync_contact(const struct idl_contact *c, void *arg) {
   return err;
 }
 
-/* Rebuilds every key from one read transaction, then sets the position. */
+/* The value of field name in r, a RESP2 array of field and value pairs (as
+ * XINFO answers); NULL when it has none or not as a string. */
+static const char *reply_field(const redisReply *r, const char *name) {
+  for (size_t i = 0; i + 1 < r->elements; i += 2)
+    if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, name) == 0)
+      return r->element[i + 1]->type == REDIS_REPLY_STRING ? r->element[i + 1]->str : NULL;
+  return NULL;
+}
+
+/* Sets *seq from a stream id of the form the mirror writes, 0-seq. */
+static int parse_event_id(const char *id, uint64_t *seq) {
+  char *end;
+  if (strncmp(id, "0-", 2) != 0 || id[2] < '0' || id[2] > '9')
+    return -1;
+  *seq = strtoull(id + 2, &end, 10);
+  return *end ? -1 : 0;
+}
+
+/* Where the events stream ends, as the seq of its last id, in *top (0 when
+ * there is no stream). The last id Redis generated, not the last entry: XADD
+ * takes only ids above it, even once the entries are gone. A stream that
+ * ends past last_seq, the newest entry of this store's log, or at an id of
+ * another form, holds another history (another store, or this one before a
+ * restore): no entry of this log could follow it in order, so it is removed
+ * and refilled from the log. */
+static enum idl_err events_top(struct idl_mirror *m, uint64_t last_seq, uint64_t *top) {
+  char stream[KEY_MAX];
+  make_key(m->prefix, stream, "events", "");
+  redisReply *r = redisCommand(m->rc, "XINFO STREAM %s", stream);
+  if (!r)
+    return IDL_ERR_IO;
+  const char *last = r->type == REDIS_REPLY_ARRAY ? reply_field(r, "last-generated-id") : NULL;
+  int absent = r->type == REDIS_REPLY_ERROR && strstr(r->str, "no such key");
+  int ours = last && parse_event_id(last, top) == 0 && *top <= last_seq;
+  int foreign = !ours && (last || (r->type == REDIS_REPLY_ERROR &&
+                                   strncmp(r->str, "WRONGTYPE", 9) == 0));
+  if (!ours && !absent && !foreign) /* say, an ACL without XINFO: retried later */
+    idl_log_warn("mirror: XINFO STREAM %s: %s", stream,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+  freeReplyObject(r);
+  if (ours)
+    return IDL_ERR_OK;
+  *top = 0;
+  if (absent)
+    return IDL_ERR_OK;
+  if (!foreign)
+    return IDL_ERR_IO;
+  idl_log_warn("mirror: %s does not follow this store's change log; replacing it", stream);
+  r = redisCommand(m->rc, "UNLINK %s", stream);
+  enum idl_err err = r && r->type == REDIS_REPLY_INTEGER ? IDL_ERR_OK : IDL_ERR_IO;
+  freeReplyObject(r);
+  return err;
+}
+
+/* Adds to the events stream, in seq order and pipelined, the entries of the
+ * log in txn (whose newest is last_seq) after where the stream ends, up to
+ * upto: those the log still holds, and only the newest stream_maxlen of them,
+ * as the cap would trim older ones at once. The keys need not be current for
+ * this: an event says what the entry says, not what the store holds now. */
+static enum idl_err refill_events(struct idl_mirror *m, struct idl_txn *txn, uint64_t last_seq,
+                                  uint64_t upto) {
+  uint64_t after = 0, cap = m->opts.stream_maxlen;
+  enum idl_err err = events_top(m, last_seq, &after);
+  if (upto > cap && upto - cap > after)
+    after = upto - cap;
+  struct pipe p = {.c = m->rc, .on_reply = on_any_reply};
+  for (size_t n = FILL_ENTRIES; !err && after < upto && n == FILL_ENTRIES;) {
+    struct idl_change *e = NULL;
+    n = 0;
+    err = idl_store_changes(txn, after, FILL_ENTRIES, &e, &n);
+    for (size_t i = 0; i < n; i++) {
+      if (!err && e[i].seq <= upto)
+        err = add_event(m, &p, &e[i]);
+      after = e[i].seq;
+      idl_change_fini(&e[i]);
+    }
+    free(e);
+    if (!err && past_deadline(m))
+      err = IDL_ERR_SHUTDOWN;
+  }
+  if (!err && pipe_flush(&p))
+    err = IDL_ERR_IO;
+  return err;
+}
+
+/* Rebuilds every key from one read transaction, refills the events stream up
+ * to the same point, then sets the position. */
 static enum idl_err full_sync(struct idl_mirror *m) {
   set_state(m, IDL_MIRROR_SYNCING);
   char seqkey[KEY_MAX], last[24];
@@ -512,6 +648,13 @@ static enum idl_err full_sync(struct idl_mirror *m) {
   struct sync_scan s = {&p, txn, m->prefix, m};
   if (!err)
     err = idl_store_scan_contacts(txn, sync_contact, &s);
+  if (!err && pipe_flush(&p))
+    err = IDL_ERR_IO;
+  /* The events after the keys, so that a reader who looks an event's
+   * identity up finds it; before the position, so that the next batch's
+   * XADDs follow them. */
+  if (!err)
+    err = refill_events(m, txn, info.last_seq, info.last_seq);
   idl_txn_abort(txn);
   if (!err) {
     id_str(info.last_seq, last);
@@ -549,15 +692,21 @@ static enum idl_err resume(struct idl_mirror *m) {
   err = idl_store_info(txn, &info);
   if (!err)
     err = idl_store_changes(txn, 0, 1, &first, &n);
-  idl_txn_abort(txn);
   uint64_t oldest = n ? first[0].seq : info.last_seq + 1;
   for (size_t i = 0; i < n; i++)
     idl_change_fini(&first[i]);
   free(first);
+  /* The log must still hold every entry after seq. */
+  int rebuild = !err && (!present || seq > info.last_seq || seq + 1 < oldest);
+  /* Redis kept the position but perhaps not the whole stream (a stream
+   * deleted or replaced by hand): events are written with the position, so
+   * refilling up to it keeps the next batch's events in order. */
+  if (!err && !rebuild)
+    err = refill_events(m, txn, info.last_seq, seq);
+  idl_txn_abort(txn);
   if (err)
     return err;
-  /* The log must still hold every entry after seq. */
-  if (!present || seq > info.last_seq || seq + 1 < oldest)
+  if (rebuild)
     return full_sync(m);
   atomic_store(&m->applied, seq);
   return IDL_ERR_OK;
@@ -887,25 +1036,22 @@ static enum idl_err compare_contact(const struct idl_contact *ct, void *arg) {
   return err;
 }
 
-/* Whether a key found under the prefix is one the store implies. */
-static enum idl_err key_known(struct compare *c, const char *key, int *known) {
+/* Whether a key of the mirror's, of the given kind, is one the store implies. */
+static enum idl_err key_known(struct compare *c, const char *key, enum key_kind kind,
+                              int *known) {
   const char *rest = key + strlen(c->prefix);
-  *known = 0;
-  if (strcmp(rest, "mirror:seq") == 0 || strcmp(rest, "events") == 0) {
-    *known = 1;
-    return IDL_ERR_OK;
-  }
-  int is_email = strncmp(rest, "email:", 6) == 0, is_phone = strncmp(rest, "phone:", 6) == 0;
-  if (is_email || is_phone) {
+  *known = kind == KEY_SEQ || kind == KEY_EVENTS;
+  if (kind == KEY_EMAIL || kind == KEY_PHONE) {
     struct idl_ids ids = {0};
     size_t len = strlen(rest + 6);
-    enum idl_err err = len == 0 || len > IDL_EMAIL_MAX_BYTES ? IDL_ERR_OK
-        : idl_store_find(c->txn, is_email ? IDL_INDEX_EMAIL : IDL_INDEX_PHONE, rest + 6, &ids);
+    enum idl_err err = len > IDL_EMAIL_MAX_BYTES ? IDL_ERR_OK
+        : idl_store_find(c->txn, kind == KEY_EMAIL ? IDL_INDEX_EMAIL : IDL_INDEX_PHONE,
+                         rest + 6, &ids);
     *known = ids.n > 0;
     idl_ids_fini(&ids);
     return err;
   }
-  if (strncmp(rest, "identity:", 9) == 0) {
+  if (kind == KEY_IDENTITY) {
     char *end;
     uint64_t id = strtoull(rest + 9, &end, 10);
     struct idl_contact ct;
@@ -930,8 +1076,11 @@ static enum idl_err find_extra_keys(struct compare *c, redisContext *rc) {
     for (size_t i = 0; i < r->element[1]->elements && !err; i++) {
       const char *key = r->element[1]->element[i]->str;
       const char *rest = key + strlen(c->prefix);
-      int known, personal = strncmp(rest, "email:", 6) == 0 || strncmp(rest, "phone:", 6) == 0;
-      err = key_known(c, key, &known);
+      enum key_kind kind = key_kind(c->prefix, key);
+      int known, personal = kind == KEY_EMAIL || kind == KEY_PHONE;
+      if (kind == KEY_FOREIGN)
+        continue; /* another mirror's, under a longer prefix */
+      err = key_known(c, key, kind, &known);
       if (!err && !known && (c->show_values || !personal))
         differ(c, "extra: %s", key);
       else if (!err && !known)

@@ -1,8 +1,8 @@
 /* The Redis mirror (SPEC section 6): a thread that applies the change log to
  * Redis in sequence order, each batch in one MULTI/EXEC with the sequence
  * number it reaches, and rebuilds every key from the store when Redis is
- * empty, flushed or behind the oldest retained log entry. HTTP requests
- * never wait for it. */
+ * empty, flushed or behind the oldest retained log entry, refilling the events
+ * stream from the log where it stops. HTTP requests never wait for it. */
 #ifndef IDLINK_MIRROR_H
 #define IDLINK_MIRROR_H
 
@@ -28,6 +28,14 @@ enum idl_err idl_redis_url_parse(const char *url, struct idl_redis_url *out, cha
  * none of Redis's glob characters (* ? [ ] \\) nor white space, since the
  * mirror finds its keys with SCAN MATCH prefix*. */
 int idl_mirror_prefix_ok(const char *prefix);
+
+/* Whether key is one of the mirror's own keys under prefix: right after the
+ * prefix, one of email:VALUE, phone:VALUE, identity:ID (digits), events or
+ * mirror:seq. The keys of a mirror whose prefix extends this one in the same
+ * database ("idlink:n:email:x" under "idlink:") are not: a full sync leaves
+ * them alone and idlink-check does not count them. A prefix that extends
+ * another by "email:" or "phone:" cannot be told apart from its values. */
+int idl_mirror_key_ours(const char *prefix, const char *key);
 
 struct idl_mirror_opts {
   struct idl_redis_url url;

@@ -19,6 +19,28 @@ def run_check(data_dir, url, *extra):
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
+def stream(client, key="idlink:events"):
+    """The events stream as (id, fields) pairs, oldest first."""
+    return [(e[0], dict(zip(e[1][::2], e[1][1::2])))
+            for e in client.call("XRANGE", key, "-", "+")]
+
+
+def as_events(changes):
+    """What the events stream says of change-log entries (SPEC section 6):
+    contact changes name the primary and the absorbed ones, a collection's
+    record changes their pk."""
+    return [("0-%d" % c["seq"],
+             {"seq": str(c["seq"]), "kind": c["kind"], "pk": str(c["pk"])} if "pk" in c else
+             {"seq": str(c["seq"]), "kind": c["kind"], "primary": str(c["primary"]),
+              "absorbed": ",".join(str(a) for a in c.get("absorbed", []))})
+            for c in changes]
+
+
+def oldest_seq(srv):
+    st, body = srv.get("/changes?after=0&limit=1")
+    return body["results"][0]["seq"]
+
+
 class MirrorTestCase(unittest.TestCase):
     maxDiff = None
     password = None
@@ -56,6 +78,34 @@ class MirrorTestCase(unittest.TestCase):
         client = self.redis.client(self.db)
         self.addCleanup(client.close)
         return client
+
+    def wait_full_syncs(self, n, srv=None, timeout=10.0):
+        srv = srv or self.srv
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            _, _, h, _ = srv.request("GET", "/healthz")
+            if h["mirror"]["full_syncs"] >= n:
+                return
+            time.sleep(0.05)
+        self.fail("no full sync number %d in %.0f s: %r" % (n, timeout, h))
+
+    def outage(self, before, during, after, wait_sync=False):
+        """before writes, Redis killed, during writes, Redis back empty (the
+        mirror's full sync awaited when wait_sync), after writes; converged."""
+        write = lambda i: self.srv.identify({"email": "w%d@x.io" % i,
+                                             "phoneNumber": str(5000 + i)})
+        for i in range(before):
+            write(i)
+        self.redis.kill()
+        for i in range(before, before + during):
+            write(i)
+        self.redis.start()  # same port, no persistence: empty
+        if wait_sync:
+            self.wait_full_syncs(2)
+            self.wait_converged()
+        for i in range(before + during, before + during + after):
+            write(i)
+        return self.wait_converged(timeout=30)
 
 
 class KeysTests(MirrorTestCase):
@@ -181,6 +231,211 @@ class OutageTests(MirrorTestCase):
         t0 = time.monotonic()
         self.assertEqual(self.srv.stop(), 0)
         self.assertLess(time.monotonic() - t0, 12)
+
+
+class StreamTests(MirrorTestCase):
+    """The events stream has no gap the change log could fill."""
+
+    def test_outage_entries_reach_the_stream(self):
+        # An outside tester's report: the stream started at 0-161.
+        h = self.outage(110, 50, 10)
+        self.assertEqual(h["last_seq"], 170)
+        self.assertEqual(self.r().call("GET", "idlink:mirror:seq"), "170")
+        events = stream(self.r())
+        self.assertEqual([e[0] for e in events], ["0-%d" % s for s in range(1, 171)])
+        # Entries applied by the full sync say what live ones say.
+        self.assertEqual(events, as_events(self.srv.changes_since(0)))
+        self.check_clean()
+
+    def test_record_changes_reach_the_stream(self):
+        # Customers and orders are in the change log, so in the stream too,
+        # beside the contacts they reconcile.
+        st, _, body, raw = self.srv.request("POST", "/api/v1/customers/", {
+            "email": "c@x.io", "channel": 1, "channel_code": "c1", "phone_number": "77"})
+        self.assertEqual(st, 201, raw)
+        st, _, _, raw = self.srv.request("POST", "/api/v1/orders/", {
+            "channel": 1, "number": "N1", "amount": "5.00", "currency": "TRY",
+            "customer": {"email": "c@x.io", "channel_code": "c1"}})
+        self.assertEqual(st, 201, raw)
+        self.wait_converged()
+        events = stream(self.r())
+        self.assertEqual(events, as_events(self.srv.changes_since(0)))
+        kinds = [e[1]["kind"] for e in events]
+        self.assertIn("customer.created", kinds)
+        self.assertIn("order.created", kinds)
+        self.assertIn("contact.created", kinds)
+        self.assertEqual(self.r().call("GET", "idlink:email:c@x.io"), str(body["identity"]))
+        self.check_clean()
+
+    def test_surviving_stream_is_continued(self):
+        # Redis keeps the stream (up to seq 30) but loses the other keys
+        # while idlinkd runs on without it: the stream goes on at 0-31.
+        for i in range(30):
+            self.srv.identify({"email": "s%d@x.io" % i, "phoneNumber": str(i)})
+        self.wait_converged()
+        self.assertEqual(self.srv.stop(), 0)
+        alone = harness.Server(data_dir=self.srv.data_dir)
+        self.addCleanup(alone.close)
+        for i in range(10):
+            alone.identify({"email": "t%d@x.io" % i, "phoneNumber": str(100 + i)})
+        for i in range(0, 20, 2):  # merges: absorbed primaries in the events
+            alone.identify({"email": "s%d@x.io" % i, "phoneNumber": str(i + 1)})
+        self.assertEqual(alone.stop(), 0)
+        r = self.r()
+        for key in r.keys("idlink:*"):
+            if key != "idlink:events":
+                r.call("DEL", key)
+        self.srv.start()
+        for i in range(5):
+            self.srv.identify({"email": "u%d@x.io" % i})
+        h = self.wait_converged()
+        self.assertEqual(h["mirror"]["full_syncs"], 1)
+        changes = self.srv.changes_since(0)
+        self.assertEqual(len(changes), h["last_seq"])
+        self.assertIn("identity.merged", [c["kind"] for c in changes[30:]])
+        self.assertEqual(stream(r), as_events(changes))
+        self.check_clean()
+
+    def test_stream_deleted_by_hand_is_refilled_on_reconnect(self):
+        # Redis keeps the position but not the stream: no full sync is due,
+        # yet the stream is refilled before the next entry's event.
+        for i in range(25):
+            self.srv.identify({"email": "d%d@x.io" % i, "phoneNumber": str(i % 3)})
+        self.wait_converged()
+        self.assertEqual(self.srv.stop(), 0)
+        self.r().call("DEL", "idlink:events")
+        self.srv.start()
+        self.srv.identify({"email": "late@x.io"})
+        h = self.wait_converged()
+        self.assertEqual(h["mirror"]["full_syncs"], 0)
+        self.assertEqual(stream(self.r()), as_events(self.srv.changes_since(0)))
+        self.check_clean()
+
+    def test_stream_of_another_store_is_replaced(self):
+        # Its ids run past this store's log: this log's entries could never
+        # follow them in order, so the stream starts again from this log.
+        for i in range(40):
+            self.srv.identify({"email": "a%d@x.io" % i})
+        self.wait_converged()
+        self.assertEqual(self.srv.stop(), 0)
+        other = harness.Server(extra_args=("--redis", self.redis.url()))
+        self.addCleanup(other.close)
+        for i in range(10):
+            other.identify({"email": "b%d@x.io" % i})
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            _, _, h, _ = other.request("GET", "/healthz")
+            if h["mirror"]["state"] == "up" and h["mirror"]["applied_seq"] == 10:
+                break
+            time.sleep(0.05)
+        self.assertEqual(stream(self.r()), as_events(other.changes_since(0)))
+        rc, out, err = run_check(other.data_dir, self.redis.url())
+        self.assertEqual(rc, 0, out + err)
+
+
+class TrimmedLogStreamTests(MirrorTestCase):
+    extra_args = ("--log-retain", "20")
+
+    def test_stream_starts_at_the_oldest_retained_entry(self):
+        # The writer trims every 256 commits, never past what the mirror applied.
+        h = self.outage(300, 50, 10, wait_sync=True)
+        oldest = oldest_seq(self.srv)
+        self.assertGreater(oldest, 1, "the log was not trimmed: the test proves nothing")
+        self.assertLessEqual(oldest, 301, "trimmed past the outage")
+        self.assertEqual(stream(self.r()), as_events(self.srv.changes_since(0)))
+        self.assertEqual(stream(self.r())[0][0], "0-%d" % oldest)
+        self.assertEqual(h["last_seq"], 360)
+        self.check_clean()
+
+
+class CappedStreamTests(MirrorTestCase):
+    extra_args = ("--redis-stream-maxlen", "100")
+
+    def test_refill_keeps_the_newest_maxlen_entries(self):
+        self.outage(110, 50, 0, wait_sync=True)
+        # Filled after the full sync at seq 160: exactly the newest 100.
+        self.assertEqual([e[0] for e in stream(self.r())],
+                         ["0-%d" % s for s in range(61, 161)])
+        for i in range(10):
+            self.srv.identify({"email": "late%d@x.io" % i})
+        self.wait_converged()
+        seqs = [int(e[1]["seq"]) for e in stream(self.r())]
+        # MAXLEN ~ trims whole nodes only, never below the cap.
+        self.assertEqual(seqs, list(range(seqs[0], 171)))
+        self.assertGreaterEqual(len(seqs), 100)
+        self.check_clean()
+
+
+class SharedDatabaseTests(unittest.TestCase):
+    """Two mirrors in one Redis database, one prefix extending the other."""
+
+    def setUp(self):
+        self.redis = resp.RedisServer()
+        self.addCleanup(self.redis.close)
+        self.client = self.redis.client()
+        self.addCleanup(self.client.close)
+        self.a = harness.Server(extra_args=("--redis", self.redis.url()))
+        self.addCleanup(self.a.close)
+        self.n = harness.Server(extra_args=("--redis", self.redis.url(),
+                                            "--redis-prefix", "idlink:n:"))
+        self.addCleanup(self.n.close)
+        for srv, tag in ((self.a, "a"), (self.n, "n")):
+            for i in range(12):
+                srv.identify({"email": "%s%d@x.io" % (tag, i), "phoneNumber": str(i % 5)})
+            srv.identify({"email": "n:email:%s@x.io" % tag, "phoneNumber": "99"})
+
+    def mirror(self, srv):
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            _, _, h, _ = srv.request("GET", "/healthz")
+            if h["mirror"]["state"] == "up" and h["mirror"]["applied_seq"] == h["last_seq"]:
+                return h["mirror"]
+            time.sleep(0.05)
+        self.fail("the mirror did not catch up: %r" % h)
+
+    def assertClean(self, srv, *prefix):
+        rc, out, err = run_check(srv.data_dir, self.redis.url(), *prefix)
+        self.assertEqual(rc, 0, out + err)
+
+    def contents(self, pattern):
+        out = {}
+        for key in self.client.keys(pattern):
+            kind = self.client.call("TYPE", key)
+            out[key] = stream(self.client, key) if kind == "stream" else \
+                self.client.call("GET", key)
+        return out
+
+    def test_checks_and_full_syncs_keep_to_their_prefix(self):
+        for srv in (self.a, self.n):
+            self.assertEqual(self.mirror(srv)["full_syncs"], 1)
+        self.assertClean(self.a)
+        self.assertClean(self.n, "--redis-prefix", "idlink:n:")
+        others = self.contents("idlink:n:*")
+        self.assertIn("idlink:n:mirror:seq", others)
+        # The default mirror's full sync clears its keys, not idlink:n:'s.
+        self.client.call("DEL", "idlink:mirror:seq")
+        deadline = time.monotonic() + 10
+        while self.mirror(self.a)["full_syncs"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.mirror(self.a)["full_syncs"], 2)
+        self.assertEqual(self.contents("idlink:n:*"), others)
+        time.sleep(1.5)  # an idle check of the other mirror
+        self.assertEqual(self.mirror(self.n)["full_syncs"], 1, "idlink:n: lost keys")
+        self.assertClean(self.a)
+        self.assertClean(self.n, "--redis-prefix", "idlink:n:")
+        # And the other way round.
+        mine = self.contents("idlink:*")
+        mine = {k: v for k, v in mine.items() if not k.startswith("idlink:n:")}
+        self.client.call("DEL", "idlink:n:mirror:seq")
+        deadline = time.monotonic() + 10
+        while self.mirror(self.n)["full_syncs"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.mirror(self.n)["full_syncs"], 2)
+        after = {k: v for k, v in self.contents("idlink:*").items()
+                 if not k.startswith("idlink:n:")}
+        self.assertEqual(after, mine)
+        self.assertClean(self.a)
+        self.assertClean(self.n, "--redis-prefix", "idlink:n:")
 
 
 class OptionsTests(unittest.TestCase):
