@@ -280,7 +280,9 @@ void idl_query_parse(const struct idl_resource *res, const char *query,
   q->order_field = -1;
   q->page = 1;
   q->limit = DEFAULT_LIMIT;
-  for (const char *s = query ? query : ""; *s && !idl_errors_any(e);) {
+  /* Every bad value is reported together; an unknown parameter or ordering
+   * (a detail of its own) ends the parse. */
+  for (const char *s = query ? query : ""; *s && !e->status;) {
     size_t len = strcspn(s, "&");
     const char *eq = memchr(s, '=', len);
     int nul_name = 0, nul_value = 0;
@@ -467,6 +469,8 @@ static int cmp_u64(const void *a, const void *b) {
 
 /* Sorts and removes repeats. */
 static void sort_unique(struct idl_ids *ids) {
+  if (ids->n < 2)
+    return;
   qsort(ids->v, ids->n, sizeof(*ids->v), cmp_u64);
   size_t k = 0;
   for (size_t i = 0; i < ids->n; i++)
@@ -688,14 +692,16 @@ enum idl_err idl_query_page(struct idl_txn *txn, const struct idl_resource *res,
   page->count = c.count;
   if (!err && ordered) {
     struct sort_by by = {res, q->order_field, q->order_desc};
-    qsort_r(page->recs, page->n, sizeof(*page->recs), cmp_records, &by);
+    if (page->n > 1)
+      qsort_r(page->recs, page->n, sizeof(*page->recs), cmp_records, &by);
     /* Keep the page's slice only. */
     size_t from = skip < page->n ? (size_t)skip : page->n;
     size_t to = from + q->limit < page->n ? from + q->limit : page->n;
     for (size_t i = 0; i < page->n; i++)
       if (i < from || i >= to)
         idl_record_fini(&page->recs[i]);
-    memmove(page->recs, page->recs + from, (to - from) * sizeof(*page->recs));
+    if (to > from)
+      memmove(page->recs, page->recs + from, (to - from) * sizeof(*page->recs));
     page->n = to - from;
   }
   if (err)

@@ -69,7 +69,8 @@ static enum idl_err orders_json(struct idl_txn *txn, const struct idl_ids *custo
     json_object_set_new(totals, currency, json_string(buf));
   }
   if (!err) {
-    qsort(recs, n, sizeof(*recs), newest_first);
+    if (n > 1)
+      qsort(recs, n, sizeof(*recs), newest_first);
     *out = json_pack("{s:I, s:o, s:o}", "count", (json_int_t)n, "totals", totals, "latest",
                      records_json(txn, &idl_orders, recs, n < LATEST_ORDERS ? n : LATEST_ORDERS));
     totals = NULL;
@@ -106,7 +107,8 @@ static enum idl_err build_view(struct idl_txn *txn, void *arg) {
   struct idl_ids pks = {0};
   if (!err)
     err = idl_customers_of_identity(txn, primary, &pks);
-  qsort(pks.v, pks.n, sizeof(*pks.v), cmp_u64);
+  if (pks.n > 1)
+    qsort(pks.v, pks.n, sizeof(*pks.v), cmp_u64);
   size_t k = 0;
   for (size_t i = 0; i < pks.n; i++)
     if (!k || pks.v[k - 1] != pks.v[i])

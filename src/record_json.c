@@ -331,7 +331,8 @@ static void parse_text_field(const struct idl_field *f, const json_t *j, const c
   }
   while (len && isspace((unsigned char)s[len - 1]))
     len--;
-  if (len == 0 && !(f->flags & IDL_FF_BLANK)) {
+  /* A choice field has no blank of its own: "" is not one of its choices. */
+  if (len == 0 && !(f->flags & IDL_FF_BLANK) && f->type != IDL_F_ENUM) {
     idl_errors_add(e, name, MSG_BLANK);
     return;
   }

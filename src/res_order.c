@@ -143,10 +143,14 @@ static json_t *customer_body(const json_t *body, int64_t channel, char *email,
     idl_errors_add(e, "customer.email", "This field is required.");
     return NULL;
   }
-  if (!json_is_string(je) ||
-      idl_normalize_email(json_string_value(je), json_string_length(je), email)) {
+  enum idl_err err = json_is_string(je) ? idl_normalize_email(json_string_value(je),
+                                                               json_string_length(je), email)
+                                          : IDL_ERR_INVAL;
+  if (err) {
     idl_errors_add(e, "customer.email", json_is_null(je) ? "This field may not be null."
-                                                         : "Enter a valid email address.");
+                                        : err == IDL_ERR_NOTFOUND ? "This field may not be blank."
+                                        : json_is_string(je) ? "Enter a valid email address."
+                                                             : "Not a valid string.");
     return NULL;
   }
   json_t *copy = json_deep_copy(c);
@@ -240,6 +244,15 @@ static enum idl_err create(struct idl_txn *txn, struct idl_write *w) {
   json_t *cbody = customer_body(w->body, rec.v[ORDER_CHANNEL].null ? 0 : rec.v[ORDER_CHANNEL].i,
                                 email, &w->errors);
   uint64_t same = 0, customer = 0;
+  if (idl_errors_any(&w->errors) && cbody) {
+    /* Every error is reported together: the customer's fields too. */
+    struct idl_record probe;
+    if (!idl_record_init(&probe, &idl_customers)) {
+      idl_record_from_json(&idl_customers, cbody, IDL_PARSE_PATCH, w->now_us, "customer.",
+                           &probe, &w->errors);
+      idl_record_fini(&probe);
+    }
+  }
   if (idl_errors_any(&w->errors))
     err = IDL_ERR_INVAL;
   if (!err)
