@@ -181,7 +181,83 @@ class RestartTests(harness.ServerTestCase):
         self.assertStoreChecks()
 
 
+def record_load(srv, nthreads, at, action):
+    """nthreads writers of customers and of orders that upsert customers;
+    action() runs after `at` seconds. Returns the acknowledged answers:
+    [("customer", body)] and [("order", body, buyer email)]."""
+    acked = [[] for _ in range(nthreads)]
+    stop = threading.Event()
+
+    def writer(t):
+        deadline = time.monotonic() + at + 5
+        for n in range(5000):
+            if stop.is_set() or time.monotonic() > deadline:
+                return
+            if n % 2:
+                path, body = "/api/v1/orders/", {
+                    "channel": 1 + t % 3, "number": "N-%d-%d" % (t, n),
+                    "amount": "%d.%02d" % (n, t), "currency": "TRY",
+                    "customer": {"email": "buyer-%d-%d@load.io" % (t, n),
+                                 "phone_number": "8%02d%06d" % (t, n)}}
+            else:
+                path, body = "/api/v1/customers/", {
+                    "channel": 1 + t % 3, "email": "cust-%d-%d@load.io" % (t, n),
+                    "channel_code": "K-%d-%d" % (t, n), "first_name": "T%d" % t}
+            try:
+                st, _, answer, _ = harness.http_request(srv.port, "POST", path, body,
+                                                        timeout=10)
+            except (OSError, http.client.HTTPException):
+                if stop.is_set():
+                    return
+                time.sleep(0.01)
+                continue
+            if st == 201 and answer:
+                acked[t].append((path, answer, body))
+
+    threads = [threading.Thread(target=writer, args=(t,), daemon=True)
+               for t in range(nthreads)]
+    for th in threads:
+        th.start()
+    time.sleep(at)
+    action()
+    stop.set()
+    for th in threads:
+        th.join(20)
+    assert not any(th.is_alive() for th in threads), "writer threads hung"
+    return [x for per in acked for x in per]
+
+
 class CrashTests(harness.ServerTestCase):
+
+    def test_kill_9_with_customers_and_orders_loses_nothing_acknowledged(self):
+        acked = record_load(self.srv, 6, 1.5, self.srv.kill)
+        self.assertIsNotNone(self.srv.proc.poll())
+        rc, out = self.srv.check()
+        self.assertEqual(rc, 0, "idlink-check after kill -9:\n%s\n%s"
+                         % (out, self.srv.last_check_stderr))
+        self.srv.start()
+        self.assertGreater(len(acked), 8, "too few writes acknowledged before the kill")
+        lost = []
+        for path, answer, body in acked:
+            st, now = self.srv.get("%s%d/" % (path, answer["pk"]))
+            if st != 200:
+                lost.append((path, answer["pk"], st))
+                continue
+            for key in ("channel", "email", "channel_code", "number", "amount", "customer"):
+                if key in answer and now[key] != answer[key]:
+                    lost.append((path, answer["pk"], key, now[key], answer[key]))
+            if path.endswith("orders/"):
+                st, buyer = self.srv.get("/api/v1/customers/%d/" % answer["customer"])
+                if st != 200 or buyer["email"] != body["customer"]["email"]:
+                    lost.append((path, answer["pk"], "customer", st))
+            # The contact graph knows every acknowledged customer's email.
+            email = body["email"] if "email" in body else body["customer"]["email"]
+            st, _ = self.srv.post("/api/identify/", {"email": email})
+            if st != 200:
+                lost.append((path, answer["pk"], "contact of", email, st))
+        self.assertEqual(lost, [], "%d of %d acknowledged writes lost or wrong"
+                         % (len(lost), len(acked)))
+        self.assertStoreChecks()
 
     def test_kill_9_mid_load_loses_no_acknowledged_write(self):
         acked = write_load(self.srv, 8, 1.5, self.srv.kill, "crash")
