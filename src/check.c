@@ -1,7 +1,9 @@
-/* The invariant checker. One pass over the contacts builds a compact table
- * of every row; passes over the members and both indexes then check each
- * entry against it and mark what they saw, so that a row missing from an
- * index or from its primary's members shows as an unmarked row. */
+/* The invariant checker. The rows, fed once in id order, go into a compact
+ * table; the rules between rows (links, values shared by two identities, the
+ * store's position) run over that table. A snapshot's rows stop there. A
+ * store's check then passes over the members and both indexes, checks each
+ * entry against the table and marks what it saw, so that a row missing from
+ * an index or from its primary's members shows as an unmarked row. */
 #include "idlink/check.h"
 
 #include <stdarg.h>
@@ -9,10 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idlink/normalize.h"
+
 enum { SEEN_MEMBER = 1, SEEN_EMAIL = 2, SEEN_PHONE = 4, HAS_EMAIL = 8, HAS_PHONE = 16 };
 
-/* A row of the table: what the index passes need, without reading the
- * record again. Values are kept as 64-bit FNV-1a hashes of their index keys. */
+/* A row of the table: what the later passes need, without reading the record
+ * again. Values are kept as 64-bit FNV-1a hashes rather than copies, which
+ * would more than double the table: two different values among a million
+ * share a hash with a chance of about 3 in 10^8, and would then be reported
+ * as one value shared (the report names both contacts). */
 struct row {
   uint64_t id;
   uint64_t linked;
@@ -23,38 +30,37 @@ struct row {
   uint8_t flags;
 };
 
-struct checker {
-  struct idl_txn *txn;
+struct idl_checker {
   idl_violation_fn fn;
   void *arg;
-  struct idl_check_report *rep;
+  struct idl_check_report rep;
   struct row *rows;
   size_t n, cap;
-  enum idl_err err;
-  /* The group of index entries under one key being scanned. */
-  char group_key[IDL_EMAIL_MAX_BYTES + 1];
-  size_t group_key_len;
-  uint64_t group_primary, group_first;
+  struct idl_txn *txn; /* idl_check_store's, for the passes over the store */
 };
 
-static void violation(struct checker *ck, const char *fmt, ...)
+#define ID(x) ((unsigned long long)(x))
+
+static void violation(struct idl_checker *ck, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static void violation(struct checker *ck, const char *fmt, ...) {
+static void violation(struct idl_checker *ck, const char *fmt, ...) {
   char line[256];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(line, sizeof(line), fmt, ap);
   va_end(ap);
-  ck->rep->violations++;
+  ck->rep.violations++;
   ck->fn(line, ck->arg);
 }
 
-static struct row *find_row(struct checker *ck, uint64_t id) {
+static struct row *find_row(struct idl_checker *ck, uint64_t id) {
   return bsearch(&id, ck->rows, ck->n, sizeof(*ck->rows), idl_cmp_leading_id);
 }
 
-#define ID(x) ((unsigned long long)(x))
+static uint64_t primary_of(const struct row *r) {
+  return r->precedence == IDL_PRIMARY ? r->id : r->linked;
+}
 
 static uint64_t fnv1a(const char *s, size_t len) {
   uint64_t h = 14695981039346656037ULL;
@@ -63,40 +69,93 @@ static uint64_t fnv1a(const char *s, size_t len) {
   return h;
 }
 
-/* The hash of the key value is indexed under. */
-static uint64_t key_hash(const struct checker *ck, const char *value) {
-  return fnv1a(value, idl_store_index_key_len(idl_txn_store(ck->txn), strlen(value)));
+static uint64_t value_hash(const struct row *r, enum idl_index which) {
+  return which == IDL_INDEX_EMAIL ? r->email_hash : r->phone_hash;
 }
 
-static enum idl_err add_row(const struct idl_contact *c, void *arg) {
-  struct checker *ck = arg;
+/* ------------------------------------------------------------------ rows */
+
+enum idl_err idl_checker_new(idl_violation_fn fn, void *arg, struct idl_checker **out) {
+  struct idl_checker *ck = calloc(1, sizeof(*ck));
+  if (!ck)
+    return IDL_ERR_NOMEM;
+  ck->fn = fn;
+  ck->arg = arg;
+  *out = ck;
+  return IDL_ERR_OK;
+}
+
+void idl_checker_free(struct idl_checker *ck) {
+  if (!ck)
+    return;
+  free(ck->rows);
+  free(ck);
+}
+
+/* Whether c's email and phone are what normalization would have stored. */
+static int normalized(const struct idl_contact *c) {
+  char email[IDL_EMAIL_MAX_BYTES + 1], phone[IDL_PHONE_MAX_BYTES + 1];
+  return (!*c->email || (!idl_normalize_email(c->email, strlen(c->email), email) &&
+                         strcmp(email, c->email) == 0)) &&
+         (!*c->phone || (!idl_normalize_phone(c->phone, strlen(c->phone), phone) &&
+                         strcmp(phone, c->phone) == 0));
+}
+
+static void count(struct idl_check_report *rep, const struct idl_contact *c) {
+  rep->contacts++;
+  if (c->deleted_ms != IDL_TIME_NULL)
+    rep->deleted++;
+  else if (c->precedence == IDL_PRIMARY)
+    rep->primaries++;
+  else
+    rep->secondaries++;
+}
+
+enum idl_err idl_checker_add(const struct idl_contact *c, void *checker) {
+  struct idl_checker *ck = checker;
+  /* The table is searched by id: it must ascend. */
+  if (ck->n && c->id <= ck->rows[ck->n - 1].id)
+    return IDL_ERR_INVAL;
   struct row *rows = idl_grow(ck->rows, &ck->cap, ck->n, sizeof(*rows));
   if (!rows)
     return IDL_ERR_NOMEM;
   ck->rows = rows;
-  int active = c->deleted_ms == IDL_TIME_NULL;
   ck->rows[ck->n++] = (struct row){
       .id = c->id, .linked = c->linked_id, .precedence = (uint8_t)c->precedence,
-      .email_hash = key_hash(ck, c->email), .phone_hash = key_hash(ck, c->phone),
-      .active = (uint8_t)active,
+      .email_hash = fnv1a(c->email, strlen(c->email)),
+      .phone_hash = fnv1a(c->phone, strlen(c->phone)),
+      .active = c->deleted_ms == IDL_TIME_NULL,
       .flags = (uint8_t)((*c->email ? HAS_EMAIL : 0) | (*c->phone ? HAS_PHONE : 0))};
-  ck->rep->contacts++;
-  if (!active)
-    ck->rep->deleted++;
-  else if (c->precedence == IDL_PRIMARY)
-    ck->rep->primaries++;
-  else
-    ck->rep->secondaries++;
-  if (c->id >= ck->rep->next_id)
-    violation(ck, "contact %llu: id is not below next id %llu", ID(c->id),
-              ID(ck->rep->next_id));
+  count(&ck->rep, c);
+  if (!normalized(c))
+    violation(ck, "contact %llu holds an email or phone that is not valid and normalized",
+              ID(c->id));
   return IDL_ERR_OK;
 }
 
-static void check_links(struct checker *ck) {
+/* Every id below next id, and every id and sequence number handed out one
+ * JSON serves: the last id (next id - 1) and the last seq at most
+ * IDL_CHECK_MAX_ID. (A store that handed out the last one answers 507.) */
+static void check_position(struct idl_checker *ck) {
+  const struct idl_check_report *rep = &ck->rep;
+  if (rep->next_id - 1 > IDL_CHECK_MAX_ID)
+    violation(ck, "next id %llu is past %llu, the largest id JSON serves (int64)",
+              ID(rep->next_id), ID(IDL_CHECK_MAX_ID));
+  if (rep->last_seq > IDL_CHECK_MAX_ID)
+    violation(ck, "last seq %llu is past %llu, the largest sequence number JSON serves "
+              "(int64)", ID(rep->last_seq), ID(IDL_CHECK_MAX_ID));
+  for (size_t i = 0; i < ck->n; i++)
+    if (ck->rows[i].id >= rep->next_id)
+      violation(ck, "contact %llu: id is not below next id %llu", ID(ck->rows[i].id),
+                ID(rep->next_id));
+}
+
+/* Every secondary names a primary (so that its identity can be shown), and
+ * an active secondary an active primary. */
+static void check_links(struct idl_checker *ck) {
   for (size_t i = 0; i < ck->n; i++) {
     const struct row *r = &ck->rows[i];
-    if (!r->active || r->precedence != IDL_SECONDARY)
+    if (r->precedence != IDL_SECONDARY)
       continue;
     const struct row *p = find_row(ck, r->linked);
     if (!p)
@@ -104,14 +163,73 @@ static void check_links(struct checker *ck) {
     else if (p->precedence != IDL_PRIMARY)
       violation(ck, "contact %llu: linkedId %llu names a secondary (a chain)", ID(r->id),
                 ID(r->linked));
-    else if (!p->active)
+    else if (r->active && !p->active)
       violation(ck, "contact %llu: linkedId %llu names a deleted contact", ID(r->id),
                 ID(r->linked));
   }
 }
 
+/* The first active holder of a value, in an open-addressing table keyed by
+ * the value's hash. */
+struct holder {
+  uint64_t hash;
+  size_t row; /* index + 1; 0: an empty slot */
+};
+
+/* No email (or phone) of an active contact belongs to two identities. Each
+ * active value is looked up, in id order, among those seen so far: one
+ * found is a value shared, which must be within one identity. (A store's
+ * index holds the same groups; the rows are checked instead, so that a
+ * snapshot, which has no index, is held to the same rule by the same code.
+ * A table rather than a sort of the values: one pass, and a third of the
+ * time for a million rows.) */
+static enum idl_err check_shared(struct idl_checker *ck, enum idl_index which) {
+  int has = which == IDL_INDEX_EMAIL ? HAS_EMAIL : HAS_PHONE, bits = 4;
+  while (((size_t)1 << bits) < 2 * ck->n) /* at most half full */
+    bits++;
+  size_t mask = ((size_t)1 << bits) - 1;
+  struct holder *t = calloc(mask + 1, sizeof(*t));
+  if (!t)
+    return IDL_ERR_NOMEM;
+  for (size_t i = 0; i < ck->n; i++) {
+    const struct row *r = &ck->rows[i];
+    if (!r->active || !(r->flags & has))
+      continue;
+    uint64_t h = value_hash(r, which);
+    /* Fibonacci hashing spreads FNV's weaker low bits over the slots. */
+    size_t at = (size_t)((h * 0x9E3779B97F4A7C15ULL) >> (64 - bits));
+    while (t[at].row && t[at].hash != h)
+      at = (at + 1) & mask;
+    const struct row *first = t[at].row ? &ck->rows[t[at].row - 1] : NULL;
+    if (!first)
+      t[at] = (struct holder){h, i + 1};
+    else if (primary_of(first) != primary_of(r))
+      violation(ck, "contacts %llu and %llu share %s but belong to primaries %llu and %llu",
+                ID(first->id), ID(r->id), which == IDL_INDEX_EMAIL ? "an email" : "a phone",
+                ID(primary_of(first)), ID(primary_of(r)));
+  }
+  free(t);
+  return IDL_ERR_OK;
+}
+
+enum idl_err idl_checker_finish(struct idl_checker *ck, uint64_t next_id, uint64_t last_seq,
+                                struct idl_check_report *out) {
+  ck->rep.next_id = next_id;
+  ck->rep.last_seq = last_seq;
+  check_position(ck);
+  check_links(ck);
+  enum idl_err err = check_shared(ck, IDL_INDEX_EMAIL);
+  if (!err)
+    err = check_shared(ck, IDL_INDEX_PHONE);
+  if (!err)
+    *out = ck->rep;
+  return err;
+}
+
+/* ----------------------------------------------------------------- store */
+
 static enum idl_err check_member(uint64_t primary, uint64_t member, void *arg) {
-  struct checker *ck = arg;
+  struct idl_checker *ck = arg;
   struct row *m = find_row(ck, member);
   if (!m)
     violation(ck, "members of %llu: %llu names no contact", ID(primary), ID(member));
@@ -123,9 +241,27 @@ static enum idl_err check_member(uint64_t primary, uint64_t member, void *arg) {
   return IDL_ERR_OK;
 }
 
+/* Whether key is the index key of r's value: the value itself, compared by
+ * hash; or, for a key cut to the store's key size, the start of the value,
+ * compared with the record (such long values are rare). */
+static enum idl_err key_matches(struct idl_checker *ck, enum idl_index which,
+                                const struct row *r, const char *key, size_t key_len,
+                                int *match) {
+  if (key_len < idl_store_index_key_len(idl_txn_store(ck->txn), SIZE_MAX)) {
+    *match = fnv1a(key, key_len) == value_hash(r, which);
+    return IDL_ERR_OK;
+  }
+  struct idl_contact c;
+  enum idl_err err = idl_store_get(ck->txn, r->id, &c);
+  const char *value = which == IDL_INDEX_EMAIL ? c.email : c.phone;
+  if (!err)
+    *match = strlen(value) >= key_len && memcmp(value, key, key_len) == 0;
+  return err;
+}
+
 /* Checks one index entry: the contact exists, is active and holds the value
- * under that key; entries under one key belong to one identity. */
-static enum idl_err check_index_entry(struct checker *ck, enum idl_index which,
+ * under that key. */
+static enum idl_err check_index_entry(struct idl_checker *ck, enum idl_index which,
                                       const char *key, size_t key_len, uint64_t id) {
   const char *what = which == IDL_INDEX_EMAIL ? "email" : "phone";
   struct row *r = find_row(ck, id);
@@ -134,45 +270,32 @@ static enum idl_err check_index_entry(struct checker *ck, enum idl_index which,
               ID(id));
     return IDL_ERR_OK;
   }
-  uint64_t want = which == IDL_INDEX_EMAIL ? r->email_hash : r->phone_hash;
-  if (!r->active || fnv1a(key, key_len) != want) {
+  int match = 0;
+  enum idl_err err = r->active ? key_matches(ck, which, r, key, key_len, &match) : IDL_ERR_OK;
+  if (err)
+    return err;
+  if (!match)
     violation(ck, "%s index: an entry for contact %llu does not match its %s", what,
               ID(id), r->active ? "value" : "deletion");
-    return IDL_ERR_OK;
-  }
-  r->flags |= which == IDL_INDEX_EMAIL ? SEEN_EMAIL : SEEN_PHONE;
-  uint64_t primary = r->precedence == IDL_PRIMARY ? r->id : r->linked;
-  int cut = key_len == idl_store_index_key_len(idl_txn_store(ck->txn), SIZE_MAX);
-  if (key_len != ck->group_key_len || memcmp(key, ck->group_key, key_len) != 0) {
-    memcpy(ck->group_key, key, key_len);
-    ck->group_key_len = key_len;
-    ck->group_primary = primary;
-    ck->group_first = id;
-  } else if (primary != ck->group_primary && !cut) {
-    /* (Values longer than a key may share one: those are told apart by the
-     * records, which lookups read.) */
-    violation(ck, "contacts %llu and %llu share %s but belong to primaries %llu and %llu",
-              ID(ck->group_first), ID(id),
-              which == IDL_INDEX_EMAIL ? "an email" : "a phone", ID(ck->group_primary),
-              ID(primary));
-  }
+  else
+    r->flags |= which == IDL_INDEX_EMAIL ? SEEN_EMAIL : SEEN_PHONE;
   return IDL_ERR_OK;
 }
 
 static enum idl_err check_email(const char *key, size_t len, uint64_t id, void *arg) {
-  struct checker *ck = arg;
-  ck->rep->emails++;
+  struct idl_checker *ck = arg;
+  ck->rep.emails++;
   return check_index_entry(ck, IDL_INDEX_EMAIL, key, len, id);
 }
 
 static enum idl_err check_phone(const char *key, size_t len, uint64_t id, void *arg) {
-  struct checker *ck = arg;
-  ck->rep->phones++;
+  struct idl_checker *ck = arg;
+  ck->rep.phones++;
   return check_index_entry(ck, IDL_INDEX_PHONE, key, len, id);
 }
 
 /* Reports the active rows a pass should have seen and did not. */
-static void check_unseen(struct checker *ck) {
+static void check_unseen(struct idl_checker *ck) {
   for (size_t i = 0; i < ck->n; i++) {
     const struct row *r = &ck->rows[i];
     if (!r->active)
@@ -187,50 +310,55 @@ static void check_unseen(struct checker *ck) {
   }
 }
 
-static enum idl_err check_log(struct checker *ck) {
+static enum idl_err check_log(struct idl_checker *ck) {
   struct idl_change *after;
   size_t n;
-  enum idl_err err = idl_store_changes(ck->txn, ck->rep->last_seq, 1, &after, &n);
+  enum idl_err err = idl_store_changes(ck->txn, ck->rep.last_seq, 1, &after, &n);
   if (err)
     return err;
   if (n)
     violation(ck, "change log: entry %llu is above the last sequence number %llu",
-              ID(after[0].seq), ID(ck->rep->last_seq));
+              ID(after[0].seq), ID(ck->rep.last_seq));
   for (size_t i = 0; i < n; i++)
     idl_change_fini(&after[i]);
   free(after);
   return IDL_ERR_OK;
 }
 
+/* The passes over what only a store holds: members, indexes and the log. */
+static enum idl_err check_derived(struct idl_checker *ck) {
+  enum idl_err err = idl_store_scan_members(ck->txn, check_member, ck);
+  if (!err)
+    err = idl_store_scan_index(ck->txn, IDL_INDEX_EMAIL, check_email, ck);
+  if (!err)
+    err = idl_store_scan_index(ck->txn, IDL_INDEX_PHONE, check_phone, ck);
+  if (!err) {
+    check_unseen(ck);
+    err = check_log(ck);
+  }
+  return err;
+}
+
 enum idl_err idl_check_store(struct idl_txn *txn, idl_violation_fn fn, void *arg,
                              struct idl_check_report *out) {
-  struct idl_check_report rep = {0};
-  struct checker ck = {.txn = txn, .fn = fn, .arg = arg, .rep = &rep};
   struct idl_store_info info;
+  struct idl_checker *ck = NULL;
+  struct idl_check_report rep;
   enum idl_err err = idl_store_info(txn, &info);
-  if (err)
-    return err;
-  rep.next_id = info.next_id;
-  rep.last_seq = info.last_seq;
-  err = idl_store_scan_contacts(txn, add_row, &ck);
-  if (!err) {
-    check_links(&ck);
-    err = idl_store_scan_members(txn, check_member, &ck);
-  }
-  if (!err) {
-    ck.group_key_len = SIZE_MAX;
-    err = idl_store_scan_index(txn, IDL_INDEX_EMAIL, check_email, &ck);
-  }
-  if (!err) {
-    ck.group_key_len = SIZE_MAX;
-    err = idl_store_scan_index(txn, IDL_INDEX_PHONE, check_phone, &ck);
-  }
-  if (!err) {
-    check_unseen(&ck);
-    err = check_log(&ck);
-  }
-  free(ck.rows);
   if (!err)
-    *out = rep;
+    err = idl_checker_new(fn, arg, &ck);
+  if (!err) {
+    ck->txn = txn;
+    err = idl_store_scan_contacts(txn, idl_checker_add, ck);
+  }
+  if (!err)
+    err = idl_checker_finish(ck, info.next_id, info.last_seq, &rep);
+  if (!err)
+    err = check_derived(ck);
+  if (!err)
+    err = idl_check_tables(txn, fn, arg, &ck->rep.records, &ck->rep.violations);
+  if (!err)
+    *out = ck->rep;
+  idl_checker_free(ck);
   return err;
 }

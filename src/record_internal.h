@@ -77,6 +77,7 @@ enum idl_parse_mode {
   IDL_PARSE_CREATE, /* every required field, defaults for the rest */
   IDL_PARSE_PATCH,  /* the fields sent */
   IDL_PARSE_PUT,    /* the fields sent, and those marked PUT_REQUIRED */
+  IDL_PARSE_RESTORE, /* a snapshot's row: every stored field, the server's too */
 };
 
 /* Parses body into rec, which holds the stored record on PATCH and PUT (and

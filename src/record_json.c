@@ -596,8 +596,16 @@ void idl_record_from_json(const struct idl_resource *res, const json_t *body,
     const struct idl_field *f = &res->fields[i];
     struct idl_value *v = &rec->v[i];
     snprintf(name, sizeof(name), "%s%s", prefix, f->name);
-    if (f->flags & IDL_FF_COMPUTED)
+    if ((f->flags & IDL_FF_COMPUTED) || f->type == IDL_F_PK)
       continue;
+    if ((f->flags & IDL_FF_READ_ONLY) && mode == IDL_PARSE_RESTORE) {
+      const json_t *j = json_object_get(body, f->name);
+      if (j)
+        idl_value_from_json(f, j, name, v, e);
+      else
+        idl_errors_add(e, name, MSG_REQUIRED);
+      continue;
+    }
     if (f->flags & IDL_FF_READ_ONLY) {
       if ((f->flags & IDL_FF_NOW_ALWAYS) || ((f->flags & IDL_FF_NOW) && mode == IDL_PARSE_CREATE)) {
         idl_value_clear(v);
@@ -609,7 +617,7 @@ void idl_record_from_json(const struct idl_resource *res, const json_t *body,
     const json_t *j = json_object_get(body, f->name);
     if (j) {
       idl_value_from_json(f, j, name, v, e);
-    } else if (mode == IDL_PARSE_CREATE) {
+    } else if (mode == IDL_PARSE_CREATE || mode == IDL_PARSE_RESTORE) {
       if (f->flags & IDL_FF_REQUIRED)
         idl_errors_add(e, name, MSG_REQUIRED);
       else

@@ -216,8 +216,28 @@ static enum idl_err deleting(struct idl_txn *txn, const struct idl_record *rec,
   return err;
 }
 
-static const struct idl_hooks hooks = {
-    .validate = validate, .stored = stored, .compute = compute, .deleting = deleting};
+/* The contact graph knows the customer's email and phone. */
+static int check(struct idl_txn *txn, const struct idl_record *rec, char *why, size_t why_len) {
+  const struct {
+    enum idl_index index;
+    int field;
+    const char *what;
+  } values[] = {{IDL_INDEX_EMAIL, CUSTOMER_EMAIL, "email"},
+                {IDL_INDEX_PHONE, CUSTOMER_PHONE, "phone_number"}};
+  for (size_t i = 0; i < 2; i++) {
+    const struct idl_value *v = &rec->v[values[i].field];
+    uint64_t id;
+    if (!v->null && *v->s && idl_store_find_first(txn, values[i].index, v->s, &id)) {
+      snprintf(why, why_len, "its %s is not in the contact graph", values[i].what);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static const struct idl_hooks hooks = {.validate = validate, .stored = stored,
+                                       .compute = compute, .deleting = deleting,
+                                       .check = check};
 
 const struct idl_resource idl_customers = {
     .name = "customers",

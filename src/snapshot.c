@@ -2,19 +2,141 @@
 #include "idlink/snapshot.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
-#include "idlink/check.h"
 #include "idlink/codec.h"
-#include "idlink/log.h"
-#include "idlink/normalize.h"
+#include "idlink/toolkit.h"
+#include "record_internal.h"
 
 #define PROGRESS_EVERY 65536
+
+#define ULL(x) ((unsigned long long)(x))
+
+/* The largest id (or last_seq) a snapshot may hold: one below the largest a
+ * store may hand out, so that the restored store can take the next one. */
+#define MAX_RESTORED (IDL_CHECK_MAX_ID - 1)
+
+/* Writes a message into why and returns err. */
+static enum idl_err say(char *why, size_t why_len, enum idl_err err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static enum idl_err say(char *why, size_t why_len, enum idl_err err, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, why_len, fmt, ap);
+  va_end(ap);
+  return err;
+}
+
+const char *const idl_snapshot_tables[IDL_SNAPSHOT_TABLES] = {
+    "customers", "orders", "products", "feedback", "tickets", "bridges", "conflicts"};
+
+/* The collection of snapshot table i; NULL when this idlink holds no table
+ * of that name yet (its rows are then 0). */
+static const struct idl_resource *table_res(size_t i) {
+  return idl_resource_find(idl_snapshot_tables[i]);
+}
+
+/* ----------------------------------------------------- JSON <-> msgpack */
+
+/* A table's row is a map of the record's fields as the API shows them. */
+static int pack_json(msgpack_packer *pk, const json_t *j) {
+  switch (json_typeof(j)) {
+  case JSON_OBJECT: {
+    const char *key;
+    const json_t *v;
+    if (msgpack_pack_map(pk, json_object_size(j)))
+      return -1;
+    json_object_foreach((json_t *)j, key, v)
+      if (msgpack_pack_str_with_body(pk, key, strlen(key)) || pack_json(pk, v))
+        return -1;
+    return 0;
+  }
+  case JSON_ARRAY: {
+    if (msgpack_pack_array(pk, json_array_size(j)))
+      return -1;
+    for (size_t i = 0; i < json_array_size(j); i++)
+      if (pack_json(pk, json_array_get(j, i)))
+        return -1;
+    return 0;
+  }
+  case JSON_STRING:
+    return msgpack_pack_str_with_body(pk, json_string_value(j), json_string_length(j));
+  case JSON_INTEGER:
+    return msgpack_pack_int64(pk, json_integer_value(j));
+  case JSON_REAL:
+    return msgpack_pack_double(pk, json_real_value(j));
+  case JSON_TRUE:
+    return msgpack_pack_true(pk);
+  case JSON_FALSE:
+    return msgpack_pack_false(pk);
+  default:
+    return msgpack_pack_nil(pk);
+  }
+}
+
+/* The JSON value of a msgpack object; NULL for what JSON cannot hold (a key
+ * that is not a string, binary data, text that is not UTF-8). */
+static json_t *to_json(const msgpack_object *o, int depth) {
+  if (depth > 64)
+    return NULL;
+  switch (o->type) {
+  case MSGPACK_OBJECT_NIL:
+    return json_null();
+  case MSGPACK_OBJECT_BOOLEAN:
+    return json_boolean(o->via.boolean);
+  case MSGPACK_OBJECT_POSITIVE_INTEGER:
+    return o->via.u64 > INT64_MAX ? NULL : json_integer((json_int_t)o->via.u64);
+  case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+    return json_integer(o->via.i64);
+  case MSGPACK_OBJECT_FLOAT32:
+  case MSGPACK_OBJECT_FLOAT64:
+    return json_real(o->via.f64);
+  case MSGPACK_OBJECT_STR:
+    return memchr(o->via.str.ptr, '\0', o->via.str.size)
+               ? NULL
+               : json_stringn(o->via.str.ptr, o->via.str.size);
+  case MSGPACK_OBJECT_ARRAY: {
+    json_t *a = json_array();
+    for (uint32_t i = 0; a && i < o->via.array.size; i++) {
+      json_t *v = to_json(&o->via.array.ptr[i], depth + 1);
+      if (!v || json_array_append_new(a, v)) {
+        json_decref(a);
+        return NULL;
+      }
+    }
+    return a;
+  }
+  case MSGPACK_OBJECT_MAP: {
+    json_t *m = json_object();
+    for (uint32_t i = 0; m && i < o->via.map.size; i++) {
+      const msgpack_object_kv *kv = &o->via.map.ptr[i];
+      char key[256];
+      if (kv->key.type != MSGPACK_OBJECT_STR || kv->key.via.str.size >= sizeof(key)) {
+        json_decref(m);
+        return NULL;
+      }
+      memcpy(key, kv->key.via.str.ptr, kv->key.via.str.size);
+      key[kv->key.via.str.size] = '\0';
+      json_t *v = to_json(&kv->val, depth + 1);
+      if (!v || json_object_set_new(m, key, v)) {
+        json_decref(m);
+        return NULL;
+      }
+    }
+    return m;
+  }
+  default:
+    return NULL;
+  }
+}
 
 /* ---------------------------------------------------------------- writer */
 
@@ -76,58 +198,143 @@ static enum idl_err dump_row(const struct idl_contact *c, void *arg) {
   return IDL_ERR_OK;
 }
 
-enum idl_err idl_snapshot_write(struct idl_txn *txn, int fd, idl_progress_fn progress,
-                                void *arg, struct idl_snapshot_header *header) {
-  struct idl_store_info info;
-  enum idl_err err = idl_store_info(txn, &info);
+/* Version 2's maps: the tables' row counts, and every next id. */
+static int pack_tables(msgpack_packer *pk, const struct idl_snapshot_header *h) {
+  int rc = pack_cstr(pk, "tables") || msgpack_pack_map(pk, IDL_SNAPSHOT_TABLES);
+  for (size_t i = 0; !rc && i < IDL_SNAPSHOT_TABLES; i++)
+    rc = pack_cstr(pk, idl_snapshot_tables[i]) || msgpack_pack_uint64(pk, h->rows[i]);
+  rc = rc || pack_cstr(pk, "next_ids") || msgpack_pack_map(pk, IDL_SNAPSHOT_TABLES + 1) ||
+       pack_cstr(pk, "contacts") || msgpack_pack_uint64(pk, h->next_contact_id);
+  for (size_t i = 0; !rc && i < IDL_SNAPSHOT_TABLES; i++)
+    rc = pack_cstr(pk, idl_snapshot_tables[i]) || msgpack_pack_uint64(pk, h->next_ids[i]);
+  return rc;
+}
+
+/* Returns non-zero when the packer failed, which only writing can. */
+static int pack_header(msgpack_packer *pk, const struct idl_snapshot_header *h) {
+  return msgpack_pack_map(pk, h->version == 1 ? 5 : 7) || pack_cstr(pk, "format") ||
+         pack_cstr(pk, IDL_SNAPSHOT_FORMAT) || pack_cstr(pk, "version") ||
+         msgpack_pack_uint64(pk, h->version) || pack_cstr(pk, "created_at") ||
+         msgpack_pack_int64(pk, h->created_at) || pack_cstr(pk, "contacts") ||
+         msgpack_pack_uint64(pk, h->contacts) || pack_cstr(pk, "last_seq") ||
+         msgpack_pack_uint64(pk, h->last_seq) || (h->version > 1 && pack_tables(pk, h));
+}
+
+/* The tables' counts and next ids; version 2 once any table was ever used
+ * (a version 1 reader would lose it), else version 1. */
+static enum idl_err table_positions(struct idl_txn *txn, struct idl_snapshot_header *h) {
+  enum idl_err err = IDL_ERR_OK;
+  h->version = 1;
+  for (size_t i = 0; !err && i < IDL_SNAPSHOT_TABLES; i++) {
+    const struct idl_resource *res = table_res(i);
+    h->rows[i] = 0;
+    h->next_ids[i] = 1;
+    if (!res)
+      continue;
+    size_t t = idl_resource_table(res);
+    if (!(err = idl_table_count(txn, t, &h->rows[i])))
+      err = idl_table_peek_pk(txn, t, &h->next_ids[i]);
+    if (h->rows[i] || h->next_ids[i] > 1)
+      h->version = 2;
+  }
+  return err;
+}
+
+struct dump_table {
+  struct dump *d;
+  const struct idl_resource *res;
+};
+
+/* One record as a map of its fields as the API shows them, computed fields
+ * (identity) left out. */
+static enum idl_err dump_record(uint64_t pk, const void *data, size_t len, void *arg) {
+  struct dump_table *dt = arg;
+  struct idl_record rec;
+  enum idl_err err = idl_record_decode(dt->res, pk, data, len, &rec);
   if (err)
     return err;
-  struct out *o = calloc(1, sizeof(*o));
-  if (!o)
+  json_t *j = idl_record_to_json(dt->res, &rec);
+  idl_record_fini(&rec);
+  if (!j)
     return IDL_ERR_NOMEM;
+  for (size_t i = 0; i < dt->res->n_fields; i++)
+    if (dt->res->fields[i].flags & IDL_FF_COMPUTED)
+      json_object_del(j, dt->res->fields[i].name);
+  int rc = pack_json(&dt->d->pk, j);
+  json_decref(j);
+  if (rc)
+    return IDL_ERR_IO;
+  if (++dt->d->rows % PROGRESS_EVERY == 0 && dt->d->progress)
+    dt->d->progress(dt->d->rows, dt->d->total, dt->d->arg);
+  return IDL_ERR_OK;
+}
+
+static enum idl_err dump_tables(struct idl_txn *txn, struct dump *d,
+                                const struct idl_snapshot_header *h) {
+  enum idl_err err = IDL_ERR_OK;
+  for (size_t i = 0; !err && h->version > 1 && i < IDL_SNAPSHOT_TABLES; i++) {
+    struct dump_table dt = {d, table_res(i)};
+    if (dt.res)
+      err = idl_table_scan(txn, idl_resource_table(dt.res), 1, 0, dump_record, &dt);
+  }
+  return err;
+}
+
+/* The trailer's CRC covers every byte before it: those are flushed first. */
+static int pack_trailer(struct dump *d, struct out *o) {
+  return out_flush(o) || msgpack_pack_map(&d->pk, 2) || pack_cstr(&d->pk, "count") ||
+         msgpack_pack_uint64(&d->pk, d->rows) || pack_cstr(&d->pk, "crc32") ||
+         msgpack_pack_uint32(&d->pk, (uint32_t)o->crc) || out_flush(o);
+}
+
+enum idl_err idl_snapshot_write(struct idl_txn *txn, int fd, const struct idl_dump_opts *opts,
+                                struct idl_snapshot_header *header, char *why,
+                                size_t why_len) {
+  struct idl_store_info info;
+  struct out *o = NULL;
+  enum idl_err err = idl_store_info(txn, &info);
+  if (!err && !(o = calloc(1, sizeof(*o))))
+    err = IDL_ERR_NOMEM;
+  if (err)
+    return say(why, why_len, err, "%s: %s", opts->store, idl_strerror(err));
   o->fd = fd;
   o->crc = crc32_z(0, NULL, 0);
-  struct dump d = {.total = info.contacts, .progress = progress, .arg = arg};
+  struct dump d = {.total = info.contacts, .progress = opts->progress, .arg = opts->arg};
   msgpack_packer_init(&d.pk, o, out_write);
-  struct idl_snapshot_header h = {IDL_SNAPSHOT_VERSION, idl_now_ms(), info.contacts,
-                                  info.last_seq};
-  int packed_badly = msgpack_pack_map(&d.pk, 5) || pack_cstr(&d.pk, "format") ||
-            pack_cstr(&d.pk, IDL_SNAPSHOT_FORMAT) || pack_cstr(&d.pk, "version") ||
-            msgpack_pack_uint64(&d.pk, h.version) || pack_cstr(&d.pk, "created_at") ||
-            msgpack_pack_int64(&d.pk, h.created_at) || pack_cstr(&d.pk, "contacts") ||
-            msgpack_pack_uint64(&d.pk, h.contacts) || pack_cstr(&d.pk, "last_seq") ||
-            msgpack_pack_uint64(&d.pk, h.last_seq);
-  err = packed_badly ? IDL_ERR_IO : idl_store_scan_contacts(txn, dump_row, &d);
-  /* The trailer's CRC covers every byte before it: flush them first. */
-  if (!err && out_flush(o) == 0) {
-    packed_badly = msgpack_pack_map(&d.pk, 2) || pack_cstr(&d.pk, "count") ||
-          msgpack_pack_uint64(&d.pk, d.rows) || pack_cstr(&d.pk, "crc32") ||
-          msgpack_pack_uint32(&d.pk, (uint32_t)o->crc) || out_flush(o);
-    err = packed_badly ? IDL_ERR_IO : IDL_ERR_OK;
-  }
-  if (!err && o->failed)
-    err = IDL_ERR_IO;
-  if (o->failed)
-    idl_log_error("snapshot: write failed: %s", strerror(o->failed));
-  if (!err && d.rows != h.contacts)
-    err = IDL_ERR_CORRUPT; /* the table's count and its rows disagree */
-  if (!err && progress)
-    progress(d.rows, d.total, arg);
-  int failed = o->failed;
-  free(o);
+  struct idl_snapshot_header h = {.version = IDL_SNAPSHOT_VERSION,
+                                  .created_at = idl_now_ms(),
+                                  .contacts = info.contacts,
+                                  .last_seq = info.last_seq};
+  h.next_contact_id = info.next_id;
+  err = table_positions(txn, &h);
+  for (size_t i = 0; i < IDL_SNAPSHOT_TABLES; i++)
+    d.total += h.rows[i];
   if (!err)
-    *header = h;
-  return (failed == ENOSPC || failed == EDQUOT) ? IDL_ERR_FULL : err;
+    err = pack_header(&d.pk, &h) ? IDL_ERR_IO : idl_store_scan_contacts(txn, dump_row, &d);
+  if (!err)
+    err = dump_tables(txn, &d, &h);
+  if (!err && pack_trailer(&d, o))
+    err = IDL_ERR_IO;
+  /* Writing fails on the output's side (a full disk, a closed pipe): the
+   * output is named, with the system's reason; anything else is the store's. */
+  if (o->failed)
+    err = say(why, why_len, idl_errno_err(o->failed), "%s: %s", opts->output,
+              strerror(o->failed));
+  else if (err)
+    say(why, why_len, err, "%s: %s", opts->store, idl_strerror(err));
+  else if (d.rows != d.total)
+    err = say(why, why_len, IDL_ERR_CORRUPT, "%s: the tables count %llu rows, "
+              "but %llu were read", opts->store, ULL(d.total), ULL(d.rows));
+  free(o);
+  if (err)
+    return err;
+  if (opts->progress)
+    opts->progress(d.rows, d.total, opts->arg);
+  *header = h;
+  return IDL_ERR_OK;
 }
 
 /* ---------------------------------------------------------------- reader */
-
-struct link {
-  uint64_t id, linked;
-  uint64_t row;
-  size_t at;
-  uint8_t precedence;
-};
 
 struct reader {
   const char *buf;
@@ -135,25 +342,15 @@ struct reader {
   msgpack_unpacked u;
   char *why;
   size_t why_len;
-  struct link *links;
-  size_t n, cap;
+  struct idl_checker *ck;
+  const struct idl_snapshot_read_opts *opts;
+  uint64_t violations;
+  char first[320];  /* the first violation */
+  uint64_t row;     /* the row being handed to the checker, 0 between rows */
+  size_t row_at;    /* its byte */
 };
 
-/* Writes a message into why and returns err. */
-static enum idl_err say(char *why, size_t why_len, enum idl_err err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static enum idl_err say(char *why, size_t why_len, enum idl_err err, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, why_len, fmt, ap);
-  va_end(ap);
-  return err;
-}
-
 #define bad(r, err, ...) say((r)->why, (r)->why_len, err, __VA_ARGS__)
-
-#define ULL(x) ((unsigned long long)(x))
 
 /* Reads the next object into r->u. what names it for messages: "row" with
  * row number row, or anything else on its own. */
@@ -206,6 +403,44 @@ static int map_has_str(const msgpack_object *o, const char *name, const char *va
   return 0;
 }
 
+/* The map named name of the header o; NULL when there is none. */
+static const msgpack_object *map_map(const msgpack_object *o, const char *name) {
+  for (uint32_t i = 0; i < o->via.map.size; i++)
+    if (key_is(&o->via.map.ptr[i], name) && o->via.map.ptr[i].val.type == MSGPACK_OBJECT_MAP)
+      return &o->via.map.ptr[i].val;
+  return NULL;
+}
+
+/* Version 2's tables and next_ids (version 1: no tables, next ids past the
+ * rows). Every table must be listed in both. */
+static enum idl_err read_tables_header(struct reader *r, const msgpack_object *o,
+                                       struct idl_snapshot_header *h) {
+  h->next_contact_id = 0;
+  for (size_t i = 0; i < IDL_SNAPSHOT_TABLES; i++) {
+    h->rows[i] = 0;
+    h->next_ids[i] = 1;
+  }
+  if (h->version == 1)
+    return IDL_ERR_OK;
+  const msgpack_object *tables = map_map(o, "tables"), *next = map_map(o, "next_ids");
+  if (!tables || !next || !map_uint(next, "contacts", &h->next_contact_id))
+    return bad(r, IDL_ERR_CORRUPT, "header: version 2 needs the maps tables and next_ids "
+               "(with contacts)");
+  for (size_t i = 0; i < IDL_SNAPSHOT_TABLES; i++) {
+    const char *name = idl_snapshot_tables[i];
+    if (!map_uint(tables, name, &h->rows[i]) || !map_uint(next, name, &h->next_ids[i]))
+      return bad(r, IDL_ERR_CORRUPT, "header: table %s is missing from tables or next_ids "
+                 "(every table is listed, 0 included)", name);
+    if (h->next_ids[i] < 1 || h->next_ids[i] > MAX_RESTORED + 1)
+      return bad(r, IDL_ERR_CORRUPT, "header: next id %llu of %s is out of range",
+                 ULL(h->next_ids[i]), name);
+    if (h->rows[i] && !table_res(i))
+      return bad(r, IDL_ERR_CORRUPT, "header: %llu rows of %s, a table this idlink does not "
+                 "hold", ULL(h->rows[i]), name);
+  }
+  return IDL_ERR_OK;
+}
+
 static enum idl_err read_header(struct reader *r, struct idl_snapshot_header *h) {
   if (r->len == 0)
     return bad(r, IDL_ERR_CORRUPT, "empty file: not an idlink snapshot");
@@ -219,45 +454,22 @@ static enum idl_err read_header(struct reader *r, struct idl_snapshot_header *h)
                IDL_SNAPSHOT_FORMAT);
   if (!map_uint(o, "version", &h->version))
     return bad(r, IDL_ERR_CORRUPT, "header: no version");
-  if (h->version != IDL_SNAPSHOT_VERSION)
+  if (h->version < 1 || h->version > IDL_SNAPSHOT_VERSION)
     return bad(r, IDL_ERR_VERSION,
                "header: snapshot version %llu is not supported (this idlink reads "
-               "version %d)", ULL(h->version), IDL_SNAPSHOT_VERSION);
+               "versions 1 to %d)", ULL(h->version), IDL_SNAPSHOT_VERSION);
   uint64_t created;
   if (!map_uint(o, "created_at", &created) || !map_uint(o, "contacts", &h->contacts) ||
       !map_uint(o, "last_seq", &h->last_seq))
     return bad(r, IDL_ERR_CORRUPT,
                "header: created_at, contacts and last_seq must be unsigned integers");
   h->created_at = (int64_t)created;
-  return IDL_ERR_OK;
-}
-
-static enum idl_err note_link(struct reader *r, const struct idl_contact *c, uint64_t row,
-                              size_t at) {
-  struct link *v = idl_grow(r->links, &r->cap, r->n, sizeof(*v));
-  if (!v)
-    return bad(r, IDL_ERR_NOMEM, "out of memory at row %llu", ULL(row));
-  r->links = v;
-  r->links[r->n++] = (struct link){c->id, c->linked_id, row, at, (uint8_t)c->precedence};
-  return IDL_ERR_OK;
-}
-
-static const struct link *find_link(const struct reader *r, uint64_t id) {
-  return bsearch(&id, r->links, r->n, sizeof(*r->links), idl_cmp_leading_id);
-}
-
-/* Every secondary names a primary that is in the snapshot. */
-static enum idl_err check_links(struct reader *r) {
-  for (size_t i = 0; i < r->n; i++) {
-    const struct link *l = &r->links[i];
-    if (l->precedence != IDL_SECONDARY)
-      continue;
-    const struct link *p = find_link(r, l->linked);
-    if (!p || p->precedence != IDL_PRIMARY)
-      return bad(r, IDL_ERR_CORRUPT,
-                 "row %llu at byte %zu: contact %llu links to %llu, which is not a "
-                 "primary in the snapshot", ULL(l->row), l->at, ULL(l->id), ULL(l->linked));
-  }
+  if ((err = read_tables_header(r, o, h)))
+    return err;
+  if (h->last_seq > MAX_RESTORED)
+    return bad(r, IDL_ERR_CORRUPT, "header: last_seq %llu is above %llu: sequence numbers "
+               "are served as int64, and the restored store must be able to take the "
+               "next one", ULL(h->last_seq), ULL(MAX_RESTORED));
   return IDL_ERR_OK;
 }
 
@@ -275,68 +487,298 @@ static enum idl_err read_trailer(struct reader *r, uint64_t rows, size_t at,
   if (count != rows)
     return bad(r, IDL_ERR_CORRUPT, "trailer at byte %zu: count %llu, but %llu rows "
                "precede it", at, ULL(count), ULL(rows));
-  if (h->contacts != rows)
-    return bad(r, IDL_ERR_CORRUPT, "header: %llu contacts, but %llu rows follow",
-               ULL(h->contacts), ULL(rows));
+  uint64_t want = h->contacts;
+  for (size_t i = 0; i < IDL_SNAPSHOT_TABLES; i++)
+    want += h->rows[i];
+  if (want != rows)
+    return bad(r, IDL_ERR_CORRUPT, "header: %llu rows (contacts and tables), but %llu rows "
+               "follow", ULL(want), ULL(rows));
   if (r->off != r->len)
     return bad(r, IDL_ERR_CORRUPT, "%zu unexpected bytes after the trailer, from byte %zu",
                r->len - r->off, r->off);
   return IDL_ERR_OK;
 }
 
-/* Whether c's email and phone are what normalization would have stored. */
-static int normalized(const struct idl_contact *c) {
-  char email[IDL_EMAIL_MAX_BYTES + 1], phone[IDL_PHONE_MAX_BYTES + 1];
-  return (!*c->email || (!idl_normalize_email(c->email, strlen(c->email), email) &&
-                         strcmp(email, c->email) == 0)) &&
-         (!*c->phone || (!idl_normalize_phone(c->phone, strlen(c->phone), phone) &&
-                         strcmp(phone, c->phone) == 0));
+/* Takes the checker's violations: one found while a row is handed over is
+ * about that row, and says which. */
+static void note_violation(const char *line, void *arg) {
+  struct reader *r = arg;
+  char full[sizeof(r->first)];
+  if (r->row)
+    snprintf(full, sizeof(full), "row %llu at byte %zu: %s", ULL(r->row), r->row_at, line);
+  else
+    snprintf(full, sizeof(full), "%s", line);
+  if (r->violations++ == 0)
+    memcpy(r->first, full, sizeof(full));
+  if (r->opts->violation)
+    r->opts->violation(full, r->opts->arg);
 }
 
-/* Reads rows up to and including the trailer. */
+/* A row's ids: ascending after last_id, and with room above them for the id
+ * the restored store hands out next. */
+static enum idl_err check_ids(struct reader *r, const struct idl_contact *c, uint64_t row,
+                              size_t at, uint64_t last_id) {
+  if (c->id <= last_id)
+    return bad(r, IDL_ERR_CORRUPT, "row %llu at byte %zu: id %llu does not follow id "
+               "%llu (ids ascend, without repeats)", ULL(row), at, ULL(c->id),
+               ULL(last_id));
+  if (c->id > MAX_RESTORED || c->linked_id > MAX_RESTORED)
+    return bad(r, IDL_ERR_CORRUPT, "row %llu at byte %zu: %s %llu is above %llu: ids are "
+               "served as int64, and the restored store must be able to take the next "
+               "one", ULL(row), at, c->id > MAX_RESTORED ? "id" : "linked_id",
+               ULL(c->id > MAX_RESTORED ? c->id : c->linked_id), ULL(MAX_RESTORED));
+  return IDL_ERR_OK;
+}
+
+/* Hands row number row (at byte at) to the checker, then to the caller. */
+static enum idl_err take_row(struct reader *r, const struct idl_contact *c, uint64_t row,
+                             size_t at) {
+  r->row = row;
+  r->row_at = at;
+  enum idl_err err = idl_checker_add(c, r->ck);
+  r->row = 0;
+  if (err)
+    return bad(r, err, "row %llu: %s", ULL(row), idl_strerror(err));
+  if (r->opts->row && (err = r->opts->row(c, r->opts->arg)))
+    return bad(r, err, "row %llu: %s", ULL(row), idl_strerror(err));
+  return IDL_ERR_OK;
+}
+
+/* A unique index's key of one row, hashed, for the duplicates check. */
+struct unique_key {
+  uint64_t hash;
+  uint64_t pk;
+};
+
+static int cmp_unique(const void *pa, const void *pb) {
+  const struct unique_key *a = pa, *b = pb;
+  if (a->hash != b->hash)
+    return a->hash < b->hash ? -1 : 1;
+  return (a->pk > b->pk) - (a->pk < b->pk);
+}
+
+static uint64_t hash_bytes(const void *data, size_t len) {
+  const unsigned char *s = data;
+  uint64_t h = 14695981039346656037ULL;
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ s[i]) * 1099511628211ULL;
+  return h;
+}
+
+/* What the table rows read so far imply: each table's pks (ascending), for
+ * the FKs of later tables, and its unique keys. */
+struct tables_seen {
+  struct idl_ids pks[IDL_SNAPSHOT_TABLES];
+  struct unique_key *keys[IDL_MAX_INDEXES];
+  size_t n_keys[IDL_MAX_INDEXES], cap_keys[IDL_MAX_INDEXES];
+};
+
+static void tables_seen_fini(struct tables_seen *ts) {
+  for (size_t i = 0; i < IDL_SNAPSHOT_TABLES; i++)
+    idl_ids_fini(&ts->pks[i]);
+  for (size_t i = 0; i < IDL_MAX_INDEXES; i++)
+    free(ts->keys[i]);
+}
+
+/* The snapshot table a collection's FK names: its position, or -1. */
+static int table_of(const char *name) {
+  for (size_t i = 0; i < IDL_SNAPSHOT_TABLES; i++)
+    if (!strcmp(idl_snapshot_tables[i], name))
+      return (int)i;
+  return -1;
+}
+
+/* One table row: a map of the record's fields, valid as the API would
+ * store them, its pk ascending and below the table's next id, its FKs naming
+ * rows of the tables before it. */
+static enum idl_err read_record(struct reader *r, size_t table, uint64_t row, size_t at,
+                                struct tables_seen *ts, uint64_t next_id,
+                                struct idl_record *rec) {
+  const struct idl_resource *res = table_res(table);
+  const char *name = idl_snapshot_tables[table];
+  json_t *j = r->u.data.type == MSGPACK_OBJECT_MAP ? to_json(&r->u.data, 0) : NULL;
+  json_t *jpk = j ? json_object_get(j, "pk") : NULL;
+  if (!json_is_integer(jpk) || json_integer_value(jpk) < 1) {
+    json_decref(j);
+    return bad(r, IDL_ERR_CORRUPT, "row %llu at byte %zu: not a row of %s (a map of its "
+               "fields with a positive pk)", ULL(row), at, name);
+  }
+  uint64_t pk = (uint64_t)json_integer_value(jpk);
+  struct idl_ids *pks = &ts->pks[table];
+  if (pks->n && pk <= pks->v[pks->n - 1]) {
+    json_decref(j);
+    return bad(r, IDL_ERR_CORRUPT, "row %llu at byte %zu: %s pk %llu does not follow pk %llu "
+               "(pks ascend, without repeats)", ULL(row), at, name, ULL(pk),
+               ULL(pks->v[pks->n - 1]));
+  }
+  if (pk >= next_id) {
+    json_decref(j);
+    return bad(r, IDL_ERR_CORRUPT, "row %llu at byte %zu: %s pk %llu is not below its next "
+               "id %llu", ULL(row), at, name, ULL(pk), ULL(next_id));
+  }
+  struct idl_errors e = {0};
+  enum idl_err err = idl_record_init(rec, res);
+  if (!err) {
+    idl_record_from_json(res, j, IDL_PARSE_RESTORE, 0, "", rec, &e);
+    rec->pk = pk;
+  }
+  json_decref(j);
+  if (!err && idl_errors_any(&e))
+    err = bad(r, IDL_ERR_CORRUPT, "row %llu at byte %zu: %s %llu: %s: %s", ULL(row), at,
+              res->singular, ULL(pk), e.n ? e.v[0].field : "row",
+              e.n ? e.v[0].message : "refused");
+  for (size_t i = 0; !err && i < res->n_fields; i++) {
+    const struct idl_field *f = &res->fields[i];
+    int target = f->type == IDL_F_FK ? table_of(f->fk) : -1;
+    uint64_t want = (uint64_t)rec->v[i].i;
+    if (target >= 0 && !rec->v[i].null &&
+        !bsearch(&want, ts->pks[target].v, ts->pks[target].n, sizeof(uint64_t),
+                 idl_cmp_leading_id))
+      err = bad(r, IDL_ERR_CORRUPT, "row %llu at byte %zu: %s %llu: %s %llu is not in the "
+                "snapshot", ULL(row), at, res->singular, ULL(pk), f->name, ULL(want));
+  }
+  if (!err)
+    err = idl_ids_push(pks, pk);
+  idl_errors_fini(&e);
+  if (err)
+    idl_record_fini(rec);
+  return err;
+}
+
+/* Notes rec's unique keys; reports a key two rows share once the table is read. */
+static enum idl_err note_unique(struct reader *r, const struct idl_resource *res,
+                                const struct idl_record *rec, struct tables_seen *ts) {
+  struct idl_keyset *ks = malloc(sizeof(*ks));
+  enum idl_err err = ks ? idl_record_keys(res, rec, ks) : IDL_ERR_NOMEM;
+  for (size_t i = 0; !err && i < res->n_indexes; i++) {
+    if (!res->indexes[i].unique || ks->key[i].null)
+      continue;
+    struct unique_key *v = idl_grow(ts->keys[i], &ts->cap_keys[i], ts->n_keys[i], sizeof(*v));
+    if (!v) {
+      err = IDL_ERR_NOMEM;
+      break;
+    }
+    ts->keys[i] = v;
+    v[ts->n_keys[i]++] = (struct unique_key){hash_bytes(ks->key[i].data, ks->key[i].len),
+                                             rec->pk};
+  }
+  free(ks);
+  (void)r;
+  return err;
+}
+
+static enum idl_err check_unique(struct reader *r, const struct idl_resource *res,
+                                 struct tables_seen *ts) {
+  for (size_t i = 0; i < res->n_indexes; i++) {
+    if (ts->n_keys[i] > 1)
+      qsort(ts->keys[i], ts->n_keys[i], sizeof(*ts->keys[i]), cmp_unique);
+    for (size_t k = 1; k < ts->n_keys[i]; k++)
+      if (ts->keys[i][k].hash == ts->keys[i][k - 1].hash)
+        return bad(r, IDL_ERR_CORRUPT, "%s %llu and %llu share their %s, which is unique",
+                   res->name, ULL(ts->keys[i][k - 1].pk), ULL(ts->keys[i][k].pk),
+                   res->indexes[i].name);
+    ts->n_keys[i] = 0;
+  }
+  return IDL_ERR_OK;
+}
+
+/* Reads the tables' rows, table by table in the header's order. */
+static enum idl_err read_table_rows(struct reader *r, const struct idl_snapshot_header *h,
+                                    uint64_t *rows) {
+  struct tables_seen ts;
+  memset(&ts, 0, sizeof(ts));
+  enum idl_err err = IDL_ERR_OK;
+  for (size_t t = 0; !err && t < IDL_SNAPSHOT_TABLES; t++) {
+    for (uint64_t k = 0; !err && k < h->rows[t]; k++) {
+      size_t at = r->off;
+      struct idl_record rec;
+      if ((err = next_object(r, "row", *rows + 1)))
+        break;
+      ++*rows;
+      if ((err = read_record(r, t, *rows, at, &ts, h->next_ids[t], &rec)))
+        break;
+      err = note_unique(r, table_res(t), &rec, &ts);
+      if (!err && r->opts->record && (err = r->opts->record(table_res(t), &rec,
+                                                            r->opts->arg)))
+        bad(r, err, "row %llu: %s", ULL(*rows), idl_strerror(err));
+      idl_record_fini(&rec);
+    }
+    if (!err && h->rows[t])
+      err = check_unique(r, table_res(t), &ts);
+  }
+  tables_seen_fini(&ts);
+  return err;
+}
+
+/* Reads rows up to and including the trailer; *last_id is the last contact
+ * row's id. Version 2: the contact rows the header counts, then each table's. */
 static enum idl_err read_rows(struct reader *r, const struct idl_snapshot_header *h,
-                              idl_contact_fn row_fn, void *arg) {
-  uint64_t rows = 0, last_id = 0;
+                              uint64_t *last_id) {
+  uint64_t rows = 0;
   for (;;) {
     size_t at = r->off;
+    if (h->version > 1 && rows == h->contacts) {
+      enum idl_err err = read_table_rows(r, h, &rows);
+      size_t trailer = r->off;
+      if (!err)
+        err = next_object(r, "the trailer", 0);
+      if (!err && r->u.data.type != MSGPACK_OBJECT_MAP)
+        err = bad(r, IDL_ERR_CORRUPT, "byte %zu: the trailer (a map) was expected after "
+                  "%llu rows", trailer, ULL(rows));
+      return err ? err : read_trailer(r, rows, trailer, h);
+    }
     enum idl_err err = next_object(r, "row", rows + 1);
     if (err)
       return err;
-    if (r->u.data.type == MSGPACK_OBJECT_MAP)
+    if (r->u.data.type == MSGPACK_OBJECT_MAP && h->version == 1)
       return read_trailer(r, rows, at, h);
+    if (r->u.data.type == MSGPACK_OBJECT_MAP)
+      return bad(r, IDL_ERR_CORRUPT, "row %llu at byte %zu: a map where the header counts "
+                 "%llu contact rows", ULL(rows + 1), at, ULL(h->contacts));
     struct idl_contact c;
     rows++;
     if (idl_codec_unpack_contact(&r->u.data, &c))
       return bad(r, IDL_ERR_CORRUPT, "row %llu at byte %zu: not a contact row (an array "
                  "of id, email, phone, linked_id, precedence, created_ms, updated_ms, "
                  "deleted_ms with valid types)", ULL(rows), at);
-    if (!normalized(&c))
-      return bad(r, IDL_ERR_CORRUPT, "row %llu at byte %zu: contact %llu holds an email or "
-                 "phone that is not valid and normalized", ULL(rows), at, ULL(c.id));
-    if (c.id <= last_id)
-      return bad(r, IDL_ERR_CORRUPT, "row %llu at byte %zu: id %llu does not follow id "
-                 "%llu (ids ascend, without repeats)", ULL(rows), at, ULL(c.id),
-                 ULL(last_id));
-    last_id = c.id;
-    if ((err = note_link(r, &c, rows, at)))
+    if ((err = check_ids(r, &c, rows, at, *last_id)) || (err = take_row(r, &c, rows, at)))
       return err;
-    if (row_fn && (err = row_fn(&c, arg)))
-      return bad(r, err, "row %llu: %s", ULL(rows), idl_strerror(err));
+    *last_id = c.id;
   }
 }
 
-enum idl_err idl_snapshot_read(const void *buf, size_t len, idl_contact_fn row, void *arg,
+enum idl_err idl_snapshot_read(const void *buf, size_t len,
+                               const struct idl_snapshot_read_opts *opts,
                                struct idl_snapshot_header *header, char *why,
                                size_t why_len) {
-  struct reader r = {.buf = buf, .len = len, .why = why, .why_len = why_len};
+  static const struct idl_snapshot_read_opts none = {0};
+  struct reader r = {.buf = buf, .len = len, .why = why, .why_len = why_len,
+                     .opts = opts ? opts : &none};
+  uint64_t last_id = 0;
+  struct idl_check_report rep;
   msgpack_unpacked_init(&r.u);
-  enum idl_err err = read_header(&r, header);
+  enum idl_err err = idl_checker_new(note_violation, &r, &r.ck);
+  if (err)
+    bad(&r, err, "out of memory");
   if (!err)
-    err = read_rows(&r, header, row, arg);
+    err = read_header(&r, header);
   if (!err)
-    err = check_links(&r);
+    err = read_rows(&r, header, &last_id);
+  /* The position the restored store takes: next id above the last row (or
+   * version 2's own, which must be above it too). */
+  if (!err && header->version > 1 && header->next_contact_id <= last_id)
+    err = bad(&r, IDL_ERR_CORRUPT, "header: next id of contacts %llu is not above the last "
+              "contact id %llu", ULL(header->next_contact_id), ULL(last_id));
+  if (!err && header->version == 1)
+    header->next_contact_id = last_id + 1;
+  if (!err && (err = idl_checker_finish(r.ck, header->next_contact_id, header->last_seq, &rep)))
+    bad(&r, err, "checking the rows: %s", idl_strerror(err));
+  if (!err && r.violations)
+    err = bad(&r, IDL_ERR_CORRUPT, "the snapshot breaks the store's invariants (%llu "
+              "violation%s), the first: %s", ULL(r.violations), r.violations > 1 ? "s" : "",
+              r.first);
   msgpack_unpacked_destroy(&r.u);
-  free(r.links);
+  idl_checker_free(r.ck);
   return err;
 }
 
@@ -346,7 +788,8 @@ struct loader {
   struct idl_txn *txn;
   struct idl_bulk *bulk;
   const struct idl_snapshot_header *header; /* filled once the header is read */
-  uint64_t rows, max_id;
+  uint64_t rows;
+  enum idl_err failed; /* the store's error on the next row */
   idl_progress_fn progress;
   void *arg;
 };
@@ -355,48 +798,77 @@ static enum idl_err load_row(const struct idl_contact *c, void *arg) {
   struct loader *l = arg;
   enum idl_err err = idl_bulk_add(l->bulk, c);
   if (err)
-    return err;
-  l->max_id = c->id;
+    return l->failed = err;
   if (++l->rows % PROGRESS_EVERY == 0 && l->progress)
     l->progress(l->rows, l->header->contacts, l->arg);
   return IDL_ERR_OK;
 }
 
-/* How many contacts and log entries the store in dir holds (0 when none). */
-static enum idl_err held(const char *dir, uint64_t *contacts, uint64_t *last_seq) {
-  struct idl_store_opts ro = {.read_only = 1};
-  struct idl_store *s;
-  struct idl_txn *txn = NULL;
-  struct idl_store_info info = {0};
-  enum idl_err err = idl_store_open(dir, &ro, &s);
-  if (err == IDL_ERR_NOTFOUND) {
-    *contacts = *last_seq = 0;
-    return IDL_ERR_OK;
-  }
-  if (err)
-    return err;
-  err = idl_txn_begin_read(s, &txn);
+/* A table row goes into its table as it is, with no change-log entry: the
+ * restored store's log starts empty. */
+static enum idl_err load_record(const struct idl_resource *res, const struct idl_record *rec,
+                                void *arg) {
+  struct loader *l = arg;
+  struct idl_keyset *ks = malloc(sizeof(*ks));
+  char *data = NULL;
+  size_t len = 0;
+  enum idl_err err = ks ? idl_record_keys(res, rec, ks) : IDL_ERR_NOMEM;
   if (!err)
-    err = idl_store_info(txn, &info);
-  idl_txn_abort(txn);
-  idl_store_close(s);
-  *contacts = info.contacts;
-  *last_seq = info.last_seq;
+    err = idl_record_encode(res, rec, &data, &len);
+  if (!err)
+    err = idl_table_put(l->txn, idl_resource_table(res), rec->pk, data, len, NULL, ks->key);
+  free(data);
+  free(ks);
+  if (err)
+    return l->failed = err;
+  if (++l->rows % PROGRESS_EVERY == 0 && l->progress)
+    l->progress(l->rows, l->header->contacts, l->arg);
+  return IDL_ERR_OK;
+}
+
+/* The next ids of the restored store: version 2's own, else past the rows. */
+static enum idl_err set_positions(struct idl_txn *txn, const struct idl_snapshot_header *h) {
+  enum idl_err err = idl_store_set_position(txn, h->next_contact_id, h->last_seq);
+  for (size_t i = 0; !err && i < IDL_SNAPSHOT_TABLES; i++)
+    if (table_res(i))
+      err = idl_table_set_next_pk(txn, idl_resource_table(table_res(i)), h->next_ids[i]);
   return err;
 }
 
-struct first_violation {
-  char line[256];
-  uint64_t n;
-};
-
-static void keep_first(const char *line, void *arg) {
-  struct first_violation *v = arg;
-  if (v->n++ == 0)
-    snprintf(v->line, sizeof(v->line), "%s", line);
+/* Loads buf into the new, empty store s in one write transaction. When the
+ * file is refused, *refused is set and why says why; a failure of the store
+ * leaves why to the caller. */
+static enum idl_err load(struct idl_store *s, const void *buf, size_t len, struct loader *l,
+                         struct idl_snapshot_header *h, char *why, size_t why_len,
+                         int *refused) {
+  struct idl_snapshot_read_opts ro = {.row = load_row, .record = load_record, .arg = l};
+  struct idl_txn *txn = NULL;
+  enum idl_err err = idl_txn_begin_write(s, NULL, &txn);
+  l->txn = txn;
+  if (!err)
+    err = idl_bulk_begin(txn, &l->bulk);
+  if (!err && (err = idl_snapshot_read(buf, len, &ro, h, why, why_len)))
+    *refused = !l->failed;
+  if (!err) {
+    err = idl_bulk_finish(l->bulk);
+    l->bulk = NULL;
+  }
+  idl_bulk_abort(l->bulk);
+  if (!err)
+    err = set_positions(txn, h);
+  if (!err) {
+    err = idl_txn_commit(txn);
+    txn = NULL;
+  }
+  idl_txn_abort(txn);
+  return err;
 }
 
-/* Loads buf into a new store in folder tmp and verifies it. */
+/* Builds the store of buf in the new folder tmp: loaded, verified, synced.
+ * The rows are verified as they are read, by the checker idlink-check runs
+ * (idl_snapshot_read); the indexes and members are derived from them by the
+ * bulk load, so the new store is not checked again, which would add a scan of
+ * every table to the restore. */
 static enum idl_err build(const char *tmp, const void *buf, size_t len,
                           const struct idl_restore_opts *opts,
                           struct idl_snapshot_header *h, char *why, size_t why_len) {
@@ -404,40 +876,109 @@ static enum idl_err build(const char *tmp, const void *buf, size_t len,
   struct idl_store *s;
   enum idl_err err = idl_store_open(tmp, &so, &s);
   if (err)
-    return say(why, why_len, err, "cannot create the new store in %s: %s", tmp, idl_strerror(err));
+    return say(why, why_len, err, "cannot create the new store in %s: %s", tmp,
+               idl_strerror(err));
   struct loader l = {.header = h, .progress = opts->progress, .arg = opts->arg};
-  err = idl_txn_begin_write(s, NULL, &l.txn);
-  if (!err)
-    err = idl_bulk_begin(l.txn, &l.bulk);
-  if (!err)
-    err = idl_snapshot_read(buf, len, load_row, &l, h, why, why_len);
-  if (!err) {
-    err = idl_bulk_finish(l.bulk);
-    l.bulk = NULL;
-  }
-  idl_bulk_abort(l.bulk);
-  if (!err)
-    err = idl_store_set_position(l.txn, l.max_id + 1, h->last_seq);
-  if (!err) {
-    err = idl_txn_commit(l.txn);
-    l.txn = NULL;
-  }
-  idl_txn_abort(l.txn);
-  struct first_violation v = {0};
-  struct idl_check_report rep;
-  struct idl_txn *txn = NULL;
-  if (!err && !(err = idl_txn_begin_read(s, &txn)))
-    err = idl_check_store(txn, keep_first, &v, &rep);
-  idl_txn_abort(txn);
-  if (!err && v.n)
-    err = say(why, why_len, IDL_ERR_CORRUPT, "the snapshot breaks the store's invariants (%llu violations), first: %s",
-              ULL(v.n), v.line);
+  int refused = 0;
+  err = load(s, buf, len, &l, h, why, why_len, &refused);
   if (!err)
     err = idl_store_sync(s);
-  if (!err && opts->progress)
-    opts->progress(l.rows, h->contacts, opts->arg);
   idl_store_close(s);
+  if (err && refused)
+    return err;
+  if (err && l.failed)
+    return say(why, why_len, err, "cannot write the new store in %s (row %llu): %s", tmp,
+               ULL(l.rows + 1), idl_strerror(err));
+  if (err)
+    return say(why, why_len, err, "cannot write the new store in %s: %s", tmp,
+               idl_strerror(err));
+  if (opts->progress)
+    opts->progress(l.rows, h->contacts, opts->arg);
+  return IDL_ERR_OK;
+}
+
+/* What folder dir held before the restore. */
+struct held {
+  enum idl_err err; /* the store could not be read */
+  int found;        /* a store is there */
+  uint64_t contacts, last_seq;
+};
+
+static void held(const char *dir, struct held *out) {
+  struct idl_store_opts ro = {.read_only = 1};
+  struct idl_store *s;
+  struct idl_txn *txn = NULL;
+  struct idl_store_info info = {0};
+  *out = (struct held){.err = idl_store_open(dir, &ro, &s)};
+  if (out->err == IDL_ERR_NOTFOUND)
+    out->err = IDL_ERR_OK;
+  else if (!out->err) {
+    out->found = 1;
+    out->err = idl_txn_begin_read(s, &txn);
+    if (!out->err)
+      out->err = idl_store_info(txn, &info);
+    idl_txn_abort(txn);
+    idl_store_close(s);
+    out->contacts = info.contacts;
+    out->last_seq = info.last_seq;
+  }
+}
+
+/* Whether the restore may replace what dir holds: an empty store, or with
+ * force anything, even a store that cannot be read (a damaged one). */
+static enum idl_err may_replace(const char *dir, int force, const struct held *h, char *why,
+                                size_t why_len) {
+  if (force)
+    return IDL_ERR_OK;
+  if (h->err)
+    return say(why, why_len, h->err, "cannot read the store in %s (%s); --force replaces it",
+               dir, idl_strerror(h->err));
+  if (h->contacts || h->last_seq)
+    return say(why, why_len, IDL_ERR_INVAL, "%s holds a store with %llu contacts: restore "
+               "refuses to replace it without --force", dir, ULL(h->contacts));
+  return IDL_ERR_OK;
+}
+
+/* Builds the new store in dir/restore.tmp and moves it over dir's. A bad file
+ * leaves only that store behind, which is removed. */
+static enum idl_err replace(const char *dir, const void *buf, size_t len,
+                            const struct idl_restore_opts *opts,
+                            struct idl_snapshot_header *h, char *why, size_t why_len) {
+  char tmp[4096];
+  snprintf(tmp, sizeof(tmp), "%s/restore.tmp", dir);
+  idl_store_remove(tmp); /* what an interrupted restore left */
+  enum idl_err err = build(tmp, buf, len, opts, h, why, why_len);
+  if (!err && (err = idl_store_install(tmp, dir)))
+    say(why, why_len, err, "cannot move the new store into %s: %s", dir, idl_strerror(err));
+  idl_store_remove(tmp);
   return err;
+}
+
+/* Into out, the outermost folder on the way to dir that does not exist: the
+ * one the restore creates, with those below it. "" when dir exists. */
+static void first_missing(const char *dir, char *out, size_t size) {
+  char path[4096], up[4096];
+  struct stat st;
+  out[0] = '\0';
+  snprintf(path, sizeof(path), "%s", dir);
+  while (stat(path, &st) != 0 && errno == ENOENT && strcmp(path, out) != 0) {
+    snprintf(out, size, "%s", path);
+    snprintf(up, sizeof(up), "%s", path);
+    snprintf(path, sizeof(path), "%s", dirname(up));
+  }
+}
+
+/* Removes dir, which the restore created with all it holds, and the folders
+ * it created above it, up to created. */
+static void remove_created(const char *dir, const char *created) {
+  char path[4096], up[4096];
+  snprintf(path, sizeof(path), "%s", dir);
+  idl_store_remove(path);
+  while (strlen(path) > strlen(created)) {
+    snprintf(up, sizeof(up), "%s", path);
+    snprintf(path, sizeof(path), "%s", dirname(up));
+    rmdir(path);
+  }
 }
 
 enum idl_err idl_snapshot_restore(const char *dir, const void *buf, size_t len,
@@ -445,33 +986,31 @@ enum idl_err idl_snapshot_restore(const char *dir, const void *buf, size_t len,
                                   struct idl_snapshot_header *header, char *why,
                                   size_t why_len) {
   struct idl_snapshot_header h;
+  char created[4096];
   int lock = -1;
+  first_missing(dir, created, sizeof(created));
   enum idl_err err = idl_store_lock(dir, &lock);
   if (err == IDL_ERR_LOCKED)
-    return say(why, why_len, err, "%s is in use by a running idlinkd (or another restore)", dir);
+    return say(why, why_len, err, "%s is in use by a running idlinkd (or another restore)",
+               dir);
   if (err)
-    return say(why, why_len, err, "cannot lock %s: %s", dir, idl_strerror(err));
-  /* --force replaces even a store that cannot be read (a damaged one). */
-  uint64_t contacts = 0, last_seq = 0;
-  if ((err = held(dir, &contacts, &last_seq)) && opts->force)
-    err = IDL_ERR_OK;
-  else if (err)
-    say(why, why_len, err, "cannot read the store in %s (%s); --force replaces it", dir,
-        idl_strerror(err));
-  if (!err && (contacts || last_seq) && !opts->force)
-    err = say(why, why_len, IDL_ERR_INVAL, "%s holds a store with %llu contacts: restore refuses "
-              "to replace it without --force", dir, ULL(contacts));
-  char tmp[4096];
-  snprintf(tmp, sizeof(tmp), "%s/restore.tmp", dir);
-  /* The file is verified as it loads into a store of its own: a bad file
-   * leaves only that store behind, which is removed. */
+    say(why, why_len, err, "cannot lock %s: %s", dir, idl_strerror(err));
+  struct held before;
   if (!err) {
-    idl_store_remove(tmp); /* what an interrupted restore left */
-    err = build(tmp, buf, len, opts, &h, why, why_len);
+    held(dir, &before);
+    /* A folder that holds a store is not the restore's to remove, though it
+     * was missing a moment ago: another process made it before the lock. */
+    if (before.err || before.found)
+      created[0] = '\0';
+    err = may_replace(dir, opts->force, &before, why, why_len);
   }
-  if (!err && (err = idl_store_install(tmp, dir)))
-    say(why, why_len, err, "cannot move the new store into %s: %s", dir, idl_strerror(err));
-  idl_store_remove(tmp);
+  if (!err)
+    err = replace(dir, buf, len, opts, &h, why, why_len);
+  /* A failure leaves no folder behind that was not there. The lock file goes
+   * while it is held: a process that opened it meanwhile fails to lock it,
+   * rather than holding a lock on a file that is gone. */
+  if (err && *created)
+    remove_created(dir, created);
   idl_store_unlock(lock);
   if (!err)
     *header = h;

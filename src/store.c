@@ -703,7 +703,8 @@ static int cmp_member(const void *pa, const void *pb) {
 
 static enum idl_err bulk_write(struct idl_bulk *b, MDB_dbi dbi, struct bulk_list *l,
                                int (*cmp)(const void *, const void *)) {
-  qsort(l->v, l->n, sizeof(*l->v), cmp);
+  if (l->n) /* qsort() takes no NULL array, even an empty one */
+    qsort(l->v, l->n, sizeof(*l->v), cmp);
   MDB_cursor *cur = NULL;
   int rc = mdb_cursor_open(b->txn->txn, dbi, &cur);
   for (size_t i = 0; !rc && i < l->n; i++) {
@@ -735,11 +736,18 @@ enum idl_err idl_bulk_finish(struct idl_bulk *b) {
 
 /* ------------------------------------------------------- ids and the log */
 
-/* Reads counter key, stores it plus one, and returns the value read. */
+/* Ids and sequence numbers are served as JSON integers (int64): a counter
+ * hands out INT64_MAX at most, then answers that the store is full. */
+#define COUNTER_MAX ((uint64_t)INT64_MAX)
+
+/* Reads counter key, stores it plus one, and returns the value read.
+ * IDL_ERR_FULL when the counter is spent. */
 static enum idl_err meta_take(struct idl_txn *txn, const char *key, uint64_t *out) {
   uint64_t val = 0;
   txn->dirty = 1;
   enum idl_err err = meta_get(txn->txn, txn->s->meta, key, &val);
+  if (!err && val > COUNTER_MAX)
+    return IDL_ERR_FULL;
   if (!err)
     err = meta_put(txn->txn, txn->s->meta, key, val + 1);
   if (!err)
@@ -1000,6 +1008,8 @@ enum idl_err idl_table_next_pk(struct idl_txn *txn, size_t t, uint64_t *pk) {
     return err;
   if (err == IDL_ERR_NOTFOUND)
     val = 1;
+  if (val > COUNTER_MAX)
+    return IDL_ERR_FULL;
   txn->dirty = 1;
   if ((err = meta_put(txn->txn, txn->s->meta, key, val + 1)))
     return err;

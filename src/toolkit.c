@@ -24,7 +24,7 @@ static enum idl_err fail(char *why, size_t why_len, enum idl_err err, const char
   return err;
 }
 
-static enum idl_err errno_err(int e) {
+enum idl_err idl_errno_err(int e) {
   return e == ENOSPC || e == EDQUOT ? IDL_ERR_FULL : e == ENOMEM ? IDL_ERR_NOMEM : IDL_ERR_IO;
 }
 
@@ -34,12 +34,13 @@ enum idl_err idl_read_all(const char *path, char **buf, size_t *len, char *why,
   const char *name = stdin_ ? "standard input" : path;
   int fd = stdin_ ? 0 : open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return fail(why, why_len, IDL_ERR_IO, "%s: %s", name, strerror(errno));
+    return fail(why, why_len, idl_errno_err(errno), "%s: %s", name, strerror(errno));
   struct stat st;
   size_t cap = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 1 << 20;
   size_t n = 0;
   char *b = malloc(cap);
-  enum idl_err err = b ? IDL_ERR_OK : IDL_ERR_NOMEM;
+  enum idl_err err = b ? IDL_ERR_OK
+                       : fail(why, why_len, IDL_ERR_NOMEM, "%s: out of memory", name);
   while (!err) {
     if (n == cap) {
       char *grown = realloc(b, cap * 2);
@@ -54,7 +55,7 @@ enum idl_err idl_read_all(const char *path, char **buf, size_t *len, char *why,
     if (got == 0)
       break;
     if (got < 0 && errno != EINTR)
-      err = fail(why, why_len, IDL_ERR_IO, "%s: %s", name, strerror(errno));
+      err = fail(why, why_len, idl_errno_err(errno), "%s: %s", name, strerror(errno));
     else if (got > 0)
       n += (size_t)got;
   }
@@ -75,7 +76,8 @@ enum idl_err idl_atomic_open(struct idl_atomic_file *f, const char *path, char *
   snprintf(f->tmp, sizeof(f->tmp), "%s.tmp-XXXXXX", path);
   f->fd = mkostemp(f->tmp, O_CLOEXEC);
   if (f->fd < 0)
-    return fail(why, why_len, errno_err(errno), "%s: %s", f->tmp, strerror(errno));
+    return fail(why, why_len, idl_errno_err(errno), "%s: cannot create a file beside it: %s",
+                path, strerror(errno));
   fchmod(f->fd, 0640);
   return IDL_ERR_OK;
 }
@@ -89,7 +91,7 @@ enum idl_err idl_atomic_commit(struct idl_atomic_file *f, char *why, size_t why_
     e = errno;
   if (e) {
     unlink(f->tmp);
-    return fail(why, why_len, errno_err(e), "%s: %s", f->path, strerror(e));
+    return fail(why, why_len, idl_errno_err(e), "%s: %s", f->path, strerror(e));
   }
   char dir[4096];
   snprintf(dir, sizeof(dir), "%s", f->path);

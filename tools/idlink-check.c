@@ -1,5 +1,5 @@
-/* idlink-check: verifies a store's invariants. Opens the store read-only, so
- * it may run beside idlinkd. */
+/* idlink-check: verifies a store's invariants, or a snapshot's. Opens the
+ * store read-only, so it may run beside idlinkd. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,14 +14,18 @@
 static const char usage[] =
     "Usage: idlink-check --data DIR [--redis URL [--redis-prefix P] [--show-values]]\n"
     "       idlink-check --snapshot FILE\n"
-    "Verify the invariants of the idlink store in DIR: every secondary's linkedId\n"
-    "names an existing primary; every primary's members are exactly the\n"
-    "secondaries that name it; the email and phone indexes hold exactly the\n"
-    "active contacts' values; no two primaries share an email or a phone; every\n"
-    "id is below the next id; the change log ends at the last sequence number.\n"
+    "Verify the invariants of the idlink store in DIR: every email and phone is\n"
+    "valid and normalized; every secondary's linkedId names a primary (an active\n"
+    "one for an active secondary); no two identities share an active email or\n"
+    "phone; every id is below the next id; the next id and the next sequence\n"
+    "number fit in an int64, as JSON serves them; every primary's members are\n"
+    "exactly the secondaries that name it; the email and phone indexes hold\n"
+    "exactly the active contacts' values; the change log ends at the last\n"
+    "sequence number.\n"
     "\n"
     "Or verify a snapshot file without loading it: its structure, every row,\n"
-    "ascending unique ids, links to primaries, counts and checksum.\n"
+    "ascending unique ids, counts and checksum, and the same invariants over its\n"
+    "rows: what idlink-restore refuses a file for.\n"
     "\n"
     "  --data DIR   the store's folder (read-only; idlinkd may be running)\n"
     "  --snapshot FILE  the snapshot to verify (\"-\": standard input)\n"
@@ -40,6 +44,8 @@ static void print_violation(const char *line, void *arg) {
   printf("violation: %s\n", line);
 }
 
+/* Verifies a snapshot file: its structure, and the store's invariants over
+ * its rows, by the checker --data runs; returns 0, 1 or 2 as main. */
 static int check_snapshot(const char *path) {
   char why[512] = "";
   char *buf = NULL;
@@ -50,7 +56,8 @@ static int check_snapshot(const char *path) {
     fprintf(stderr, "idlink-check: %s\n", why);
     return 2;
   }
-  err = idl_snapshot_read(buf, len, NULL, NULL, &h, why, sizeof(why));
+  struct idl_snapshot_read_opts opts = {.violation = print_violation};
+  err = idl_snapshot_read(buf, len, &opts, &h, why, sizeof(why));
   free(buf);
   if (err) {
     printf("FAILED: %s: %s\n", path, why);
@@ -58,9 +65,13 @@ static int check_snapshot(const char *path) {
   }
   char created[IDL_ISO_TIME_LEN + 1];
   idl_format_time(h.created_at, created);
-  printf("ok: %s: snapshot version %llu of %llu contacts, last seq %llu, created %s, "
-         "%zu bytes, checksum good\n", path, (unsigned long long)h.version,
-         (unsigned long long)h.contacts, (unsigned long long)h.last_seq, created, len);
+  unsigned long long records = 0;
+  for (size_t i = 0; i < IDL_SNAPSHOT_TABLES; i++)
+    records += h.rows[i];
+  printf("ok: %s: snapshot version %llu of %llu contacts and %llu records, last seq %llu, "
+         "created %s, %zu bytes, checksum good, 0 violations\n", path,
+         (unsigned long long)h.version, (unsigned long long)h.contacts, records,
+         (unsigned long long)h.last_seq, created, len);
   return 0;
 }
 
@@ -123,12 +134,13 @@ static int check_data(const char *dir, const struct redis_check *redis) {
     return 2;
   }
   printf("%s: %llu contacts (%llu primaries, %llu secondaries, %llu deleted), "
-         "%llu emails and %llu phones indexed, next id %llu, last seq %llu, "
-         "%llu violations\n",
+         "%llu emails and %llu phones indexed, %llu records in the collections, "
+         "next id %llu, last seq %llu, %llu violations\n",
          rep.violations ? "FAILED" : "ok", (unsigned long long)rep.contacts,
          (unsigned long long)rep.primaries, (unsigned long long)rep.secondaries,
          (unsigned long long)rep.deleted, (unsigned long long)rep.emails,
-         (unsigned long long)rep.phones, (unsigned long long)rep.next_id,
+         (unsigned long long)rep.phones, (unsigned long long)rep.records,
+         (unsigned long long)rep.next_id,
          (unsigned long long)rep.last_seq, (unsigned long long)rep.violations);
   /* The mirror is compared with the same snapshot of the store. */
   int mirror_rc = redis->url ? check_redis(txn, redis) : 0;
@@ -167,9 +179,13 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (!data == !snapshot || optind < argc) {
-    fprintf(stderr, "idlink-check: one of --data DIR or --snapshot FILE is required "
-            "(see --help)\n");
+  if (optind < argc) {
+    fprintf(stderr, "idlink-check: %s: unexpected argument (see --help)\n", argv[optind]);
+    return 2;
+  }
+  if (!data == !snapshot) {
+    fprintf(stderr, "idlink-check: exactly one of --data DIR and --snapshot FILE is "
+            "required (see --help)\n");
     return 2;
   }
   idl_log_set_level(IDL_LOG_ERROR);

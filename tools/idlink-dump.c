@@ -40,21 +40,21 @@ static int dump(const char *dir, const char *output, int quiet) {
   }
   struct idl_progress p;
   idl_progress_init(&p, "idlink-dump", quiet);
+  struct idl_dump_opts opts = {.store = dir, .output = output ? output : "standard output",
+                               .progress = idl_progress_show, .arg = &p};
   struct idl_snapshot_header h;
   struct idl_txn *txn = NULL;
-  err = idl_txn_begin_read(s, &txn);
-  if (!err)
-    err = idl_snapshot_write(txn, f.fd, idl_progress_show, &p, &h);
+  if ((err = idl_txn_begin_read(s, &txn)))
+    snprintf(why, sizeof(why), "%s: %s", dir, idl_strerror(err));
+  else
+    err = idl_snapshot_write(txn, f.fd, &opts, &h, why, sizeof(why));
   idl_txn_abort(txn);
   idl_store_close(s);
   idl_progress_done(&p);
-  if (err) {
-    snprintf(why, sizeof(why), "%s", idl_strerror(err));
-    if (output)
-      idl_atomic_abort(&f);
-  } else if (output) {
+  if (err && output)
+    idl_atomic_abort(&f);
+  else if (output)
     err = idl_atomic_commit(&f, why, sizeof(why));
-  }
   if (err) {
     fprintf(stderr, "idlink-dump: %s\n", why);
     return 1;
@@ -88,7 +88,11 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (!data || optind < argc) {
+  if (optind < argc) {
+    fprintf(stderr, "idlink-dump: %s: unexpected argument (see --help)\n", argv[optind]);
+    return 2;
+  }
+  if (!data) {
     fprintf(stderr, "idlink-dump: --data DIR is required (see --help)\n");
     return 2;
   }

@@ -20,9 +20,12 @@ static const char usage[] =
     "  -q, --quiet     no progress on the terminal\n"
     "  --help          print this help and exit\n"
     "\n"
-    "The whole file is verified (structure, counts, checksum, links) before the\n"
-    "store is touched; a bad file leaves the store as it was. Exit 0 on success,\n"
-    "1 when the snapshot is refused or cannot be loaded, 2 for bad options.\n";
+    "The whole file is verified (structure, counts, checksum, and the store's\n"
+    "invariants over its rows, as idlink-check --snapshot verifies it) before\n"
+    "the store is touched; a bad file, a full disk or any other failure leaves\n"
+    "the store as it was, and removes DIR again when the restore created it.\n"
+    "Exit 0 on success, 1 when the snapshot is refused or cannot be loaded, 2\n"
+    "for bad options.\n";
 
 static int restore(const char *dir, const char *input, int force, int quiet) {
   char why[512] = "";
@@ -74,7 +77,11 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (!data || optind < argc) {
+  if (optind < argc) {
+    fprintf(stderr, "idlink-restore: %s: unexpected argument (see --help)\n", argv[optind]);
+    return 2;
+  }
+  if (!data) {
     fprintf(stderr, "idlink-restore: --data DIR is required (see --help)\n");
     return 2;
   }

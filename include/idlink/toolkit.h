@@ -8,6 +8,11 @@
 
 #include "idlink/err.h"
 
+/* The idl_err of a system error number (errno): IDL_ERR_FULL for a full disk
+ * or quota, IDL_ERR_NOMEM, else IDL_ERR_IO. The number itself, through
+ * strerror(), is what a message should show. */
+enum idl_err idl_errno_err(int e);
+
 /* Reads all of path ("-" or NULL: standard input) into a new buffer *buf
  * (free with free()). On failure writes the cause into why. */
 enum idl_err idl_read_all(const char *path, char **buf, size_t *len, char *why,

@@ -82,6 +82,34 @@ class CliTests(unittest.TestCase):
                                 "error should name %s or %s: %r" % (var, opt, err))
 
 
+class ToolOptionTests(unittest.TestCase):
+    """The tools' own option errors: one line naming what is wrong, exit 2."""
+
+    def run_tool(self, env_name, name, args):
+        path = os.environ.get(env_name) or os.path.join(harness.BUILD, name)
+        p = subprocess.run([path] + args, stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=30, env=harness.clean_env())
+        return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+    def test_check_needs_exactly_one_of_data_and_snapshot(self):
+        tmp = tempfile.mkdtemp(prefix="idlink-e2e-cli-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        for args in (["--snapshot", os.path.join(tmp, "s.bin"), "--data", tmp], []):
+            with self.subTest(args=args):
+                rc, out, err = self.run_tool("IDLINK_CHECK", "idlink-check", args)
+                self.assertEqual((rc, out), (2, ""), err)
+                self.assertEqual(err, "idlink-check: exactly one of --data DIR and "
+                                 "--snapshot FILE is required (see --help)\n")
+
+    def test_stray_arguments_are_named(self):
+        for env_name, name in (("IDLINK_CHECK", "idlink-check"), ("IDLINK_DUMP", "idlink-dump"),
+                               ("IDLINK_RESTORE", "idlink-restore")):
+            with self.subTest(tool=name):
+                rc, _, err = self.run_tool(env_name, name, ["--data", "d", "stray"])
+                self.assertEqual(rc, 2, err)
+                self.assertEqual(err, "%s: stray: unexpected argument (see --help)\n" % name)
+
+
 class EnvironmentTests(unittest.TestCase):
 
     def start(self, **kw):

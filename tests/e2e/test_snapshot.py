@@ -14,7 +14,8 @@ import msgpack_lite as mp
 
 
 def tool(name):
-    env = {"idlink-dump": "IDLINK_DUMP", "idlink-restore": "IDLINK_RESTORE"}.get(name)
+    env = {"idlink-dump": "IDLINK_DUMP", "idlink-restore": "IDLINK_RESTORE",
+           "idlink-check": "IDLINK_CHECK"}.get(name)
     return (env and os.environ.get(env)) or os.path.join(harness.BUILD, name)
 
 
@@ -22,6 +23,9 @@ def run(name, *args, stdin=None):
     p = subprocess.run([tool(name), *args], input=stdin, capture_output=True, timeout=120,
                        env=harness.clean_env())
     return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+INT64_MAX = 2 ** 63 - 1
 
 
 def store_digest(data_dir):
@@ -186,6 +190,42 @@ class SnapshotTests(harness.ServerTestCase):
         rc, out, err = run("idlink-check", "--data", damaged)
         self.assertEqual(rc, 0, out + err.encode())
 
+    def test_largest_ids_are_served_and_continued(self):
+        # The largest id and last_seq a snapshot may hold leave room for
+        # exactly one more of each, served as it should be.
+        top = INT64_MAX - 1
+        rows = [[top, "top@x.io", "5551", None, 0, 1000, 1000, None]]
+        snap = self.path("top.bin")
+        with open(snap, "wb") as f:
+            f.write(mp.write_snapshot(rows, last_seq=top))
+        restored = self.restored_server(snap)
+        health = restored.get("/healthz")[1]
+        self.assertEqual((health["next_id"], health["last_seq"]), (INT64_MAX, top))
+        self.assertEqual(restored.get("/contacts/%d" % top)[1]["id"], top)
+        st, body = restored.post("/api/create/", {"email": "next@x.io"})
+        self.assertEqual((st, body["Contact_id"]), (201, INT64_MAX))
+        st, changes = restored.get("/changes?after=%d" % top)
+        self.assertEqual([c["seq"] for c in changes["results"]], [INT64_MAX])
+
+    def test_dump_to_a_full_device_names_the_output_and_the_cause(self):
+        self.seed(self.srv, 3)
+        with open("/dev/full", "wb") as full:
+            p = subprocess.run([tool("idlink-dump"), "--data", self.srv.data_dir, "--quiet"],
+                               stdout=full, stderr=subprocess.PIPE, timeout=60,
+                               env=harness.clean_env())
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, 1, err)
+        self.assertIn("idlink-dump: standard output: No space left on device", err)
+        self.assertNotIn("store", err, "the output failed, not the store")
+
+    def test_dump_into_a_missing_folder_names_the_file(self):
+        self.seed(self.srv, 3)
+        out = self.path("no/such/folder/snap.bin")
+        rc, _, err = run("idlink-dump", "--data", self.srv.data_dir, "-o", out, "--quiet")
+        self.assertEqual(rc, 1)
+        self.assertIn(out, err)
+        self.assertIn("No such file or directory", err)
+
     def test_refuses_while_server_runs(self):
         self.seed(self.srv, 3)
         snap = self.dump(self.srv)
@@ -229,12 +269,32 @@ class BadSnapshotTests(unittest.TestCase):
         for w in words:
             self.assertIn(w, out.decode(), "check output %r lacks %r" % (out, w))
         digest = store_digest(self.target)
-        rc, _, err = run("idlink-restore", "--data", self.target, "-i", path, "--force")
+        rc, _, refusal = run("idlink-restore", "--data", self.target, "-i", path, "--force")
         self.assertNotEqual(rc, 0)
         for w in words:
-            self.assertIn(w, err, "restore error %r lacks %r" % (err, w))
+            self.assertIn(w, refusal, "restore error %r lacks %r" % (refusal, w))
         self.assertEqual(store_digest(self.target), digest, "the store changed")
         self.assertFalse(os.path.exists(os.path.join(self.target, "restore.tmp")))
+        # Into a folder that does not exist yet: nothing of it is left behind.
+        new = os.path.join(self.tmp, "new", "a", "b")
+        rc, _, err = run("idlink-restore", "--data", new, "-i", path)
+        self.assertNotEqual(rc, 0)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "new")),
+                         "a failed restore left %s behind" % new)
+        return out.decode(), refusal
+
+    def accepted(self, data):
+        """data checks and restores into a new folder; returns that folder."""
+        path = os.path.join(self.tmp, "ok.bin")
+        with open(path, "wb") as f:
+            f.write(data)
+        rc, out, err = run("idlink-check", "--snapshot", path)
+        self.assertEqual(rc, 0, out)
+        target = tempfile.mkdtemp(prefix="idlink-e2e-accepted-")
+        self.addCleanup(shutil.rmtree, target, True)
+        rc, _, err = run("idlink-restore", "--data", target, "-i", path, "--quiet")
+        self.assertEqual(rc, 0, err)
+        return target
 
     def rows(self):
         return mp.read_snapshot(self.good_bytes)[1]
@@ -288,7 +348,69 @@ class BadSnapshotTests(unittest.TestCase):
         rows = self.rows()
         sec = next(i for i, r in enumerate(rows) if r[4] == 1)
         rows[sec][3] = 999
-        self.refused(mp.write_snapshot(rows), "row %d" % (sec + 1), "999")
+        self.refused(mp.write_snapshot(rows), "contact %d: linkedId 999 names no contact"
+                     % rows[sec][0])
+
+    def primaries(self, rows):
+        return [i for i, r in enumerate(rows) if r[4] == 0]
+
+    def test_primaries_sharing_a_value_are_refused_by_check_and_restore(self):
+        # What restore refuses, idlink-check --snapshot refuses, with the same words.
+        for field, what in ((1, "an email"), (2, "a phone")):
+            with self.subTest(what=what):
+                rows = self.rows()
+                a, b = self.primaries(rows)[:2]
+                rows[b][field] = rows[a][field]
+                line = "contacts %d and %d share %s but belong to primaries %d and %d" % (
+                    rows[a][0], rows[b][0], what, rows[a][0], rows[b][0])
+                out, err = self.refused(mp.write_snapshot(rows), line)
+                self.assertIn("violation: " + line, out)
+
+    def test_active_secondary_of_a_deleted_primary(self):
+        rows = self.rows()
+        sec = next(i for i, r in enumerate(rows) if r[4] == 1)
+        primary = next(i for i, r in enumerate(rows) if r[0] == rows[sec][3])
+        rows[primary][7] = rows[primary][6]  # deleted
+        self.refused(mp.write_snapshot(rows), "contact %d: linkedId %d names a deleted contact"
+                     % (rows[sec][0], rows[primary][0]))
+
+    def test_deleted_contacts_share_nothing(self):
+        # A deleted contact's values are not its identity's any more: another
+        # identity may hold them.
+        rows = self.rows()
+        a, b = self.primaries(rows)[:2]
+        rows[b][1], rows[b][2] = rows[a][1], rows[a][2]
+        rows[a][7] = rows[a][6]
+        for r in rows:
+            if r[3] == rows[a][0]:
+                r[7] = r[6]  # its secondaries go with it
+        self.accepted(mp.write_snapshot(rows))
+
+    def big_id_rows(self, row_id, linked=None):
+        """The good rows, then a primary (or a secondary of linked) with id row_id."""
+        rows = self.rows()
+        rows.append([row_id, "big@x.io", None, linked, 1 if linked else 0, 5, 5, None])
+        return rows
+
+    def test_ids_beyond_int64_are_refused(self):
+        # JSON integers are int64: an id must be servable, and the restored
+        # store must be able to take the next one.
+        n = len(self.rows()) + 1
+        for row_id in (2 ** 63, INT64_MAX, 2 ** 64 - 1):
+            with self.subTest(id=row_id):
+                self.refused(mp.write_snapshot(self.big_id_rows(row_id)),
+                             "row %d at byte" % n, "id %d is above %d" % (row_id, INT64_MAX - 1))
+
+    def test_linked_ids_beyond_int64_are_refused(self):
+        n = len(self.rows()) + 1
+        self.refused(mp.write_snapshot(self.big_id_rows(100, linked=2 ** 63)),
+                     "row %d at byte" % n, "linked_id %d is above" % 2 ** 63)
+
+    def test_last_seq_beyond_int64_is_refused(self):
+        for seq in (2 ** 64 - 1, 2 ** 63, INT64_MAX):
+            with self.subTest(last_seq=seq):
+                self.refused(mp.write_snapshot(self.rows(), last_seq=seq),
+                             "header: last_seq %d is above %d" % (seq, INT64_MAX - 1))
 
     def test_counts_that_disagree(self):
         self.refused(mp.write_snapshot(self.rows(), count=3), "count")
