@@ -1,6 +1,7 @@
 """Snapshots: idlink-dump, idlink-restore and idlink-check --snapshot (SPEC section 5)."""
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -419,6 +420,160 @@ class BadSnapshotTests(unittest.TestCase):
     def test_bytes_after_the_trailer(self):
         self.refused(self.good_bytes + b"\x00", "after the trailer")
 
+
+
+
+# ------------------------------------------------------------------ version 2
+
+TABLES = ["customers", "orders", "products", "feedback", "tickets", "bridges", "conflicts"]
+
+
+def read_v2(buf):
+    """A version 2 snapshot as (header, contact rows, {table: rows}, trailer)."""
+    header, off = mp.unpack_one(buf, 0)
+    contacts = []
+    for _ in range(header["contacts"]):
+        row, off = mp.unpack_one(buf, off)
+        contacts.append(row)
+    tables = {}
+    for name in TABLES:
+        tables[name] = []
+        for _ in range(header["tables"][name]):
+            row, off = mp.unpack_one(buf, off)
+            tables[name].append(row)
+    trailer, off = mp.unpack_one(buf, off)
+    assert off == len(buf)
+    return header, contacts, tables, trailer
+
+
+def write_v2(header, contacts, tables):
+    """The snapshot of these parts, counts and checksum made to fit."""
+    header = dict(header)
+    header["contacts"] = len(contacts)
+    header["tables"] = {name: len(tables.get(name, [])) for name in TABLES}
+    body = mp.pack(header) + b"".join(mp.pack(r) for r in contacts)
+    rows = len(contacts)
+    for name in TABLES:
+        body += b"".join(mp.pack(r) for r in tables.get(name, []))
+        rows += len(tables.get(name, []))
+    return body + mp.pack({"count": rows, "crc32": zlib.crc32(body)})
+
+
+class SnapshotV2Tests(harness.ServerTestCase):
+    """A store holding customers and orders: every record is in the dump,
+    and the restored store gives back the same answer to every GET."""
+
+    setUp = SnapshotTests.setUp
+    path = SnapshotTests.path
+    dump = SnapshotTests.dump
+    restored_server = SnapshotTests.restored_server
+
+    def populate(self, srv):
+        for i in range(12):
+            st, _, body, raw = srv.request("POST", "/api/v1/customers/", {
+                "email": "c%d@x.io" % i, "channel": 1 + i % 2, "channel_code": "k%d" % i,
+                "phone_number": str(500 + i // 2), "first_name": "F%d" % i,
+                "attributes": {"tier": ["gold", {"n": i}]}, "date_of_birth": "1990-01-%02d" % (i + 1),
+                "is_active": i % 3 != 0, "gender": "female" if i % 2 else None})
+            self.assertEqual(st, 201, raw)
+        for i in range(8):
+            st, _, _, raw = srv.request("POST", "/api/v1/orders/", {
+                "channel": 1, "number": "N%d" % i, "amount": "%d.%02d" % (i * 10, i),
+                "currency": "TRY" if i % 2 else "EUR", "created_date": "2023-01-0%dT10:00:00Z" % (i + 1),
+                "customer": {"email": "buyer%d@x.io" % (i % 3), "phone_number": str(500 + i)}})
+            self.assertEqual(st, 201, raw)
+        st, _, _, raw = srv.request("DELETE", "/api/v1/customers/12/")
+        self.assertEqual(st, 204, raw)
+        srv.post("/identify", {"email": "loose@x.io", "phoneNumber": "999"})
+
+    def answers(self, srv):
+        """Every GET a user could make of this store."""
+        out = {}
+        for path in ("/api/v1/customers/?limit=1000", "/api/v1/orders/?limit=1000",
+                     "/api/v1/customers/?ordering=-email&limit=5&page=2",
+                     "/api/v1/orders/?identity=%d" % self.first_identity(srv)):
+            out[path] = srv.get(path)
+        health = srv.get("/healthz")[1]
+        for cid in range(1, health["next_id"]):
+            for path in ("/contacts/%d" % cid, "/identities/%d" % cid,
+                         "/api/v1/identities/%d/" % cid):
+                out[path] = srv.get(path)
+        for pk in range(1, 16):
+            out["/api/v1/customers/%d/" % pk] = srv.get("/api/v1/customers/%d/" % pk)
+        return out
+
+    def first_identity(self, srv):
+        return srv.get("/api/v1/customers/1/")[1]["identity"]
+
+    def test_round_trip_gives_back_every_answer_and_every_next_id(self):
+        self.populate(self.srv)
+        before = self.answers(self.srv)
+        snap = self.dump(self.srv)
+        with open(snap, "rb") as f:
+            header, contacts, tables, trailer = read_v2(f.read())
+        self.assertEqual(header["version"], 2)
+        self.assertEqual(header["tables"], {"customers": 14, "orders": 8, "products": 0,
+                                            "feedback": 0, "tickets": 0, "bridges": 0,
+                                            "conflicts": 0})
+        self.assertEqual(header["next_ids"]["customers"], 16)
+        self.assertEqual(header["next_ids"]["orders"], 9)
+        self.assertEqual(trailer["count"], len(contacts) + 22)
+        # Rows are the API's fields, computed ones left out.
+        first = tables["customers"][0]
+        self.assertEqual(first["pk"], 1)
+        self.assertNotIn("identity", first)
+        self.assertEqual(first["attributes"], {"tier": ["gold", {"n": 0}]})
+        self.assertEqual(tables["orders"][0]["amount"], "0.00")
+        rc, out, err = run("idlink-check", "--snapshot", snap)
+        self.assertEqual(rc, 0, out + err.encode())
+        self.assertIn(b"version 2", out)
+        self.assertEqual(self.srv.stop(), 0)
+        restored = self.restored_server(snap)
+        after = self.answers(restored)
+        # Paging links name the server's own address, which differs.
+        for path in before:
+            self.assertEqual(json.loads(json.dumps(after[path]).replace(
+                                 ":%d/" % restored.port, ":PORT/")),
+                             json.loads(json.dumps(before[path]).replace(
+                                 ":%d/" % self.srv.port, ":PORT/")), path)
+        # Ids are never reused, also across a restore.
+        st, _, body, raw = restored.request("POST", "/api/v1/customers/", {
+            "email": "new@x.io", "channel": 1, "channel_code": "new"})
+        self.assertEqual((st, body["pk"]), (201, 16), raw)
+        self.assertStoreChecks(restored)
+
+    def test_rows_are_refused_as_restore_refuses_them(self):
+        self.populate(self.srv)
+        with open(self.dump(self.srv), "rb") as f:
+            header, contacts, tables, _ = read_v2(f.read())
+
+        def variant(name, change, words):
+            t = {k: [dict(r) for r in v] for k, v in tables.items()}
+            h = {k: dict(v) if isinstance(v, dict) else v for k, v in header.items()}
+            change(h, t)
+            path = self.path(name)
+            with open(path, "wb") as f:
+                f.write(write_v2(h, contacts, t))
+            rc, out, err = run("idlink-check", "--snapshot", path)
+            self.assertEqual(rc, 1, "%s: %s" % (name, out))
+            self.assertIn(words, out.decode(), name)
+            target = self.path(name + ".restored")
+            rc, _, err = run("idlink-restore", "--data", target, "-i", path, "--quiet")
+            self.assertNotEqual(rc, 0, name)
+            self.assertIn(words, err, name)
+            self.assertFalse(os.path.exists(target), name)
+
+        variant("missing-customer", lambda h, t: t["orders"][0].update(customer=99),
+                "customer 99 is not in the snapshot")
+        variant("duplicate-code", lambda h, t: t["customers"][1].update(
+            channel=t["customers"][0]["channel"], channel_code=t["customers"][0]["channel_code"]),
+            "share their channel+channel_code")
+        variant("bad-email", lambda h, t: t["customers"][0].update(email="nope"),
+                "email: Enter a valid email address.")
+        variant("pk-past-next", lambda h, t: h["next_ids"].update(orders=3),
+                "is not below its next id 3")
+        variant("pks-out-of-order", lambda h, t: t["orders"].reverse(), "does not follow pk")
+        variant("no-next-ids", lambda h, t: h.pop("next_ids"), "needs the maps tables and next_ids")
 
 if __name__ == "__main__":
     unittest.main()
