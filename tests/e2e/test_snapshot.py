@@ -36,7 +36,9 @@ def store_digest(data_dir):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-class SnapshotTests(harness.ServerTestCase):
+class SnapshotBase(harness.ServerTestCase):
+    """A server, a folder of the test's own, and the tools."""
+
     def setUp(self):
         super().setUp()
         self.tmp = tempfile.mkdtemp(prefix="idlink-e2e-snap-")
@@ -68,6 +70,9 @@ class SnapshotTests(harness.ServerTestCase):
         srv = self.start_server(data_dir=target)
         return srv
 
+
+
+class SnapshotTests(SnapshotBase):
     def test_format_as_documented(self):
         self.seed(self.srv)
         with open(self.dump(self.srv), "rb") as f:
@@ -459,14 +464,9 @@ def write_v2(header, contacts, tables):
     return body + mp.pack({"count": rows, "crc32": zlib.crc32(body)})
 
 
-class SnapshotV2Tests(harness.ServerTestCase):
+class SnapshotV2Tests(SnapshotBase):
     """A store holding customers and orders: every record is in the dump,
     and the restored store gives back the same answer to every GET."""
-
-    setUp = SnapshotTests.setUp
-    path = SnapshotTests.path
-    dump = SnapshotTests.dump
-    restored_server = SnapshotTests.restored_server
 
     def populate(self, srv):
         for i in range(12):
