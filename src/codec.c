@@ -1,4 +1,6 @@
-#include "idlink/codec.h"
+#include "codec_internal.h"
+
+#include <stdlib.h>
 
 #include <string.h>
 
@@ -135,7 +137,35 @@ static int pack_key(msgpack_packer *pk, const char *key) {
   return msgpack_pack_str_body(pk, key, len);
 }
 
-enum idl_err idl_codec_encode_change(msgpack_sbuffer *sbuf, const struct idl_change *c) {
+/* Hands the buffer of sbuf over to *out (sbuf is left empty), or frees it. */
+static enum idl_err take_buffer(msgpack_sbuffer *sbuf, enum idl_err err, char **out,
+                                size_t *len) {
+  if (err) {
+    msgpack_sbuffer_destroy(sbuf);
+    return err;
+  }
+  *len = sbuf->size;
+  *out = msgpack_sbuffer_release(sbuf);
+  return IDL_ERR_OK;
+}
+
+enum idl_err idl_codec_encode_contact(const struct idl_contact *c, char **out, size_t *len) {
+  msgpack_sbuffer sbuf;
+  msgpack_packer pk;
+  msgpack_sbuffer_init(&sbuf);
+  msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+  return take_buffer(&sbuf, idl_codec_pack_contact(&pk, c), out, len);
+}
+
+static enum idl_err pack_change(msgpack_sbuffer *sbuf, const struct idl_change *c);
+
+enum idl_err idl_codec_encode_change(const struct idl_change *c, char **out, size_t *len) {
+  msgpack_sbuffer sbuf;
+  msgpack_sbuffer_init(&sbuf);
+  return take_buffer(&sbuf, pack_change(&sbuf, c), out, len);
+}
+
+static enum idl_err pack_change(msgpack_sbuffer *sbuf, const struct idl_change *c) {
   msgpack_packer pk;
   msgpack_packer_init(&pk, sbuf, msgpack_sbuffer_write);
   int merged = c->kind == IDL_CHANGE_IDENTITY_MERGED;

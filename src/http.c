@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "http_internal.h"
-#include "idlink/json.h"
+#include "json.h"
 #include "idlink/log.h"
 
 /* Pre-request time: the whole request head must arrive within this (civetweb
@@ -495,9 +495,11 @@ static int http_error(struct mg_connection *conn, int status, const char *msg) {
   return 0;
 }
 
+int idl_http_ipv6(void) { return mg_check_feature(8) != 0; }
+
 enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts *opts,
                             struct idl_http **out) {
-  if (opts->listen[0] == '[' && !mg_check_feature(8)) {
+  if (opts->listen[0] == '[' && !idl_http_ipv6()) {
     idl_log_error("http: cannot listen on %s: this civetweb is built without IPv6",
                   opts->listen);
     return IDL_ERR_INVAL;

@@ -1,7 +1,7 @@
 /* POST /identify, POST /api/create/ and POST /api/identify/: parse, call the
  * core, render. */
 #include "http_internal.h"
-#include "idlink/json.h"
+#include "json.h"
 
 /* Parses the body and reconciles it; returns 0 with out filled, or the status
  * already answered. */

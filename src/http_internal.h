@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "idlink/http.h"
-#include "idlink/json.h"
+#include "json.h"
 
 /* What a handler gets: the connection, the service, and for routes with an
  * {id} in their template, that id. */

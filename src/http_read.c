@@ -3,9 +3,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "http_internal.h"
-#include "idlink/json.h"
+#include "json.h"
 
 #define CHANGES_DEFAULT_LIMIT 100
 #define CHANGES_MAX_LIMIT 1000

@@ -268,19 +268,26 @@ static enum idl_err export_xlsx(struct idl_txn *txn, void *arg) {
 /* Sends file path with the head given, then removes it. */
 static int send_file(struct idl_req *r, const char *path, const char *type,
                      const char *disposition) {
+  /* The buffer is the heap's: civetweb's worker threads have small stacks. */
+  enum { CHUNK = 65536 };
   FILE *f = fopen(path, "rb");
-  if (!f)
-    return idl_http_fail(r, IDL_ERR_IO);
+  char *buf = f ? malloc(CHUNK) : NULL;
+  if (!buf) {
+    if (f)
+      fclose(f);
+    return idl_http_fail(r, f ? IDL_ERR_NOMEM : IDL_ERR_IO);
+  }
   fseek(f, 0, SEEK_END);
   long size = ftell(f);
   rewind(f);
-  mg_printf(r->conn, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n%s\r\nContent-Length: %ld\r\n\r\n",
-            type, disposition, size);
-  char buf[65536];
-  size_t n;
-  while (!r->head_only && (n = fread(buf, 1, sizeof(buf), f)) > 0)
-    if (mg_write(r->conn, buf, n) <= 0)
+  int n = snprintf(buf, CHUNK, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n%s\r\n"
+                   "Content-Length: %ld\r\n\r\n", type, disposition, size);
+  mg_write(r->conn, buf, (size_t)n);
+  size_t got;
+  while (!r->head_only && (got = fread(buf, 1, CHUNK, f)) > 0)
+    if (mg_write(r->conn, buf, got) <= 0)
       break;
+  free(buf);
   fclose(f);
   return 200;
 }

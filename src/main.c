@@ -9,8 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <civetweb.h>
-
 #include "idlink/http.h"
 #include "idlink/log.h"
 #include "idlink/service.h"
@@ -93,7 +91,7 @@ static size_t parse_size(const char *option, const char *s, size_t min, size_t m
 /* Checks ADDR:PORT: an IPv4 address (or a bracketed IPv6 one where civetweb
  * is built with IPv6; Debian's is not), and a port. */
 static void check_listen(const char *option, const char *s) {
-  if (s[0] == '[' && !mg_check_feature(8))
+  if (s[0] == '[' && !idl_http_ipv6())
     die_usage(option, "IPv6 is not built into this civetweb: listen on an IPv4 address, "
               "got '%s'", s);
   const char *colon = strrchr(s, ':');

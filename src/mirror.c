@@ -23,7 +23,7 @@
 #include <time.h>
 
 #include "idlink/identity.h"
-#include "idlink/json.h"
+#include "json.h"
 #include "idlink/log.h"
 
 #define BATCH_ENTRIES 512    /* log entries per MULTI/EXEC */

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "idlink/json.h"
+#include "json.h"
 #include "idlink/normalize.h"
 #include "record_internal.h"
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "idlink/json.h"
+#include "json.h"
 
 /* Large identities are rendered once per snapshot: requests answered from
  * the same snapshot share the text (a batch of writes to one large identity

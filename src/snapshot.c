@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "idlink/codec.h"
+#include "codec_internal.h"
 #include "idlink/toolkit.h"
 #include "record_internal.h"
 

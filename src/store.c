@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -566,16 +567,14 @@ static enum idl_err members_update(struct idl_txn *txn, const struct idl_contact
 /* Writes c's record to the contacts table only. */
 static enum idl_err put_record(struct idl_txn *txn, const struct idl_contact *c,
                                unsigned flags) {
-  msgpack_sbuffer sbuf;
-  msgpack_packer pk;
-  msgpack_sbuffer_init(&sbuf);
-  msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
-  enum idl_err err = idl_codec_pack_contact(&pk, c);
+  char *data = NULL;
+  size_t len = 0;
+  enum idl_err err = idl_codec_encode_contact(c, &data, &len);
   if (!err) {
-    MDB_val k = id_val(&c->id), v = {sbuf.size, sbuf.data};
+    MDB_val k = id_val(&c->id), v = {len, data};
     err = xlate(mdb_put(txn->txn, txn->s->contacts, &k, &v, flags), "write contact");
   }
-  msgpack_sbuffer_destroy(&sbuf);
+  free(data);
   return err;
 }
 
@@ -765,14 +764,14 @@ enum idl_err idl_store_log(struct idl_txn *txn, struct idl_change *change) {
   if (err)
     return err;
   change->seq = last + 1;
-  msgpack_sbuffer sbuf;
-  msgpack_sbuffer_init(&sbuf);
-  err = idl_codec_encode_change(&sbuf, change);
+  char *data = NULL;
+  size_t len = 0;
+  err = idl_codec_encode_change(change, &data, &len);
   if (!err) {
-    MDB_val k = id_val(&change->seq), v = {sbuf.size, sbuf.data};
+    MDB_val k = id_val(&change->seq), v = {len, data};
     err = xlate(mdb_put(txn->txn, txn->s->changes, &k, &v, MDB_APPEND), "append change");
   }
-  msgpack_sbuffer_destroy(&sbuf);
+  free(data);
   return err;
 }
 

@@ -5,8 +5,6 @@
 #ifndef IDLINK_CODEC_H
 #define IDLINK_CODEC_H
 
-#include <msgpack.h>
-
 #include "idlink/contact.h"
 
 enum idl_change_kind {
@@ -35,19 +33,16 @@ void idl_change_fini(struct idl_change *c);
 /* "contact.created", "identity.merged", or a record change's own name. */
 const char *idl_change_name(const struct idl_change *c);
 
-/* Appends the record array of c to pk. Returns IDL_ERR_NOMEM when the packer fails. */
-enum idl_err idl_codec_pack_contact(msgpack_packer *pk, const struct idl_contact *c);
+/* Encodes c's record into a new buffer *out of *len bytes (free with free()). */
+enum idl_err idl_codec_encode_contact(const struct idl_contact *c, char **out, size_t *len);
 
-/* Fills out from a record array. IDL_ERR_CORRUPT when o is not a well-formed
- * record (wrong shape, types or lengths); out is then unspecified. */
-enum idl_err idl_codec_unpack_contact(const msgpack_object *o, struct idl_contact *out);
-
-/* Decodes a whole buffer holding one record. */
+/* Decodes a whole buffer holding one record. IDL_ERR_CORRUPT when it is not a
+ * well-formed record (wrong shape, types or lengths). */
 enum idl_err idl_codec_decode_contact(const void *buf, size_t len, struct idl_contact *out);
 
-/* Encodes the entry (its seq is not part of the value) into sbuf, which the
- * caller has initialized and frees. */
-enum idl_err idl_codec_encode_change(msgpack_sbuffer *sbuf, const struct idl_change *c);
+/* Encodes the entry (its seq is not part of the value) into a new buffer
+ * *out of *len bytes (free with free()). */
+enum idl_err idl_codec_encode_change(const struct idl_change *c, char **out, size_t *len);
 
 /* Decodes an entry's value; the caller sets seq. On success the caller owns
  * out->absorbed (idl_change_fini). */

@@ -17,6 +17,9 @@ struct idl_http_opts {
 
 #define IDL_HTTP_DEFAULT_PEER_BODIES 32
 
+/* Whether the HTTP library was built with IPv6 (Debian's civetweb is not). */
+int idl_http_ipv6(void);
+
 /* Starts listening and serving svc, which must outlive the server. On failure
  * a message naming the cause has been logged. */
 enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts *opts,

@@ -1,6 +1,6 @@
 /* Section 2's rules on a temporary store, without HTTP. */
 #include "fixtures.h"
-#include "idlink/json.h"
+#include "json.h"
 
 static char b1[512], b2[512], b3[512];
 

@@ -1,7 +1,7 @@
-/* JSON in and out, in one place: request bodies to idl_request, and the
+/* Private: names jansson. JSON in and out, in one place: request bodies to idl_request, and the
  * rendering of identities, contacts and change-log entries (SPEC section 3). */
-#ifndef IDLINK_JSON_H
-#define IDLINK_JSON_H
+#ifndef IDLINK_JSON_INTERNAL_H
+#define IDLINK_JSON_INTERNAL_H
 
 #include <jansson.h>
 

@@ -1,0 +1,17 @@
+/* The msgpack side of codec.c, for the snapshot writer and reader, which
+ * pack contact rows into their own stream. Private: names msgpack. */
+#ifndef IDLINK_CODEC_INTERNAL_H
+#define IDLINK_CODEC_INTERNAL_H
+
+#include <msgpack.h>
+
+#include "idlink/codec.h"
+
+/* Appends the record array of c to pk. Returns IDL_ERR_NOMEM when the packer fails. */
+enum idl_err idl_codec_pack_contact(msgpack_packer *pk, const struct idl_contact *c);
+
+/* Fills out from a record array. IDL_ERR_CORRUPT when o is not a well-formed
+ * record (wrong shape, types or lengths); out is then unspecified. */
+enum idl_err idl_codec_unpack_contact(const msgpack_object *o, struct idl_contact *out);
+
+#endif
