@@ -200,9 +200,9 @@ static int handle_list(struct idl_req *r, const struct idl_resource *res) {
 /* --------------------------------------------------------------- writes */
 
 static int handle_write(struct idl_req *r, const struct idl_resource *res,
-                        enum idl_write_op op, uint64_t pk) {
+                        enum idl_write_op op, uint64_t pk, const struct idl_action *action) {
   json_t *body = NULL;
-  if (op != IDL_WRITE_DELETE) {
+  if (op != IDL_WRITE_DELETE && op != IDL_WRITE_DELETE_MANY) {
     char *text = NULL;
     size_t len = 0;
     int status = idl_http_read_body(r, &text, &len);
@@ -215,7 +215,7 @@ static int handle_write(struct idl_req *r, const struct idl_resource *res,
       return idl_http_send(r, 400, error);
   }
   struct idl_write w = {.res = res, .op = op, .body = body, .pk = pk,
-                        .now_us = idl_now_wall_us()};
+                        .now_us = idl_now_wall_us(), .action = action};
   enum idl_err err = idl_service_write(r->svc, &w);
   json_decref(body);
   int status;
@@ -225,10 +225,31 @@ static int handle_write(struct idl_req *r, const struct idl_resource *res,
     status = idl_http_fail(r, err);
   else if (op == IDL_WRITE_DELETE)
     status = idl_http_send_text(r, 204, NULL, 0);
+  else if (op == IDL_WRITE_DELETE_MANY)
+    status = idl_http_send(r, 200, json_pack("{s:I}", "deleted", (json_int_t)w.count));
   else
     status = send_record(r, res, w.pk, w.status);
   idl_errors_fini(&w.errors);
   return status;
+}
+
+/* DELETE of a collection, by its delete_by filter: ?customer=5. */
+static int handle_delete_many(struct idl_req *r, const struct idl_resource *res) {
+  const char *query = mg_get_request_info(r->conn)->query_string;
+  char value[32];
+  int len = query ? mg_get_var(query, strlen(query), res->delete_by, value, sizeof(value))
+                  : -1;
+  char *end = NULL;
+  unsigned long long pk = len > 0 ? strtoull(value, &end, 10) : 0;
+  json_t *error = NULL;
+  if (len == -1)
+    error = json_pack("{s:[s]}", res->delete_by, "This field is required.");
+  else if (len <= 0 || !end || end != value + len || value[0] < '0' || value[0] > '9' ||
+           pk == 0 || pk > INT64_MAX)
+    error = json_pack("{s:[s]}", res->delete_by, "A valid integer is required.");
+  if (error)
+    return idl_http_send(r, 400, error);
+  return handle_write(r, res, IDL_WRITE_DELETE_MANY, pk, NULL);
 }
 
 /* --------------------------------------------------------------- exports */
@@ -401,11 +422,15 @@ int idl_http_resource_route(struct idl_req *r, const char *path) {
     if (get && (res->ops & IDL_OP_LIST))
       return handle_list(r, res);
     if (!strcmp(m, "POST") && (res->ops & IDL_OP_CREATE))
-      return handle_write(r, res, IDL_WRITE_CREATE, 0);
+      return handle_write(r, res, IDL_WRITE_CREATE, 0, NULL);
+    if (!strcmp(m, "DELETE") && res->delete_by)
+      return handle_delete_many(r, res);
     if (res->ops & IDL_OP_LIST)
       add_allow(allow, sizeof(allow), "GET, HEAD");
     if (res->ops & IDL_OP_CREATE)
       add_allow(allow, sizeof(allow), "POST");
+    if (res->delete_by)
+      add_allow(allow, sizeof(allow), "DELETE");
     return not_allowed(r, allow);
   }
   if (!strcmp(rest, "export") || !strcmp(rest, "export/")) {
@@ -413,19 +438,34 @@ int idl_http_resource_route(struct idl_req *r, const char *path) {
       return handle_export(r, res);
     return not_allowed(r, "GET, HEAD");
   }
-  /* One record: a positive decimal pk, and an optional trailing slash. */
+  /* One record: a positive decimal pk, and an optional trailing slash, or
+   * one of its actions. */
   size_t digits = strspn(rest, "0123456789");
   uint64_t pk = 0;
-  if (digits == 0 || digits > 18 || (rest[digits] && strcmp(rest + digits, "/") != 0) ||
-      (pk = strtoull(rest, NULL, 10)) == 0)
+  const char *tail = rest + digits;
+  if (digits == 0 || digits > 18 || (pk = strtoull(rest, NULL, 10)) == 0)
     return idl_http_detail(r, 404, "Not found.");
+  if (*tail && strcmp(tail, "/") != 0) {
+    const struct idl_action *a = res->actions;
+    size_t name_len = strcspn(tail + 1, "/");
+    while (a && a->name &&
+           (strlen(a->name) != name_len || strncmp(a->name, tail + 1, name_len) ||
+            (tail[1 + name_len] && strcmp(tail + 1 + name_len, "/"))))
+      a++;
+    if (!a || !a->name)
+      return idl_http_detail(r, 404, "Not found.");
+    r->id = pk;
+    if (!strcmp(m, "POST"))
+      return handle_write(r, res, IDL_WRITE_ACTION, pk, a);
+    return not_allowed(r, "POST");
+  }
   r->id = pk;
   if (get && (res->ops & IDL_OP_RETRIEVE))
     return send_record(r, res, pk, 200);
   if ((!strcmp(m, "PATCH") || !strcmp(m, "PUT")) && (res->ops & IDL_OP_UPDATE))
-    return handle_write(r, res, !strcmp(m, "PUT") ? IDL_WRITE_PUT : IDL_WRITE_PATCH, pk);
+    return handle_write(r, res, !strcmp(m, "PUT") ? IDL_WRITE_PUT : IDL_WRITE_PATCH, pk, NULL);
   if (!strcmp(m, "DELETE") && (res->ops & IDL_OP_DELETE))
-    return handle_write(r, res, IDL_WRITE_DELETE, pk);
+    return handle_write(r, res, IDL_WRITE_DELETE, pk, NULL);
   if (res->ops & IDL_OP_RETRIEVE)
     add_allow(allow, sizeof(allow), "GET, HEAD");
   if (res->ops & IDL_OP_UPDATE)

@@ -607,6 +607,10 @@ void idl_record_from_json(const struct idl_resource *res, const json_t *body,
       continue;
     }
     if (f->flags & IDL_FF_READ_ONLY) {
+      /* The server's own values: its times, and a read-only field's default
+       * (a ticket's status) on create. */
+      if (mode == IDL_PARSE_CREATE && f->def)
+        default_value(f, now_us, v, e);
       if ((f->flags & IDL_FF_NOW_ALWAYS) || ((f->flags & IDL_FF_NOW) && mode == IDL_PARSE_CREATE)) {
         idl_value_clear(v);
         v->null = 0;

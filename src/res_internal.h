@@ -3,6 +3,8 @@
 #ifndef IDLINK_RES_INTERNAL_H
 #define IDLINK_RES_INTERNAL_H
 
+#include <string.h>
+
 #include "record_internal.h"
 
 enum customer_field {
@@ -46,6 +48,9 @@ enum order_field {
 
 extern const struct idl_resource idl_customers;
 extern const struct idl_resource idl_orders;
+extern const struct idl_resource idl_products;
+extern const struct idl_resource idl_feedback;
+extern const struct idl_resource idl_tickets;
 
 /* The customer of channel with channel_code code, other than except (0 when
  * none). */

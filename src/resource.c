@@ -37,8 +37,7 @@ static enum idl_err check_fks(struct idl_txn *txn, const struct idl_resource *re
 static enum idl_err check_and_store(struct idl_txn *txn, const struct idl_resource *res,
                                     struct idl_record *rec, const struct idl_record *old,
                                     const char *prefix, struct idl_errors *e) {
-  if (idl_errors_any(e))
-    return IDL_ERR_INVAL;
+  /* FKs are checked beside the fields' own errors, as DRF reports them. */
   enum idl_err err = check_fks(txn, res, rec, old, prefix, e);
   if (!err && !idl_errors_any(e) && res->hooks && res->hooks->validate)
     err = res->hooks->validate(txn, rec, old, e);
@@ -103,20 +102,48 @@ enum idl_err idl_write_update(struct idl_txn *txn, const struct idl_resource *re
   return err;
 }
 
-static enum idl_err write_delete(struct idl_txn *txn, struct idl_write *w) {
+enum idl_err idl_write_delete(struct idl_txn *txn, const struct idl_resource *res,
+                              uint64_t pk, struct idl_errors *errors) {
   struct idl_record rec;
-  enum idl_err err = idl_record_get(txn, w->res, w->pk, &rec);
+  enum idl_err err = idl_record_get(txn, res, pk, &rec);
   if (err)
     return err;
-  if (w->res->hooks && w->res->hooks->deleting)
-    err = w->res->hooks->deleting(txn, &rec, &w->errors);
-  if (!err && idl_errors_any(&w->errors))
+  if (res->hooks && res->hooks->deleting)
+    err = res->hooks->deleting(txn, &rec, errors);
+  if (!err && idl_errors_any(errors))
     err = IDL_ERR_INVAL;
   if (!err)
-    err = idl_record_cascade(txn, w->res, rec.pk);
+    err = idl_record_cascade(txn, res, rec.pk);
   if (!err)
-    err = idl_record_delete(txn, w->res, &rec);
+    err = idl_record_delete(txn, res, &rec);
   idl_record_fini(&rec);
+  return err;
+}
+
+static enum idl_err push_pk(uint64_t pk, const void *key, size_t key_len, void *arg) {
+  (void)key;
+  (void)key_len;
+  return idl_ids_push(arg, pk);
+}
+
+/* Deletes every record whose delete_by field (an indexed FK) is w->pk. */
+static enum idl_err delete_many(struct idl_txn *txn, struct idl_write *w) {
+  int field = idl_resource_field(w->res, w->res->delete_by);
+  unsigned char key[8];
+  idl_key_int((int64_t)w->pk, key);
+  struct idl_range r = {.lo = key, .lo_len = 8, .lo_incl = 1, .hi = key, .hi_len = 8,
+                        .hi_incl = 1};
+  struct idl_ids pks = {0};
+  enum idl_err err = field < 0 || w->res->fields[field].index < 0
+                         ? IDL_ERR_INVAL
+                         : idl_table_index_scan(txn, idl_resource_table(w->res),
+                                                (size_t)w->res->fields[field].index, &r,
+                                                push_pk, &pks);
+  for (size_t i = 0; !err && i < pks.n; i++)
+    err = idl_write_delete(txn, w->res, pks.v[i], &w->errors);
+  if (!err)
+    w->count = pks.n;
+  idl_ids_fini(&pks);
   return err;
 }
 
@@ -133,7 +160,13 @@ enum idl_err idl_write_apply(struct idl_txn *txn, struct idl_write *w) {
     return idl_write_update(txn, w->res, w->pk, w->body, w->op, "", w->now_us, &w->errors);
   case IDL_WRITE_DELETE:
     w->status = 204;
-    return write_delete(txn, w);
+    return idl_write_delete(txn, w->res, w->pk, &w->errors);
+  case IDL_WRITE_ACTION:
+    w->status = 200;
+    return w->action->apply(txn, w);
+  case IDL_WRITE_DELETE_MANY:
+    w->status = 200;
+    return delete_many(txn, w);
   }
   return IDL_ERR_INVAL;
 }

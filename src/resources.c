@@ -6,6 +6,9 @@
 const struct idl_resource *const idl_resources[] = {
     &idl_customers,
     &idl_orders,
+    &idl_products,
+    &idl_feedback,
+    &idl_tickets,
 };
 
 const size_t idl_n_resources = sizeof(idl_resources) / sizeof(idl_resources[0]);

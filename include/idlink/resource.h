@@ -133,7 +133,14 @@ void idl_errors_fini(struct idl_errors *e);
 
 /* A write to a collection, as the writer runs it (resource.c): what to do,
  * and what came of it. */
-enum idl_write_op { IDL_WRITE_CREATE, IDL_WRITE_PATCH, IDL_WRITE_PUT, IDL_WRITE_DELETE };
+enum idl_write_op {
+  IDL_WRITE_CREATE,
+  IDL_WRITE_PATCH,
+  IDL_WRITE_PUT,
+  IDL_WRITE_DELETE,
+  IDL_WRITE_ACTION,      /* w->action on record w->pk */
+  IDL_WRITE_DELETE_MANY, /* every record whose delete_by field is w->pk; w->count */
+};
 
 struct json_t; /* jansson's, opaque here */
 
@@ -145,6 +152,8 @@ struct idl_write {
   int64_t now_us;
   int status;                 /* the success status: 201 created, 200, 204 */
   struct idl_errors errors;   /* why it failed, when it did */
+  const struct idl_action *action; /* IDL_WRITE_ACTION */
+  uint64_t count;             /* IDL_WRITE_DELETE_MANY: the records deleted */
 };
 
 /* The hooks of a collection, each optional. */
@@ -182,6 +191,10 @@ enum idl_err idl_write_create(struct idl_txn *txn, const struct idl_resource *re
                               const struct json_t *body, const char *prefix,
                               int64_t now_us, struct idl_errors *errors, uint64_t *pk);
 
+/* Deletes record pk of res (its hooks' refusal in errors), as DELETE does. */
+enum idl_err idl_write_delete(struct idl_txn *txn, const struct idl_resource *res,
+                              uint64_t pk, struct idl_errors *errors);
+
 /* The generic update of record pk of res from body (PATCH or PUT). */
 enum idl_err idl_write_update(struct idl_txn *txn, const struct idl_resource *res,
                               uint64_t pk, const struct json_t *body, enum idl_write_op op,
@@ -197,6 +210,13 @@ enum {
   IDL_OP_EXPORT = 1 << 5,
 };
 
+/* An action on one record, POST /api/v1/{collection}/{pk}/{name}/ (a
+ * ticket's close): run by the writer with the request's body, like a write. */
+struct idl_action {
+  const char *name;
+  enum idl_err (*apply)(struct idl_txn *txn, struct idl_write *w);
+};
+
 struct idl_resource {
   const char *name;      /* the collection: "customers", its path and table */
   const char *singular;  /* "customer": change-log kinds customer.created, ... */
@@ -206,6 +226,10 @@ struct idl_resource {
   size_t n_indexes;
   unsigned ops;
   const struct idl_hooks *hooks;
+  const struct idl_action *actions; /* NULL-named end; NULL: none */
+  /* DELETE of the collection, by a required filter field (products of a
+   * customer): its name, or NULL when the collection offers none. */
+  const char *delete_by;
 };
 
 /* Every collection, in a fixed order (its position is its table number). */

@@ -483,7 +483,7 @@ class CivetwebRefusalTests(HardeningCase):
         self.assertEqual(status, 408, "%r %r after %.1f s" % (head, body, took))
         self.assertTrue(self.assertJsonDetail(headers, body, "half head"))
         self.assertGreater(took, PRE_REQUEST_TIMEOUT - 0.5, "408 after %.2f s" % took)
-        self.assertLess(took, PRE_REQUEST_TIMEOUT + 2.0, "408 after %.2f s" % took)
+        self.assertLess(took, PRE_REQUEST_TIMEOUT + 4.0, "408 after %.2f s" % took)  # sanitizer builds are slow
 
 
 # ---- 6: NUL bytes and percent-encoding in URLs -------------------------------
