@@ -7,12 +7,15 @@
  * is closed after KEEP_ALIVE_TIMEOUT_MS, a body must arrive within its
  * deadline (the guard of http_guard.c cuts it off after), and one address may
  * send at most peer_bodies bodies at once. */
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "http_internal.h"
@@ -33,6 +36,7 @@
 
 struct idl_http {
   struct mg_context *ctx;
+  char listen[64];      /* ADDR:PORT, for the waker of idl_http_stop */
   struct idl_service *svc;
   size_t max_body;
   unsigned peer_bodies;
@@ -509,6 +513,7 @@ enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts 
     return IDL_ERR_NOMEM;
   h->svc = svc;
   h->max_body = opts->max_body;
+  snprintf(h->listen, sizeof(h->listen), "%s", opts->listen);
   h->peer_bodies = opts->peer_bodies ? opts->peer_bodies : IDL_HTTP_DEFAULT_PEER_BODIES;
   if (idl_guard_start(h->peer_bodies, &h->guard)) {
     free(h);
@@ -552,6 +557,36 @@ enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts 
   return IDL_ERR_OK;
 }
 
+/* civetweb's accepting thread polls its socket in 2 s quanta and sees the
+ * stop only between them: connecting to the listening address wakes it, so
+ * that a stop takes milliseconds, not seconds. */
+struct waker {
+  const char *listen;
+  atomic_int done;
+};
+
+static void *wake_acceptor(void *arg) {
+  struct waker *w = arg;
+  char host[64];
+  snprintf(host, sizeof(host), "%s", w->listen);
+  char *colon = strrchr(host, ':');
+  if (!colon)
+    return NULL;
+  *colon = '\0';
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+  if (inet_pton(AF_INET, host, &sa.sin_addr) != 1 || sa.sin_addr.s_addr == htonl(INADDR_ANY))
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+  while (!atomic_load(&w->done)) {
+    usleep(20000);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+      connect(fd, (struct sockaddr *)&sa, sizeof(sa)); /* refused once stopped: fine */
+      close(fd);
+    }
+  }
+  return NULL;
+}
+
 void idl_http_stop(struct idl_http *h) {
   if (!h)
     return;
@@ -564,7 +599,13 @@ void idl_http_stop(struct idl_http *h) {
   if (atomic_load(&h->in_flight) > 0)
     idl_log_warn("http: stopping with %d requests still reading their bodies",
                  atomic_load(&h->in_flight));
+  struct waker w = {.listen = h->listen};
+  pthread_t waker;
+  int woken = pthread_create(&waker, NULL, wake_acceptor, &w) == 0;
   mg_stop(h->ctx);
+  atomic_store(&w.done, 1);
+  if (woken)
+    pthread_join(waker, NULL);
   mg_exit_library();
   idl_guard_stop(h->guard);
   free(h);
