@@ -480,8 +480,25 @@ static void sort_unique(struct idl_ids *ids) {
 }
 
 /* The candidates of the driving predicate p, ascending. */
+/* The other end of a range: a lower bound (gt, gte) of p's field beside
+ * p's upper one (lt, lte), or the other way round, each of one value. NULL
+ * when q has none. */
+static const struct idl_pred *partner(const struct idl_query *q, const struct idl_pred *p) {
+  const unsigned lower = IDL_L_GT | IDL_L_GTE, upper = IDL_L_LT | IDL_L_LTE;
+  if (p->n_vals != 1 || !(p->lookup & (lower | upper)))
+    return NULL;
+  for (size_t i = 0; i < q->n; i++) {
+    const struct idl_pred *o = &q->preds[i];
+    if (o != p && o->field == p->field && o->n_vals == 1 &&
+        (o->lookup & ((p->lookup & lower) ? upper : lower)))
+      return o;
+  }
+  return NULL;
+}
+
 static enum idl_err candidates(struct idl_txn *txn, const struct idl_resource *res,
-                               struct idl_pred *p, struct idl_ids *out) {
+                               const struct idl_query *q, struct idl_pred *p,
+                               struct idl_ids *out) {
   const struct idl_field *f = &res->fields[p->field];
   enum idl_err err = IDL_ERR_OK;
   if (f->type == IDL_F_PK) {
@@ -490,10 +507,22 @@ static enum idl_err candidates(struct idl_txn *txn, const struct idl_resource *r
         err = idl_ids_push(out, (uint64_t)p->vals[i].i);
   } else {
     size_t t = idl_resource_table(res);
+    const struct idl_pred *other = partner(q, p);
     for (size_t i = 0; i < p->n_vals && !err; i++) {
-      unsigned char keybuf[2][8];
-      struct idl_range r;
+      unsigned char keybuf[2][8], other_buf[2][8];
+      struct idl_range r, o;
       range_of(f, p, &p->vals[i], keybuf, &r);
+      /* gte and lt of one field read one bounded range, not to the end. */
+      if (other) {
+        range_of(f, other, &other->vals[0], other_buf, &o);
+        if (o.hi) {
+          memcpy(keybuf[1], o.hi, 8);
+          r.hi = keybuf[1], r.hi_len = 8, r.hi_incl = o.hi_incl;
+        } else {
+          memcpy(keybuf[0], o.lo, 8);
+          r.lo = keybuf[0], r.lo_len = 8, r.lo_incl = o.lo_incl;
+        }
+      }
       err = idl_table_index_scan(txn, t, (size_t)f->index, &r, push_pk, out);
     }
   }
@@ -577,7 +606,7 @@ enum idl_err idl_query_each(struct idl_txn *txn, const struct idl_resource *res,
   if ((res->fields[d->field].flags & IDL_FF_COMPUTED))
     err = idl_ids_copy(&pks, &d->selected);
   else
-    err = candidates(txn, res, d, &pks);
+    err = candidates(txn, res, q, d, &pks);
   for (size_t i = 0; i < pks.n && !err; i++)
     err = visit(&run, pks.v[i], NULL, 0);
   idl_ids_fini(&pks);
@@ -652,7 +681,7 @@ void idl_page_fini(struct idl_page *page) {
  * that the count needs no record. */
 static int driver_covers(const struct idl_resource *res, struct idl_query *q,
                          const struct idl_pred *d, size_t max_key) {
-  if (!d || q->n != 1)
+  if (!d || (q->n != 1 && !(q->n == 2 && partner(q, d))))
     return 0;
   const struct idl_field *f = &res->fields[d->field];
   if (f->type == IDL_F_PK || (f->flags & IDL_FF_COMPUTED))
@@ -674,7 +703,7 @@ enum idl_err idl_query_page(struct idl_txn *txn, const struct idl_resource *res,
   /* Only the page's records are read when the index answers the count. */
   if (!err && !ordered && driver_covers(res, q, d, idl_store_max_key(idl_txn_store(txn)))) {
     struct idl_ids pks = {0};
-    err = candidates(txn, res, d, &pks);
+    err = candidates(txn, res, q, d, &pks);
     page->count = pks.n;
     for (uint64_t i = skip; !err && i < pks.n && page->n < q->limit; i++) {
       struct idl_record rec;

@@ -218,11 +218,60 @@ static void test_filters_paging_ordering(void) {
   test_store_close(&t);
 }
 
+/* A window of one indexed field (gte and lt) reads one bounded range, and
+ * counts from the index alone. */
+static void test_range_window(void) {
+  struct test_store t;
+  ASSERT_EQ(test_store_open(&t, 0), 0);
+  for (int day = 1; day <= 9; day++) {
+    char body[256];
+    snprintf(body, sizeof(body),
+             "{\"channel\":1,\"number\":\"N%d\",\"amount\":\"1.00\",\"currency\":\"TRY\","
+             "\"created_date\":\"2023-01-0%dT10:00:00Z\",\"customer\":{\"email\":\"b@x.io\"}}",
+             day, day);
+    json_t *j = json_loads(body, 0, NULL);
+    struct idl_write w = {.res = &idl_orders, .op = IDL_WRITE_CREATE, .body = j,
+                          .now_us = idl_now_wall_us()};
+    struct idl_txn *txn;
+    ASSERT_OK(idl_txn_begin_write(t.s, NULL, &txn));
+    ASSERT_OK(idl_write_apply(txn, &w));
+    ASSERT_OK(idl_txn_commit(txn));
+    json_decref(j);
+    idl_errors_fini(&w.errors);
+  }
+  const struct {
+    const char *query;
+    uint64_t count, first;
+  } cases[] = {
+      {"created_date__gte=2023-01-03&created_date__lt=2023-01-06", 3, 3},
+      {"created_date__gt=2023-01-03T10:00:00Z&created_date__lte=2023-01-06T10:00:00Z", 3, 4},
+      {"created_date__lt=2023-01-06&created_date__gte=2023-01-05", 1, 5},
+      {"created_date__gte=2023-01-08&created_date__lt=2023-01-03", 0, 0},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct idl_errors e = {0};
+    struct idl_query q;
+    struct idl_page page;
+    struct idl_txn *txn;
+    idl_query_parse(&idl_orders, cases[i].query, NULL, &q, &e);
+    ASSERT_EQ(idl_errors_any(&e), 0);
+    ASSERT_OK(idl_txn_begin_read(t.s, &txn));
+    ASSERT_OK(idl_query_page(txn, &idl_orders, &q, &page));
+    idl_txn_abort(txn);
+    ASSERT_EQ(page.count, cases[i].count);
+    ASSERT_EQ(page.n ? page.recs[0].pk : 0, cases[i].first);
+    idl_page_fini(&page);
+    idl_query_fini(&q);
+  }
+  test_store_close(&t);
+}
+
 int main(int argc, char **argv) {
   TEST_INIT(argc, argv);
   RUN(test_values_and_messages);
   RUN(test_money_is_exact);
   RUN(test_record_round_trip_and_indexes);
   RUN(test_filters_paging_ordering);
+  RUN(test_range_window);
   return TEST_EXIT();
 }
