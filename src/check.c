@@ -62,12 +62,6 @@ static uint64_t primary_of(const struct row *r) {
   return r->precedence == IDL_PRIMARY ? r->id : r->linked;
 }
 
-static uint64_t fnv1a(const char *s, size_t len) {
-  uint64_t h = 14695981039346656037ULL;
-  for (size_t i = 0; i < len; i++)
-    h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-  return h;
-}
 
 static uint64_t value_hash(const struct row *r, enum idl_index which) {
   return which == IDL_INDEX_EMAIL ? r->email_hash : r->phone_hash;
@@ -122,8 +116,8 @@ enum idl_err idl_checker_add(const struct idl_contact *c, void *checker) {
   ck->rows = rows;
   ck->rows[ck->n++] = (struct row){
       .id = c->id, .linked = c->linked_id, .precedence = (uint8_t)c->precedence,
-      .email_hash = fnv1a(c->email, strlen(c->email)),
-      .phone_hash = fnv1a(c->phone, strlen(c->phone)),
+      .email_hash = idl_hash64(c->email, strlen(c->email)),
+      .phone_hash = idl_hash64(c->phone, strlen(c->phone)),
       .active = c->deleted_ms == IDL_TIME_NULL,
       .flags = (uint8_t)((*c->email ? HAS_EMAIL : 0) | (*c->phone ? HAS_PHONE : 0))};
   count(&ck->rep, c);
@@ -248,7 +242,7 @@ static enum idl_err key_matches(struct idl_checker *ck, enum idl_index which,
                                 const struct row *r, const char *key, size_t key_len,
                                 int *match) {
   if (key_len < idl_store_index_key_len(idl_txn_store(ck->txn), SIZE_MAX)) {
-    *match = fnv1a(key, key_len) == value_hash(r, which);
+    *match = idl_hash64(key, key_len) == value_hash(r, which);
     return IDL_ERR_OK;
   }
   struct idl_contact c;

@@ -48,18 +48,11 @@ static void violation(struct tables_check *c, const char *fmt, ...) {
   c->fn(line, c->arg);
 }
 
-static uint64_t fnv1a(const void *data, size_t len) {
-  const unsigned char *s = data;
-  uint64_t h = 14695981039346656037ULL;
-  for (size_t i = 0; i < len; i++)
-    h = (h ^ s[i]) * 1099511628211ULL;
-  return h;
-}
 
 /* The hash of a key as the index stores it (cut at the store's key limit). */
 static uint64_t key_hash(struct idl_txn *txn, const void *key, size_t len) {
   size_t max = idl_store_max_key(idl_txn_store(txn));
-  return fnv1a(key, len < max ? len : max);
+  return idl_hash64(key, len < max ? len : max);
 }
 
 static int cmp_entry(const void *pa, const void *pb) {

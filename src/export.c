@@ -110,7 +110,7 @@ struct xlsx {
 };
 
 static lxw_datetime datetime_of(int64_t us) {
-  char buf[32];
+  char buf[IDL_TIME_TEXT_MAX];
   idl_format_time_us(us, buf);
   lxw_datetime d = {0};
   int sec = 0, frac = 0;

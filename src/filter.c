@@ -94,8 +94,11 @@ static void parse_one(const struct idl_field *f, struct idl_pred *p, const char 
     return;
   }
   if (p->key) { /* JSON key: compared as text */
-    if (idl_record_set_str(&(struct idl_record){.v = v, .n = 1}, 0, text, strlen(text)) == 0)
+    if ((v->s = strdup(text))) {
+      v->len = strlen(text);
+      v->null = 0;
       p->n_vals++;
+    }
     return;
   }
   int is_date_like = f->type == IDL_F_DATE || f->type == IDL_F_TIME;

@@ -55,35 +55,8 @@ static int send_record(struct idl_req *r, const struct idl_resource *res, uint64
 
 /* -------------------------------------------------------------- paging */
 
-/* A growing string; on allocation failure it stops growing and says so. */
-struct text {
-  char *data;
-  size_t len, cap;
-  int failed;
-};
-
-static void put_raw(struct text *t, const char *s, size_t n) {
-  if (t->failed)
-    return;
-  if (t->len + n + 1 > t->cap) {
-    size_t cap = t->cap ? t->cap * 2 : 256;
-    while (cap < t->len + n + 1)
-      cap *= 2;
-    char *grown = realloc(t->data, cap);
-    if (!grown) {
-      t->failed = 1;
-      return;
-    }
-    t->data = grown;
-    t->cap = cap;
-  }
-  memcpy(t->data + t->len, s, n);
-  t->len += n;
-  t->data[t->len] = '\0';
-}
-
 /* Appends s form-encoded, as Python's urlencode does (space as '+'). */
-static void put_encoded(struct text *t, const char *s) {
+static void put_encoded(struct idl_text *t, const char *s) {
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
     char enc[4];
@@ -93,7 +66,7 @@ static void put_encoded(struct text *t, const char *s) {
       strcpy(enc, "+");
     else
       snprintf(enc, sizeof(enc), "%%%02X", c);
-    put_raw(t, enc, strlen(enc));
+    idl_text_put(t, enc, strlen(enc));
   }
 }
 
@@ -121,15 +94,15 @@ static json_t *page_url(struct idl_req *r, const struct idl_query *q, uint64_t p
       params[k - 1] = t;
     }
   const char *host = mg_get_header(r->conn, "Host");
-  struct text t = {0};
-  put_raw(&t, "http://", 7);
-  put_raw(&t, host ? host : "localhost", strlen(host ? host : "localhost"));
-  put_raw(&t, mg_get_request_info(r->conn)->local_uri,
+  struct idl_text t = {0};
+  idl_text_put(&t, "http://", 7);
+  idl_text_put(&t, host ? host : "localhost", strlen(host ? host : "localhost"));
+  idl_text_put(&t, mg_get_request_info(r->conn)->local_uri,
           strlen(mg_get_request_info(r->conn)->local_uri));
   for (size_t i = 0; i < n; i++) {
-    put_raw(&t, i ? "&" : "?", 1);
+    idl_text_put(&t, i ? "&" : "?", 1);
     put_encoded(&t, params[i].name);
-    put_raw(&t, "=", 1);
+    idl_text_put(&t, "=", 1);
     put_encoded(&t, params[i].value);
   }
   free(params);
@@ -216,7 +189,10 @@ static int handle_write(struct idl_req *r, const struct idl_resource *res,
   }
   struct idl_write w = {.res = res, .op = op, .body = body, .pk = pk,
                         .now_us = idl_now_wall_us(), .action = action};
-  enum idl_err err = idl_service_write(r->svc, &w);
+  /* What needs no store is checked here, off the writer's thread. */
+  enum idl_err err = idl_write_prepare(&w);
+  if (!err)
+    err = idl_service_write(r->svc, &w);
   json_decref(body);
   int status;
   if (err == IDL_ERR_INVAL && idl_errors_any(&w.errors))
@@ -229,7 +205,7 @@ static int handle_write(struct idl_req *r, const struct idl_resource *res,
     status = idl_http_send(r, 200, json_pack("{s:I}", "deleted", (json_int_t)w.count));
   else
     status = send_record(r, res, w.pk, w.status);
-  idl_errors_fini(&w.errors);
+  idl_write_fini(&w);
   return status;
 }
 

@@ -42,14 +42,7 @@ static json_t *ids_array(const uint64_t *v, size_t n) {
   return a;
 }
 
-/* A growable text buffer; on allocation failure it stops growing and says so. */
-struct text {
-  char *data;
-  size_t len, cap;
-  int failed;
-};
-
-static void put(struct text *t, const char *s, size_t n) {
+void idl_text_put(struct idl_text *t, const char *s, size_t n) {
   if (t->failed)
     return;
   if (t->len + n + 1 > t->cap) {
@@ -69,23 +62,23 @@ static void put(struct text *t, const char *s, size_t n) {
   t->data[t->len] = '\0';
 }
 
-static void put_str(struct text *t, const char *s) { put(t, s, strlen(s)); }
+static void put_str(struct idl_text *t, const char *s) { idl_text_put(t, s, strlen(s)); }
 
-static void put_uint(struct text *t, uint64_t v) {
+static void put_uint(struct idl_text *t, uint64_t v) {
   char buf[24];
-  put(t, buf, (size_t)snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v));
+  idl_text_put(t, buf, (size_t)snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v));
 }
 
 /* A JSON string: quotes, backslashes and control characters escaped; the
  * (valid) UTF-8 of emails and phones passes as it is. */
-static void put_json_string(struct text *t, const char *s) {
-  put(t, "\"", 1);
+static void put_json_string(struct idl_text *t, const char *s) {
+  idl_text_put(t, "\"", 1);
   const char *run = s;
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
     if (c >= 0x20 && c != '"' && c != '\\')
       continue;
-    put(t, run, (size_t)(s - run));
+    idl_text_put(t, run, (size_t)(s - run));
     char esc[8];
     if (c == '"' || c == '\\')
       snprintf(esc, sizeof(esc), "\\%c", c);
@@ -94,11 +87,11 @@ static void put_json_string(struct text *t, const char *s) {
     put_str(t, esc);
     run = s + 1;
   }
-  put(t, run, (size_t)(s - run));
-  put(t, "\"", 1);
+  idl_text_put(t, run, (size_t)(s - run));
+  idl_text_put(t, "\"", 1);
 }
 
-static void put_values(struct text *t, const struct idl_identity *ident,
+static void put_values(struct idl_text *t, const struct idl_identity *ident,
                        enum idl_index which) {
   const char **v;
   size_t n;
@@ -106,19 +99,19 @@ static void put_values(struct text *t, const struct idl_identity *ident,
     t->failed = 1;
     return;
   }
-  put(t, "[", 1);
+  idl_text_put(t, "[", 1);
   for (size_t i = 0; i < n; i++) {
     if (i)
-      put(t, ",", 1);
+      idl_text_put(t, ",", 1);
     put_json_string(t, v[i]);
   }
-  put(t, "]", 1);
+  idl_text_put(t, "]", 1);
   free(v);
 }
 
 enum idl_err idl_json_identity_text(const struct idl_identity *ident,
                                     enum idl_identity_frame frame, char **out, size_t *len) {
-  struct text t = {0};
+  struct idl_text t = {0};
   if (frame == IDL_FRAME_CUSTOMER) {
     put_str(&t, "{\"customerID\":\"");
     put_uint(&t, ident->c[0].id);
@@ -135,7 +128,7 @@ enum idl_err idl_json_identity_text(const struct idl_identity *ident,
   put_str(&t, ",\"secondaryContactIds\":[");
   for (size_t i = 1; i < ident->n; i++) {
     if (i > 1)
-      put(&t, ",", 1);
+      idl_text_put(&t, ",", 1);
     put_uint(&t, ident->c[i].id);
   }
   put_str(&t, frame == IDL_FRAME_BARE ? "]}" : "]}}");
@@ -193,7 +186,7 @@ static const char *const MSG_PHONE_INVALID = "Enter a valid phone number.";
 static const char *const MSG_PHONE_TYPE = "Must be a string or an integer.";
 
 /* Python's names for JSON types, as DRF's messages use them. */
-static const char *type_name(const json_t *v) {
+const char *idl_json_type_name(const json_t *v) {
   switch (json_typeof(v)) {
   case JSON_ARRAY: return "list";
   case JSON_STRING: return "str";
@@ -310,7 +303,7 @@ enum idl_err idl_json_parse_request(const char *body, size_t len, struct idl_req
   if (!json_is_object(root)) {
     char msg[96];
     snprintf(msg, sizeof(msg), "Invalid data. Expected a dictionary, but got %s.",
-             type_name(root));
+             idl_json_type_name(root));
     field_error(&errors, "non_field_errors", msg);
   } else {
     parse_email(json_object_get(root, "email"), req->email, &errors);

@@ -25,6 +25,20 @@ json_t *idl_json_parse_error(const json_error_t *jerr);
  * 400 body (the caller owns it); else *out is the caller's. */
 enum idl_err idl_json_parse_body(const char *body, size_t len, json_t **out, json_t **error);
 
+/* A growable text buffer: zero-initialize, idl_text_put, then own data
+ * (free()). On allocation failure it stops growing and sets failed. */
+struct idl_text {
+  char *data;
+  size_t len, cap;
+  int failed;
+};
+
+void idl_text_put(struct idl_text *t, const char *s, size_t n);
+
+/* Python's name of a JSON value's type ("list", "str", "int", "float",
+ * "bool", "NoneType", "dict"), as DRF's messages use them. */
+const char *idl_json_type_name(const json_t *v);
+
 /* {"detail": message}, printf-style. Returns a new reference, NULL without memory. */
 json_t *idl_json_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -139,7 +139,7 @@ void idl_format_date(int64_t days, char *buf) {
   int y;
   unsigned m, d;
   civil_from_days(days, &y, &m, &d);
-  snprintf(buf, 16, "%04d-%02u-%02u", y, m, d);
+  snprintf(buf, IDL_TIME_TEXT_MAX, "%04d-%02u-%02u", y, m, d);
 }
 
 void idl_format_time_us(int64_t us, char *buf) {
@@ -149,7 +149,7 @@ void idl_format_time_us(int64_t us, char *buf) {
   int y;
   unsigned m, d;
   civil_from_days(days, &y, &m, &d);
-  snprintf(buf, 32, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ", y, m, d, (int)(rest / 3600),
+  snprintf(buf, IDL_TIME_TEXT_MAX, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ", y, m, d, (int)(rest / 3600),
            (int)(rest / 60 % 60), (int)(rest % 60), (int)frac);
 }
 
@@ -215,19 +215,6 @@ static void format_money(int64_t cents, char *buf) {
 
 /* ---------------------------------------------------------------- values */
 
-/* Python's names for JSON types, as DRF's messages use them. */
-static const char *py_type(const json_t *v) {
-  switch (json_typeof(v)) {
-  case JSON_ARRAY: return "list";
-  case JSON_STRING: return "str";
-  case JSON_INTEGER: return "int";
-  case JSON_REAL: return "float";
-  case JSON_TRUE:
-  case JSON_FALSE: return "bool";
-  case JSON_NULL: return "NoneType";
-  default: return "dict";
-  }
-}
 
 /* The text DRF's CharField makes of a JSON value (numbers become text);
  * NULL for the types it refuses. *buf holds numbers' text. */
@@ -400,7 +387,7 @@ static void parse_phone_field(const struct idl_field *f, const json_t *j, const 
 static void parse_json_field(const json_t *j, const char *name, struct idl_value *out,
                              struct idl_errors *e) {
   if (!json_is_object(j)) {
-    idl_errors_add(e, name, "Expected a dictionary of items but got type \"%s\".", py_type(j));
+    idl_errors_add(e, name, "Expected a dictionary of items but got type \"%s\".", idl_json_type_name(j));
     return;
   }
   char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -462,7 +449,7 @@ void idl_value_from_json(const struct idl_field *f, const json_t *j, const char 
   case IDL_F_FK:
     if (json_is_boolean(j) || (!json_is_integer(j) && !json_is_string(j)) ||
         parse_int_json(j, &v)) {
-      idl_errors_add(e, name, "Incorrect type. Expected pk value, received %s.", py_type(j));
+      idl_errors_add(e, name, "Incorrect type. Expected pk value, received %s.", idl_json_type_name(j));
     } else if (v < 1) {
       idl_errors_add(e, name, "Invalid pk \"%lld\" - object does not exist.", (long long)v);
     } else {
@@ -589,7 +576,7 @@ void idl_record_from_json(const struct idl_resource *res, const json_t *body,
   char name[160];
   if (!json_is_object(body)) {
     snprintf(name, sizeof(name), "%snon_field_errors", prefix);
-    idl_errors_add(e, name, "Invalid data. Expected a dictionary, but got %s.", py_type(body));
+    idl_errors_add(e, name, "Invalid data. Expected a dictionary, but got %s.", idl_json_type_name(body));
     return;
   }
   for (size_t i = 0; i < res->n_fields; i++) {
@@ -635,7 +622,7 @@ void idl_record_from_json(const struct idl_resource *res, const json_t *body,
 /* ---------------------------------------------------------------- output */
 
 json_t *idl_value_to_json(const struct idl_field *f, const struct idl_value *v) {
-  char buf[40];
+  char buf[IDL_TIME_TEXT_MAX];
   if (v->null)
     return json_null();
   switch (f->type) {
@@ -677,7 +664,7 @@ json_t *idl_record_to_json(const struct idl_resource *res, const struct idl_reco
 }
 
 char *idl_value_to_text(const struct idl_field *f, const struct idl_value *v) {
-  char buf[40];
+  char buf[IDL_TIME_TEXT_MAX];
   if (v->null)
     return strdup("");
   switch (f->type) {

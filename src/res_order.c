@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "idlink/normalize.h"
+#include "json.h"
 #include "res_internal.h"
 
 #define TIME_LOOKUPS (IDL_L_EXACT | IDL_L_RANGE | IDL_L_DATE)
@@ -134,8 +135,7 @@ static json_t *customer_body(const json_t *body, int64_t channel, char *email,
   }
   if (!json_is_object(c)) {
     idl_errors_add(e, "customer.non_field_errors",
-                   "Invalid data. Expected a dictionary, but got %s.",
-                   json_is_array(c) ? "list" : json_is_string(c) ? "str" : "int");
+                   "Invalid data. Expected a dictionary, but got %s.", idl_json_type_name(c));
     return NULL;
   }
   const json_t *je = json_object_get(c, "email");

@@ -147,12 +147,49 @@ static enum idl_err delete_many(struct idl_txn *txn, struct idl_write *w) {
   return err;
 }
 
+enum idl_err idl_write_prepare(struct idl_write *w) {
+  if (w->op != IDL_WRITE_CREATE || (w->res->hooks && w->res->hooks->create))
+    return IDL_ERR_OK;
+  struct idl_record *rec = malloc(sizeof(*rec));
+  if (!rec || idl_record_init(rec, w->res)) {
+    free(rec);
+    return IDL_ERR_NOMEM;
+  }
+  w->prepared = rec;
+  idl_record_from_json(w->res, (const json_t *)w->body, IDL_PARSE_CREATE, w->now_us, "", rec,
+                       &w->errors);
+  if (!idl_errors_any(&w->errors))
+    return IDL_ERR_OK;
+  /* FKs are checked in the store, and reported beside the fields' errors:
+   * a refused create naming one goes to the writer all the same. */
+  for (size_t i = 0; i < w->res->n_fields; i++)
+    if (w->res->fields[i].type == IDL_F_FK && !rec->v[i].null)
+      return IDL_ERR_OK;
+  return IDL_ERR_INVAL;
+}
+
+void idl_write_fini(struct idl_write *w) {
+  if (w->prepared) {
+    idl_record_fini(w->prepared);
+    free(w->prepared);
+    w->prepared = NULL;
+  }
+  idl_errors_fini(&w->errors);
+}
+
 enum idl_err idl_write_apply(struct idl_txn *txn, struct idl_write *w) {
   switch (w->op) {
   case IDL_WRITE_CREATE:
     w->status = 201;
     if (w->res->hooks && w->res->hooks->create)
       return w->res->hooks->create(txn, w);
+    if (w->prepared) {
+      /* A failed try leaves the record as parsed: the pk is taken anew. */
+      w->prepared->pk = 0;
+      enum idl_err err = check_and_store(txn, w->res, w->prepared, NULL, "", &w->errors);
+      w->pk = w->prepared->pk;
+      return err;
+    }
     return idl_write_create(txn, w->res, w->body, "", w->now_us, &w->errors, &w->pk);
   case IDL_WRITE_PATCH:
   case IDL_WRITE_PUT:

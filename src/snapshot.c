@@ -557,13 +557,6 @@ static int cmp_unique(const void *pa, const void *pb) {
   return (a->pk > b->pk) - (a->pk < b->pk);
 }
 
-static uint64_t hash_bytes(const void *data, size_t len) {
-  const unsigned char *s = data;
-  uint64_t h = 14695981039346656037ULL;
-  for (size_t i = 0; i < len; i++)
-    h = (h ^ s[i]) * 1099511628211ULL;
-  return h;
-}
 
 /* What the table rows read so far imply: each table's pks (ascending), for
  * the FKs of later tables, and its unique keys. */
@@ -659,7 +652,7 @@ static enum idl_err note_unique(struct reader *r, const struct idl_resource *res
       break;
     }
     ts->keys[i] = v;
-    v[ts->n_keys[i]++] = (struct unique_key){hash_bytes(ks->key[i].data, ks->key[i].len),
+    v[ts->n_keys[i]++] = (struct unique_key){idl_hash64(ks->key[i].data, ks->key[i].len),
                                              rec->pk};
   }
   free(ks);

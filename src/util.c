@@ -63,6 +63,14 @@ void idl_ids_fini(struct idl_ids *ids) {
   memset(ids, 0, sizeof(*ids));
 }
 
+uint64_t idl_hash64(const void *data, size_t len) {
+  const unsigned char *s = data;
+  uint64_t h = 14695981039346656037ULL;
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ s[i]) * 1099511628211ULL;
+  return h;
+}
+
 int64_t idl_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);

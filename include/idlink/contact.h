@@ -62,6 +62,9 @@ void idl_ids_fini(struct idl_ids *ids);
  * starts each element of an array sorted by it. */
 int idl_cmp_leading_id(const void *key, const void *elem);
 
+/* FNV-1a, 64 bits, of len bytes: the checkers keep values as these. */
+uint64_t idl_hash64(const void *data, size_t len);
+
 /* Milliseconds since the epoch, from the real-time clock. */
 int64_t idl_now_ms(void);
 

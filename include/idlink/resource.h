@@ -154,6 +154,7 @@ struct idl_write {
   struct idl_errors errors;   /* why it failed, when it did */
   const struct idl_action *action; /* IDL_WRITE_ACTION */
   uint64_t count;             /* IDL_WRITE_DELETE_MANY: the records deleted */
+  struct idl_record *prepared; /* a create parsed before the writer (idl_write_prepare) */
 };
 
 /* The hooks of a collection, each optional. */
@@ -180,6 +181,15 @@ struct idl_hooks {
   /* Replaces the generic create (an order's upsert of its customer). */
   enum idl_err (*create)(struct idl_txn *txn, struct idl_write *w);
 };
+
+/* Parses a generic create's body into w->prepared outside the writer, which
+ * then only checks what needs the store and stores it. IDL_ERR_INVAL with
+ * w->errors when the fields are refused. A no-op for other writes and for a
+ * collection with its own create. Free with idl_write_fini. */
+enum idl_err idl_write_prepare(struct idl_write *w);
+
+/* Frees what w holds: its errors and its prepared record. */
+void idl_write_fini(struct idl_write *w);
 
 /* Runs w in txn (the writer's): parses, checks, stores, logs. IDL_ERR_INVAL
  * with w->errors filled when the request is refused. */

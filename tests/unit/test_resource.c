@@ -47,7 +47,7 @@ static void test_values_and_messages(void) {
   ASSERT_STR(parse_field(CUSTOMER_DATE_OF_BIRTH, "\"2001-02-29\"", &v),
              "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.");
   ASSERT_STR(parse_field(CUSTOMER_DATE_JOINED, "\"2021-05-26T13:53:58.5859+03:00\"", &v), "");
-  char buf[40];
+  char buf[IDL_TIME_TEXT_MAX];
   idl_format_time_us(v.i, buf);
   ASSERT_STR(buf, "2021-05-26T10:53:58.585900Z");
   ASSERT_STR(parse_field(CUSTOMER_ATTRIBUTES, "[1]", &v),
