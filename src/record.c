@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "idlink/codec.h"
+#include "idlink/normalize.h"
 #include "idlink/resource.h"
 #include "record_internal.h"
 
@@ -17,13 +18,25 @@ static char *vformat(const char *fmt, va_list ap) {
   return vasprintf(&out, fmt, ap) < 0 ? NULL : out;
 }
 
+/* A copy of s made valid UTF-8: messages and parameter names may quote
+ * what a client sent, and JSON carries UTF-8 only. */
+static char *clean_copy(const char *s) {
+  size_t cap = strlen(s) + 4;
+  char *out = malloc(cap);
+  if (out)
+    idl_utf8_clean(s, out, cap);
+  return out;
+}
+
 void idl_errors_add(struct idl_errors *e, const char *field, const char *fmt, ...) {
   struct idl_field_error *v = idl_grow(e->v, &e->cap, e->n, sizeof(*v));
   va_list ap;
   va_start(ap, fmt);
-  char *msg = vformat(fmt, ap);
+  char *raw = vformat(fmt, ap);
   va_end(ap);
-  char *name = strdup(field);
+  char *msg = raw ? clean_copy(raw) : NULL;
+  free(raw);
+  char *name = clean_copy(field);
   if (!v || !msg || !name) {
     free(msg);
     free(name);

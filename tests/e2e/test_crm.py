@@ -124,6 +124,15 @@ class CrmTests(harness.ServerTestCase):
         self.assertEqual(self.srv.request("PATCH", "/api/v1/tickets/%d/" % t["pk"],
                                           {"request": "x"})[0], 405)
 
+    def test_bytes_that_are_not_utf8_in_a_query(self):
+        # A bad value is quoted back in its error: as valid UTF-8.
+        for path, key in (("/api/v1/customers/?gender=%ff", "gender"),
+                          ("/api/v1/tickets/?status=%c3", "status"),
+                          ("/api/v1/products/?customer__isnull=%fe%ff", "customer__isnull")):
+            st, _, body, raw = self.srv.request("GET", path)
+            self.assertEqual(st, 400, raw)
+            self.assertIn("is not one of the available choices.", body[key][0])
+
     def test_feedback_and_tickets_go_with_their_customer(self):
         c = self.customers[1]
         self.create("feedback", {"kind": "brand", "customer": c, "heading": "h", "body": "b"})
