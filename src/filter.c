@@ -618,13 +618,20 @@ enum idl_err idl_query_each(struct idl_txn *txn, const struct idl_resource *res,
 
 /* --------------------------------------------------------------- pages */
 
+/* A match kept for ordering: its pk and the value it is ordered by. */
+struct sort_entry {
+  uint64_t pk;
+  struct idl_value v;
+};
+
 struct collect {
   const struct idl_query *q;
   uint64_t count;
   uint64_t skip;   /* matches before the page */
   struct idl_page *page;
-  int keep_all;    /* ordering by a field: keep every match to sort */
-  enum idl_err err;
+  int keep_all;    /* ordering by a field: every match's sort entry is kept */
+  struct sort_entry *sorted;
+  size_t n_sorted, cap_sorted;
 };
 
 /* Moves rec into the page (rec is left empty). */
@@ -638,11 +645,24 @@ static enum idl_err keep(struct idl_page *page, struct idl_record *rec) {
   return IDL_ERR_OK;
 }
 
+/* Keeps rec's pk and its ordering value (moved out of rec), not the record:
+ * ordering a million matches holds a million small entries. */
+static enum idl_err keep_sort_entry(struct collect *c, struct idl_record *rec) {
+  struct sort_entry *v = idl_grow(c->sorted, &c->cap_sorted, c->n_sorted, sizeof(*v));
+  if (!v)
+    return IDL_ERR_NOMEM;
+  c->sorted = v;
+  struct idl_value *field = &rec->v[c->q->order_field];
+  v[c->n_sorted++] = (struct sort_entry){rec->pk, *field};
+  *field = (struct idl_value){.null = 1};
+  return IDL_ERR_OK;
+}
+
 static enum idl_err collect_cb(struct idl_record *rec, void *arg) {
   struct collect *c = arg;
   c->count++;
   if (c->keep_all)
-    return keep(c->page, rec);
+    return keep_sort_entry(c, rec);
   if (c->count > c->skip && c->page->n < c->q->limit)
     return keep(c->page, rec);
   return IDL_ERR_OK;
@@ -653,12 +673,12 @@ struct sort_by {
   int field, desc;
 };
 
-/* Orders records by the sort field (nulls last), then by pk. */
-static int cmp_records(const void *pa, const void *pb, void *arg) {
-  const struct idl_record *a = pa, *b = pb;
+/* Orders entries by the sort field's value (nulls last), then by pk. */
+static int cmp_entries(const void *pa, const void *pb, void *arg) {
+  const struct sort_entry *a = pa, *b = pb;
   const struct sort_by *by = arg;
   const struct idl_field *f = &by->res->fields[by->field];
-  const struct idl_value *x = &a->v[by->field], *y = &b->v[by->field];
+  const struct idl_value *x = &a->v, *y = &b->v;
   int c;
   if (f->type == IDL_F_PK)
     c = (a->pk > b->pk) - (a->pk < b->pk);
@@ -724,18 +744,19 @@ enum idl_err idl_query_page(struct idl_txn *txn, const struct idl_resource *res,
   page->count = c.count;
   if (!err && ordered) {
     struct sort_by by = {res, q->order_field, q->order_desc};
-    if (page->n > 1)
-      qsort_r(page->recs, page->n, sizeof(*page->recs), cmp_records, &by);
-    /* Keep the page's slice only. */
-    size_t from = skip < page->n ? (size_t)skip : page->n;
-    size_t to = from + q->limit < page->n ? from + q->limit : page->n;
-    for (size_t i = 0; i < page->n; i++)
-      if (i < from || i >= to)
-        idl_record_fini(&page->recs[i]);
-    if (to > from)
-      memmove(page->recs, page->recs + from, (to - from) * sizeof(*page->recs));
-    page->n = to - from;
+    if (c.n_sorted > 1)
+      qsort_r(c.sorted, c.n_sorted, sizeof(*c.sorted), cmp_entries, &by);
+    /* Only the page's slice is read in full. */
+    for (uint64_t i = skip; !err && i < c.n_sorted && page->n < q->limit; i++) {
+      struct idl_record rec;
+      if (!(err = idl_record_get(txn, res, c.sorted[i].pk, &rec)))
+        err = keep(page, &rec);
+      idl_record_fini(&rec);
+    }
   }
+  for (size_t i = 0; i < c.n_sorted; i++)
+    idl_value_clear(&c.sorted[i].v);
+  free(c.sorted);
   if (err)
     idl_page_fini(page);
   return err;
