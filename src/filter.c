@@ -715,12 +715,45 @@ static int driver_covers(const struct idl_resource *res, struct idl_query *q,
   return res->indexes[f->index].fields[1] < 0;
 }
 
+/* The page of an unfiltered list in pk order: the count is the table's, the
+ * rows before the page are stepped over undecoded, and the scan stops after
+ * the page. */
+struct plain_page {
+  const struct idl_resource *res;
+  struct idl_page *page;
+  uint64_t skip, limit, seen;
+};
+
+static enum idl_err plain_row(uint64_t pk, const void *data, size_t len, void *arg) {
+  struct plain_page *p = arg;
+  if (p->seen++ < p->skip)
+    return IDL_ERR_OK;
+  if (p->page->n >= p->limit)
+    return IDL_ERR_STOP;
+  struct idl_record rec;
+  enum idl_err err = idl_record_decode(p->res, pk, data, len, &rec);
+  if (!err)
+    err = keep(p->page, &rec);
+  idl_record_fini(&rec);
+  return err;
+}
+
 enum idl_err idl_query_page(struct idl_txn *txn, const struct idl_resource *res,
                             struct idl_query *q, struct idl_page *page) {
   memset(page, 0, sizeof(*page));
   int ordered = q->order_field >= 0 &&
                 !(res->fields[q->order_field].type == IDL_F_PK && !q->order_desc);
   uint64_t skip = (q->page - 1) * (uint64_t)q->limit;
+  if (q->n == 0 && !ordered) {
+    size_t t = idl_resource_table(res);
+    struct plain_page p = {res, page, skip, q->limit, 0};
+    enum idl_err err = idl_table_count(txn, t, &page->count);
+    if (!err && skip < page->count)
+      err = idl_table_scan(txn, t, 1, 0, plain_row, &p);
+    if (err)
+      idl_page_fini(page);
+    return err;
+  }
   enum idl_err err = select_computed(txn, res, q);
   struct idl_pred *d = err ? NULL : driver(res, q);
   /* Only the page's records are read when the index answers the count. */
