@@ -17,32 +17,29 @@ import harness  # noqa: E402
 from harness import identity  # noqa: E402
 
 
-def write_load(srv, nthreads, at, action, tag, max_per_thread=5000):
-    """nthreads writers of distinct new contacts; action() runs after `at` seconds.
-
-    Returns [(email, phone, primary id)] of the requests answered 200."""
+def load(srv, nthreads, at, action, request, max_per_thread=5000):
+    """nthreads writers; action() runs after `at` seconds. request(t, n) gives
+    writer t's n-th (path, body, status wanted, what to keep of the answer).
+    Returns what was kept of every answer with the status wanted."""
     acked = [[] for _ in range(nthreads)]
     stop = threading.Event()
-    port = srv.port
 
     def writer(t):
         deadline = time.monotonic() + at + 5
         for n in range(max_per_thread):
             if stop.is_set() or time.monotonic() > deadline:
                 return
-            email = "%s-%d-%d@load.io" % (tag, t, n)
-            phone = "9%02d%06d" % (t, n)
+            path, body, want, keep = request(t, n)
             try:
-                st, _, body, _ = harness.http_request(
-                    port, "POST", "/identify", {"email": email, "phoneNumber": phone},
-                    timeout=10)
+                st, _, answer, _ = harness.http_request(srv.port, "POST", path, body,
+                                                        timeout=10)
             except (OSError, http.client.HTTPException):
                 if stop.is_set():
                     return
                 time.sleep(0.01)
                 continue
-            if st == 200 and body:
-                acked[t].append((email, phone, body["contact"]["primaryContactId"]))
+            if st == want and answer:
+                acked[t].append(keep(answer))
 
     threads = [threading.Thread(target=writer, args=(t,), daemon=True)
                for t in range(nthreads)]
@@ -55,6 +52,16 @@ def write_load(srv, nthreads, at, action, tag, max_per_thread=5000):
         th.join(20)
     assert not any(th.is_alive() for th in threads), "writer threads hung"
     return [x for per in acked for x in per]
+
+
+def write_load(srv, nthreads, at, action, tag, max_per_thread=5000):
+    """Writers of distinct new contacts. Returns [(email, phone, primary id)]
+    of the requests answered 200."""
+    def request(t, n):
+        email, phone = "%s-%d-%d@load.io" % (tag, t, n), "9%02d%06d" % (t, n)
+        return ("/identify", {"email": email, "phoneNumber": phone}, 200,
+                lambda body: (email, phone, body["contact"]["primaryContactId"]))
+    return load(srv, nthreads, at, action, request, max_per_thread)
 
 
 def assert_all_present(tc, srv, acked):
@@ -182,49 +189,21 @@ class RestartTests(harness.ServerTestCase):
 
 
 def record_load(srv, nthreads, at, action):
-    """nthreads writers of customers and of orders that upsert customers;
-    action() runs after `at` seconds. Returns the acknowledged answers:
-    [("customer", body)] and [("order", body, buyer email)]."""
-    acked = [[] for _ in range(nthreads)]
-    stop = threading.Event()
-
-    def writer(t):
-        deadline = time.monotonic() + at + 5
-        for n in range(5000):
-            if stop.is_set() or time.monotonic() > deadline:
-                return
-            if n % 2:
-                path, body = "/api/v1/orders/", {
-                    "channel": 1 + t % 3, "number": "N-%d-%d" % (t, n),
-                    "amount": "%d.%02d" % (n, t), "currency": "TRY",
-                    "customer": {"email": "buyer-%d-%d@load.io" % (t, n),
-                                 "phone_number": "8%02d%06d" % (t, n)}}
-            else:
-                path, body = "/api/v1/customers/", {
-                    "channel": 1 + t % 3, "email": "cust-%d-%d@load.io" % (t, n),
-                    "channel_code": "K-%d-%d" % (t, n), "first_name": "T%d" % t}
-            try:
-                st, _, answer, _ = harness.http_request(srv.port, "POST", path, body,
-                                                        timeout=10)
-            except (OSError, http.client.HTTPException):
-                if stop.is_set():
-                    return
-                time.sleep(0.01)
-                continue
-            if st == 201 and answer:
-                acked[t].append((path, answer, body))
-
-    threads = [threading.Thread(target=writer, args=(t,), daemon=True)
-               for t in range(nthreads)]
-    for th in threads:
-        th.start()
-    time.sleep(at)
-    action()
-    stop.set()
-    for th in threads:
-        th.join(20)
-    assert not any(th.is_alive() for th in threads), "writer threads hung"
-    return [x for per in acked for x in per]
+    """Writers of customers and of orders that upsert customers. Returns
+    [(path, answer, body)] of the requests answered 201."""
+    def request(t, n):
+        if n % 2:
+            path, body = "/api/v1/orders/", {
+                "channel": 1 + t % 3, "number": "N-%d-%d" % (t, n),
+                "amount": "%d.%02d" % (n, t), "currency": "TRY",
+                "customer": {"email": "buyer-%d-%d@load.io" % (t, n),
+                             "phone_number": "8%02d%06d" % (t, n)}}
+        else:
+            path, body = "/api/v1/customers/", {
+                "channel": 1 + t % 3, "email": "cust-%d-%d@load.io" % (t, n),
+                "channel_code": "K-%d-%d" % (t, n), "first_name": "T%d" % t}
+        return path, body, 201, lambda answer: (path, answer, body)
+    return load(srv, nthreads, at, action, request)
 
 
 class CrashTests(harness.ServerTestCase):
