@@ -6,7 +6,8 @@
  * head must arrive within REQUEST_TIMEOUT_MS, an idle keep-alive connection
  * is closed after KEEP_ALIVE_TIMEOUT_MS, a body must arrive within its
  * deadline (the guard of http_guard.c cuts it off after), and one address may
- * send at most peer_bodies bodies at once. */
+ * send at most peer_bodies bodies at once and hold at most peer_connections
+ * connections that sent a request. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
@@ -39,7 +40,7 @@ struct idl_http {
   char listen[64];      /* ADDR:PORT, for the waker of idl_http_stop */
   struct idl_service *svc;
   size_t max_body;
-  unsigned peer_bodies;
+  unsigned peer_bodies, peer_connections;
   struct idl_http_guard *guard;
   atomic_int in_flight; /* requests inside a handler */
   atomic_int draining;  /* set by idl_http_stop: new requests get 503 */
@@ -409,6 +410,34 @@ static int framing_refused(struct idl_req *r) {
   return idl_http_detail(r, 400, why);
 }
 
+/* Marks a connection the guard counts (its user data), so that its close
+ * gives it back. */
+static char counted_connection;
+
+/* Counts the connection of r's address on its first request; refuses it
+ * when the address holds as many as it may. Returns 0 when it may go on. */
+static int peer_refused(struct idl_req *r) {
+  if (mg_get_user_connection_data(r->conn) == &counted_connection)
+    return 0;
+  const char *addr = mg_get_request_info(r->conn)->remote_addr;
+  if (idl_guard_conn_open(r->http->guard, addr) == 0) {
+    mg_set_user_connection_data(r->conn, &counted_connection);
+    return 0;
+  }
+  r->close = 1;
+  return send_json(r, 503, idl_json_detail("Too many connections from your address (at most "
+                                           "%u).", r->http->peer_connections),
+                   "Retry-After: 1\r\n");
+}
+
+/* civetweb calls this before it forgets the connection's user data. */
+static void connection_close(const struct mg_connection *conn) {
+  const struct mg_request_info *ri = mg_get_request_info(conn);
+  struct idl_http *h = mg_get_user_data(mg_get_context(conn));
+  if (ri && mg_get_user_connection_data(conn) == &counted_connection)
+    idl_guard_conn_close(h->guard, ri->remote_addr);
+}
+
 static int dispatch(struct mg_connection *conn, void *cbdata) {
   struct idl_http *h = cbdata;
   const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -423,6 +452,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
   int status;
   if (atomic_load(&h->draining))
     status = idl_http_detail(&r, 503, "The server is shutting down.");
+  else if ((status = peer_refused(&r)))
+    ;
   else if ((status = framing_refused(&r)))
     ;
   else if (len < 0 || (size_t)len != strlen(path))
@@ -515,7 +546,12 @@ enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts 
   h->max_body = opts->max_body;
   snprintf(h->listen, sizeof(h->listen), "%s", opts->listen);
   h->peer_bodies = opts->peer_bodies ? opts->peer_bodies : IDL_HTTP_DEFAULT_PEER_BODIES;
-  if (idl_guard_start(h->peer_bodies, &h->guard)) {
+  /* By default an address may hold half the pool (at least 64, so that a
+   * small pool still serves a client's usual connections). */
+  h->peer_connections = opts->peer_connections ? opts->peer_connections
+                        : opts->threads / 2 > 64 ? opts->threads / 2
+                                                 : 64;
+  if (idl_guard_start(h->peer_bodies, h->peer_connections, &h->guard)) {
     free(h);
     return IDL_ERR_NOMEM;
   }
@@ -536,7 +572,8 @@ enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts 
                            NULL};
   struct mg_callbacks callbacks = {.log_message = log_message, .http_error = http_error,
                                    .init_connection = init_connection,
-                                   .end_request = end_request};
+                                   .end_request = end_request,
+                                   .connection_close = connection_close};
   struct mg_init_data init = {&callbacks, h, options};
   char text[256] = "";
   struct mg_error_data error = {.text = text, .text_buffer_size = sizeof(text)};

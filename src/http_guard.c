@@ -28,14 +28,19 @@
 #define PEER_BUCKETS 256
 #define WATCH_EVERY_MS 200
 
+/* What an address holds: bodies being received, and connections that sent
+ * a request (a connection that sends nothing shows no address to civetweb's
+ * callbacks; the pre-request timeout bounds those). */
+enum hold { HOLD_BODIES, HOLD_CONNECTIONS };
+
 struct peer {
   char addr[48];
-  unsigned bodies; /* bodies being received from addr */
+  unsigned held[2]; /* by enum hold */
   struct peer *next;
 };
 
 struct idl_http_guard {
-  unsigned peer_bodies;
+  unsigned limit[2]; /* by enum hold */
   pthread_mutex_t lock;
   struct peer *peers[PEER_BUCKETS]; /* guarded by lock */
   struct idl_body_watch *watches;   /* guarded by lock */
@@ -89,32 +94,45 @@ static unsigned bucket(const char *addr) {
   return h % PEER_BUCKETS;
 }
 
-/* Counts a body from addr in (lock held); -1 when addr is at its limit. */
-static int peer_enter(struct idl_http_guard *g, const char *addr) {
-  struct peer **slot = &g->peers[bucket(addr)], *p;
-  for (p = *slot; p && strcmp(p->addr, addr) != 0; p = p->next)
+/* Takes what of addr, or leaves one (take < 0); lock held. -1 when addr
+ * is at its limit (nothing taken). An address that holds nothing is
+ * forgotten. */
+static int peer_hold(struct idl_http_guard *g, const char *addr, enum hold what, int take) {
+  struct peer **link = &g->peers[bucket(addr)], *p;
+  for (; (p = *link) && strcmp(p->addr, addr) != 0; link = &p->next)
     ;
-  if (!p && (p = calloc(1, sizeof(*p)))) {
+  if (!p && take > 0 && (p = calloc(1, sizeof(*p)))) {
     snprintf(p->addr, sizeof(p->addr), "%s", addr);
-    p->next = *slot;
-    *slot = p;
+    p->next = *link;
+    *link = p;
   }
-  if (!p || p->bodies >= g->peer_bodies)
-    return -1;
-  p->bodies++;
-  return 0;
+  int rc = 0;
+  if (!p)
+    return take > 0 ? -1 : 0;
+  if (take > 0 && p->held[what] >= g->limit[what])
+    rc = -1;
+  else if (take > 0)
+    p->held[what]++;
+  else if (p->held[what])
+    p->held[what]--;
+  if (!p->held[HOLD_BODIES] && !p->held[HOLD_CONNECTIONS]) {
+    *link = p->next;
+    free(p);
+  }
+  return rc;
 }
 
-static void peer_leave(struct idl_http_guard *g, const char *addr) {
-  for (struct peer **link = &g->peers[bucket(addr)], *p; (p = *link); link = &p->next) {
-    if (strcmp(p->addr, addr) != 0)
-      continue;
-    if (--p->bodies == 0) {
-      *link = p->next;
-      free(p);
-    }
-    return;
-  }
+int idl_guard_conn_open(struct idl_http_guard *g, const char *addr) {
+  pthread_mutex_lock(&g->lock);
+  int rc = peer_hold(g, addr, HOLD_CONNECTIONS, 1);
+  pthread_mutex_unlock(&g->lock);
+  return rc;
+}
+
+void idl_guard_conn_close(struct idl_http_guard *g, const char *addr) {
+  pthread_mutex_lock(&g->lock);
+  peer_hold(g, addr, HOLD_CONNECTIONS, -1);
+  pthread_mutex_unlock(&g->lock);
 }
 
 /* ------------------------------------------------------------ watching */
@@ -125,7 +143,7 @@ int idl_guard_body_begin(struct idl_http_guard *g, const struct mg_request_info 
                                .server_port = ri->server_port};
   snprintf(w->addr, sizeof(w->addr), "%s", ri->remote_addr);
   pthread_mutex_lock(&g->lock);
-  int rc = peer_enter(g, w->addr);
+  int rc = peer_hold(g, w->addr, HOLD_BODIES, 1);
   if (!rc) {
     w->next = g->watches;
     g->watches = w;
@@ -141,7 +159,7 @@ void idl_guard_body_end(struct idl_http_guard *g, struct idl_body_watch *w) {
       *link = w->next;
       break;
     }
-  peer_leave(g, w->addr);
+  peer_hold(g, w->addr, HOLD_BODIES, -1);
   pthread_mutex_unlock(&g->lock);
 }
 
@@ -176,11 +194,13 @@ static void *guard_main(void *arg) {
   return NULL;
 }
 
-enum idl_err idl_guard_start(unsigned peer_bodies, struct idl_http_guard **out) {
+enum idl_err idl_guard_start(unsigned peer_bodies, unsigned peer_connections,
+                             struct idl_http_guard **out) {
   struct idl_http_guard *g = calloc(1, sizeof(*g));
   if (!g)
     return IDL_ERR_NOMEM;
-  g->peer_bodies = peer_bodies;
+  g->limit[HOLD_BODIES] = peer_bodies;
+  g->limit[HOLD_CONNECTIONS] = peer_connections;
   pthread_mutex_init(&g->lock, NULL);
   pthread_cond_init(&g->wake, NULL);
   if (pthread_create(&g->thread, NULL, guard_main, g) != 0) {

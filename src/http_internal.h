@@ -38,7 +38,13 @@ struct idl_body_watch {
   struct idl_body_watch *next;
 };
 
-enum idl_err idl_guard_start(unsigned peer_bodies, struct idl_http_guard **out);
+enum idl_err idl_guard_start(unsigned peer_bodies, unsigned peer_connections,
+                             struct idl_http_guard **out);
+
+/* Counts a connection of addr in, on its first request; -1 (nothing
+ * counted) when addr already holds as many as it may. */
+int idl_guard_conn_open(struct idl_http_guard *g, const char *addr);
+void idl_guard_conn_close(struct idl_http_guard *g, const char *addr);
 void idl_guard_stop(struct idl_http_guard *g);
 
 /* Counts a body of ri's address in and watches it: past deadline_us its

@@ -24,6 +24,7 @@ struct config {
   int sync_full;
   unsigned threads;
   unsigned peer_bodies;
+  unsigned peer_connections;
   size_t max_body;
   size_t map_size;
   size_t max_batch;
@@ -56,6 +57,10 @@ static const char usage[] =
     "                                         connection (512 per core, 512 to 2048)\n"
     "  --peer-bodies N      IDLINK_PEER_BODIES  request bodies one client address\n"
     "                                         may send at once; more get 503 (32)\n"
+    "  --peer-connections N IDLINK_PEER_CONNECTIONS  connections one client address\n"
+    "                                         may hold; more get 503 (half the threads,\n"
+    "                                         at least 64;\n"
+    "                                         raise it behind a reverse proxy)\n"
     "  --max-body BYTES     IDLINK_MAX_BODY   larger request bodies get 413 (1048576)\n"
     "  --map-size BYTES     IDLINK_MAP_SIZE   LMDB map size, the store's largest\n"
     "                                         size; full gives 507 (17179869184)\n"
@@ -142,6 +147,7 @@ static void apply(struct config *c, int opt, const char *name, const char *v) {
     break;
   case 't': c->threads = (unsigned)parse_size(name, v, 1, 4096); break;
   case 'P': c->peer_bodies = (unsigned)parse_size(name, v, 1, 4096); break;
+  case 'C': c->peer_connections = (unsigned)parse_size(name, v, 1, 1 << 20); break;
   case 'b': c->max_body = parse_size(name, v, 1, (size_t)1 << 30); break;
   case 'm': c->map_size = parse_size(name, v, (size_t)1 << 20, (size_t)1 << 46); break;
   case 'B': c->max_batch = parse_size(name, v, 1, 1 << 20); break;
@@ -162,6 +168,7 @@ static const struct option long_options[] = {
     {"redis-stream-maxlen", required_argument, NULL, 'x'},
     {"log-retain", required_argument, NULL, 'R'},
     {"peer-bodies", required_argument, NULL, 'P'},
+    {"peer-connections", required_argument, NULL, 'C'},
     {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
 };
 
@@ -171,6 +178,7 @@ static const char *const env_names[][2] = {
     {"m", "IDLINK_MAP_SIZE"}, {"B", "IDLINK_MAX_BATCH"}, {"L", "IDLINK_LOG_LEVEL"},
     {"p", "IDLINK_REDIS_PREFIX"}, {"x", "IDLINK_REDIS_STREAM_MAXLEN"},
     {"R", "IDLINK_LOG_RETAIN"},  {"P", "IDLINK_PEER_BODIES"},
+    {"C", "IDLINK_PEER_CONNECTIONS"},
 };
 
 /* civetweb holds a thread for each open connection, idle ones included
@@ -245,7 +253,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   struct idl_http_opts ho = {.listen = c.listen, .threads = c.threads,
-                             .max_body = c.max_body, .peer_bodies = c.peer_bodies};
+                             .max_body = c.max_body, .peer_bodies = c.peer_bodies,
+                             .peer_connections = c.peer_connections};
   struct idl_http *http = NULL;
   if ((err = idl_http_start(svc, &ho, &http))) {
     idl_service_close(svc);

@@ -13,6 +13,7 @@ struct idl_http_opts {
   unsigned threads;    /* worker threads */
   size_t max_body;     /* larger bodies get 413 */
   unsigned peer_bodies; /* bodies one address may send at once; 0: the default */
+  unsigned peer_connections; /* connections one address may hold; 0: half the threads */
 };
 
 #define IDL_HTTP_DEFAULT_PEER_BODIES 32

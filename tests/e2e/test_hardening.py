@@ -705,6 +705,56 @@ class SlowBodyFloodTests(HardeningCase):
 
 # ---- 8: idle-connection flood -----------------------------------------------
 
+class PeerConnectionTests(HardeningCase):
+    """One address may hold --peer-connections connections that sent a
+    request; its next one is refused at once, and others are not."""
+
+    def request_on(self, port, source=None):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(10)
+        if source:
+            s.bind((source, 0))
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            b = s.recv(4096)
+            if not b:
+                break
+            head += b
+        return s, head
+
+    def test_connections_per_address_are_capped(self):
+        srv = self.start_server(extra_args=("--peer-connections", "3"))
+        held = [self.request_on(srv.port) for _ in range(3)]
+        try:
+            for _, head in held:
+                self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head)
+            s, head = self.request_on(srv.port)
+            s.close()
+            self.assertTrue(head.startswith(b"HTTP/1.1 503 "), head)
+            self.assertIn(b"Retry-After: 1", head)
+            self.assertIn(b"Connection: close", head)
+            self.assertIn(b"Too many connections from your address (at most 3).", head)
+            # Another address is served meanwhile (the whole of 127/8 is loopback).
+            s, head = self.request_on(srv.port, source="127.0.0.2")
+            s.close()
+            self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head)
+            # A connection given back makes room.
+            held.pop()[0].close()
+            deadline = time.monotonic() + 5
+            while True:
+                s, head = self.request_on(srv.port)
+                s.close()
+                if head.startswith(b"HTTP/1.1 200 ") or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head)
+        finally:
+            for s, _ in held:
+                s.close()
+
+
 class IdleFloodTests(HardeningCase):
 
     def open_idle(self, port, n):
