@@ -1,30 +1,13 @@
 -- wrk script: writes to one large identity. Every request is POST /identify
--- with a new email and the one phone all of them share, so each creates a
--- secondary of the same identity ("a hub") and is answered with the whole
--- identity. Uniqueness as in identify_write.lua: a run tag, a thread id and
--- a per-thread counter.
+-- with a new email (bench/unique.lua) and the one phone all of them share,
+-- so each creates a secondary of the same identity ("a hub") and is answered
+-- with the whole identity.
 
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-
-local threads_started = 0 -- main Lua state only (setup runs there)
-
-function setup(thread)
-   threads_started = threads_started + 1
-   thread:set("tid", threads_started)
-end
-
-local tag = 0
-local counter = 0
-
-function init(args)
-   tag = (tonumber(args[1]) or os.time()) % 1000000
-end
+dofile(debug.getinfo(1, "S").source:match("@?(.*/)") .. "unique.lua")
 
 function request()
-   counter = counter + 1
+   local tag, t, n = unique()
    local body = string.format(
-      '{"email": "hub%d.%d.%d@bench.example", "phoneNumber": "5550000000"}',
-      tag, tid, counter)
+      '{"email": "hub%d.%d.%d@bench.example", "phoneNumber": "5550000000"}', tag, t, n)
    return wrk.format(nil, nil, nil, body)
 end
