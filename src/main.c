@@ -31,46 +31,91 @@ struct config {
   int log_level;
 };
 
-static const char usage[] =
-    "Usage: idlinkd [OPTION]...\n"
-    "Serve the idlink customer identity API over HTTP.\n"
-    "\n"
-    "Every option also reads the environment variable shown; a flag wins.\n"
-    "  --listen ADDR:PORT   IDLINK_LISTEN     where to listen, an IPv4 address\n"
-    "                                         (127.0.0.1:8080)\n"
-    "  --data DIR           IDLINK_DATA       LMDB folder, created if missing\n"
-    "                                         (./idlink-data)\n"
-    "  --redis URL          IDLINK_REDIS      redis://[:password@]host[:port][/db]\n"
-    "                                         mirror (none); give a URL holding a\n"
-    "                                         password in IDLINK_REDIS, not here,\n"
-    "                                         so that ps does not show it\n"
-    "  --redis-prefix P     IDLINK_REDIS_PREFIX  prefix of the mirror's keys\n"
-    "                                         (idlink:)\n"
-    "  --redis-stream-maxlen N  IDLINK_REDIS_STREAM_MAXLEN  the events stream is\n"
-    "                                         capped near N entries (100000)\n"
-    "  --log-retain N       IDLINK_LOG_RETAIN  change-log entries kept at least\n"
-    "                                         (1000000); with a mirror, none it\n"
-    "                                         has not applied is ever dropped\n"
-    "  --sync full|none     IDLINK_SYNC       full: a change is on disk before its\n"
-    "                                         response is sent (full)\n"
-    "  --threads N          IDLINK_THREADS    HTTP worker threads, one per open\n"
-    "                                         connection (512 per core, 512 to 2048)\n"
-    "  --peer-bodies N      IDLINK_PEER_BODIES  request bodies one client address\n"
-    "                                         may send at once; more get 503 (32)\n"
-    "  --peer-connections N IDLINK_PEER_CONNECTIONS  connections one client address\n"
-    "                                         may hold; more get 503 (half the threads,\n"
-    "                                         at least 64;\n"
-    "                                         raise it behind a reverse proxy)\n"
-    "  --max-body BYTES     IDLINK_MAX_BODY   larger request bodies get 413 (1048576)\n"
-    "  --map-size BYTES     IDLINK_MAP_SIZE   LMDB map size, the store's largest\n"
-    "                                         size; full gives 507 (17179869184)\n"
-    "  --max-batch N        IDLINK_MAX_BATCH  requests per group commit (1024)\n"
-    "  --log-level LEVEL    IDLINK_LOG_LEVEL  error, warn, info or debug (info);\n"
-    "                                         no level logs an email or a phone\n"
-    "  --help                                 print this help and exit\n"
-    "  --version                              print the version and exit\n"
-    "\n"
-    "SIGINT or SIGTERM: stop accepting, finish requests in flight, commit, exit 0.\n";
+/* Every option, once: XX(id, flag, argument, variable, help). The usage
+ * text, the getopt table and the environment's names all come from here, so
+ * they cannot drift apart; apply() says what each one does. */
+#define IDL_OPTION_MAP(XX)                                                               \
+  XX(LISTEN, "listen", "ADDR:PORT", "IDLINK_LISTEN",                                     \
+     "where to listen, an IPv4 address (127.0.0.1:8080)")                                \
+  XX(DATA, "data", "DIR", "IDLINK_DATA", "LMDB folder, created if missing (./idlink-data)") \
+  XX(REDIS, "redis", "URL", "IDLINK_REDIS",                                              \
+     "redis://[:password@]host[:port][/db] mirror (none); give a URL holding a "          \
+     "password in IDLINK_REDIS, not here, so that ps does not show it")                  \
+  XX(REDIS_PREFIX, "redis-prefix", "P", "IDLINK_REDIS_PREFIX",                           \
+     "prefix of the mirror's keys (idlink:)")                                            \
+  XX(STREAM_MAXLEN, "redis-stream-maxlen", "N", "IDLINK_REDIS_STREAM_MAXLEN",            \
+     "the events stream is capped near N entries (100000)")                              \
+  XX(LOG_RETAIN, "log-retain", "N", "IDLINK_LOG_RETAIN",                                 \
+     "change-log entries kept at least (1000000); with a mirror, none it has not "       \
+     "applied is ever dropped")                                                          \
+  XX(SYNC, "sync", "full|none", "IDLINK_SYNC",                                           \
+     "full: a change is on disk before its response is sent (full)")                     \
+  XX(THREADS, "threads", "N", "IDLINK_THREADS",                                          \
+     "HTTP worker threads, one per open connection (512 per core, 512 to 2048)")         \
+  XX(PEER_BODIES, "peer-bodies", "N", "IDLINK_PEER_BODIES",                              \
+     "request bodies one client address may send at once; more get 503 (32)")            \
+  XX(PEER_CONNECTIONS, "peer-connections", "N", "IDLINK_PEER_CONNECTIONS",               \
+     "connections one client address may hold; more get 503 (half the threads, at "      \
+     "least 64; raise it behind a reverse proxy)")                                       \
+  XX(MAX_BODY, "max-body", "BYTES", "IDLINK_MAX_BODY",                                   \
+     "larger request bodies get 413 (1048576)")                                          \
+  XX(MAP_SIZE, "map-size", "BYTES", "IDLINK_MAP_SIZE",                                   \
+     "LMDB map size, the store's largest size; full gives 507 (17179869184)")            \
+  XX(MAX_BATCH, "max-batch", "N", "IDLINK_MAX_BATCH", "requests per group commit (1024)")  \
+  XX(LOG_LEVEL, "log-level", "LEVEL", "IDLINK_LOG_LEVEL",                                \
+     "error, warn, info or debug (info); no level logs an email or a phone")
+
+enum option_id {
+#define XX(id, flag, arg, var, help) OPT_##id,
+  IDL_OPTION_MAP(XX)
+#undef XX
+  OPT_COUNT,
+  OPT_HELP = OPT_COUNT,
+  OPT_VERSION,
+};
+
+static const struct {
+  const char *flag, *arg, *var, *help;
+} options[OPT_COUNT] = {
+#define XX(id, flag, arg, var, help) [OPT_##id] = {flag, arg, var, help},
+    IDL_OPTION_MAP(XX)
+#undef XX
+};
+
+/* Writes text wrapped at the help column's width, each line indented. */
+static void put_wrapped(const char *text, int indent, int width) {
+  int col = indent;
+  for (const char *w = text; *w;) {
+    size_t len = strcspn(w, " ");
+    if (col > indent && col + 1 + (int)len > width) {
+      printf("\n%*s", indent, "");
+      col = indent;
+    } else if (col > indent) {
+      putchar(' ');
+      col++;
+    }
+    printf("%.*s", (int)len, w);
+    col += (int)len;
+    w += len;
+    w += strspn(w, " ");
+  }
+  putchar('\n');
+}
+
+static void print_usage(void) {
+  printf("Usage: idlinkd [OPTION]...\n"
+         "Serve the idlink customer identity API over HTTP.\n\n"
+         "Every option also reads the environment variable shown; a flag wins.\n");
+  for (int i = 0; i < OPT_COUNT; i++) {
+    char head[96];
+    snprintf(head, sizeof(head), "  --%s %s", options[i].flag, options[i].arg);
+    printf("%-22s %s\n%*s", head, options[i].var, 25, "");
+    put_wrapped(options[i].help, 25, 80);
+  }
+  printf("  --help                 print this help and exit\n"
+         "  --version              print the version and exit\n\n"
+         "SIGINT or SIGTERM: stop accepting, finish requests in flight, commit, exit 0.\n");
+}
 
 static void die_usage(const char *option, const char *fmt, const char *value) {
   fprintf(stderr, "idlinkd: %s: ", option);
@@ -117,69 +162,48 @@ static void check_listen(const char *option, const char *s) {
 }
 
 /* Applies one option's value; name is the flag or the variable it came from. */
-static void apply(struct config *c, int opt, const char *name, const char *v) {
+static void apply(struct config *c, enum option_id opt, const char *name, const char *v) {
   switch (opt) {
-  case 'l': check_listen(name, v); c->listen = v; break;
-  case 'd':
+  case OPT_LISTEN: check_listen(name, v); c->listen = v; break;
+  case OPT_DATA:
     if (!*v)
       die_usage(name, "expected a folder, got '%s'", v);
     c->data = v;
     break;
-  case 'r': {
+  case OPT_REDIS: {
     char why[256];
     if (idl_redis_url_parse(v, &c->redis_url, why, sizeof(why)))
       die_usage(name, "%s", why);
     c->redis = v;
     break;
   }
-  case 'p':
+  case OPT_REDIS_PREFIX:
     if (!idl_mirror_prefix_ok(v))
       die_usage(name, "expected 1 to 48 characters, none of * ? [ ] \\ or white space, "
                 "got '%s'", v);
     c->redis_prefix = v;
     break;
-  case 'x': c->stream_maxlen = parse_size(name, v, 1, (size_t)1 << 40); break;
-  case 'R': c->log_retain = parse_size(name, v, 1, (size_t)1 << 50); break;
-  case 's':
+  case OPT_STREAM_MAXLEN: c->stream_maxlen = parse_size(name, v, 1, (size_t)1 << 40); break;
+  case OPT_LOG_RETAIN: c->log_retain = parse_size(name, v, 1, (size_t)1 << 50); break;
+  case OPT_SYNC:
     if (strcmp(v, "full") != 0 && strcmp(v, "none") != 0)
       die_usage(name, "expected full or none, got '%s'", v);
     c->sync_full = strcmp(v, "full") == 0;
     break;
-  case 't': c->threads = (unsigned)parse_size(name, v, 1, 4096); break;
-  case 'P': c->peer_bodies = (unsigned)parse_size(name, v, 1, 4096); break;
-  case 'C': c->peer_connections = (unsigned)parse_size(name, v, 1, 1 << 20); break;
-  case 'b': c->max_body = parse_size(name, v, 1, (size_t)1 << 30); break;
-  case 'm': c->map_size = parse_size(name, v, (size_t)1 << 20, (size_t)1 << 46); break;
-  case 'B': c->max_batch = parse_size(name, v, 1, 1 << 20); break;
-  case 'L':
+  case OPT_THREADS: c->threads = (unsigned)parse_size(name, v, 1, 4096); break;
+  case OPT_PEER_BODIES: c->peer_bodies = (unsigned)parse_size(name, v, 1, 4096); break;
+  case OPT_PEER_CONNECTIONS: c->peer_connections = (unsigned)parse_size(name, v, 1, 1 << 20); break;
+  case OPT_MAX_BODY: c->max_body = parse_size(name, v, 1, (size_t)1 << 30); break;
+  case OPT_MAP_SIZE: c->map_size = parse_size(name, v, (size_t)1 << 20, (size_t)1 << 46); break;
+  case OPT_MAX_BATCH: c->max_batch = parse_size(name, v, 1, 1 << 20); break;
+  case OPT_LOG_LEVEL:
     if ((c->log_level = idl_log_parse_level(v)) < 0)
       die_usage(name, "expected error, warn, info or debug, got '%s'", v);
     break;
+  default:
+    break;
   }
 }
-
-static const struct option long_options[] = {
-    {"listen", required_argument, NULL, 'l'},    {"data", required_argument, NULL, 'd'},
-    {"redis", required_argument, NULL, 'r'},     {"sync", required_argument, NULL, 's'},
-    {"threads", required_argument, NULL, 't'},   {"max-body", required_argument, NULL, 'b'},
-    {"map-size", required_argument, NULL, 'm'},  {"max-batch", required_argument, NULL, 'B'},
-    {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
-    {"redis-prefix", required_argument, NULL, 'p'},
-    {"redis-stream-maxlen", required_argument, NULL, 'x'},
-    {"log-retain", required_argument, NULL, 'R'},
-    {"peer-bodies", required_argument, NULL, 'P'},
-    {"peer-connections", required_argument, NULL, 'C'},
-    {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
-};
-
-static const char *const env_names[][2] = {
-    {"l", "IDLINK_LISTEN"},   {"d", "IDLINK_DATA"},     {"r", "IDLINK_REDIS"},
-    {"s", "IDLINK_SYNC"},     {"t", "IDLINK_THREADS"},  {"b", "IDLINK_MAX_BODY"},
-    {"m", "IDLINK_MAP_SIZE"}, {"B", "IDLINK_MAX_BATCH"}, {"L", "IDLINK_LOG_LEVEL"},
-    {"p", "IDLINK_REDIS_PREFIX"}, {"x", "IDLINK_REDIS_STREAM_MAXLEN"},
-    {"R", "IDLINK_LOG_RETAIN"},  {"P", "IDLINK_PEER_BODIES"},
-    {"C", "IDLINK_PEER_CONNECTIONS"},
-};
 
 /* civetweb holds a thread for each open connection, idle ones included
  * (until the request or keep-alive timeout closes them), so the pool is sized
@@ -194,18 +218,24 @@ static void parse_config(int argc, char **argv, struct config *c) {
   *c = (struct config){.listen = "127.0.0.1:8080", .data = "./idlink-data",
                        .sync_full = 1, .threads = default_threads(),
                        .max_body = 1048576, .log_level = IDL_LOG_INFO};
-  for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++) {
-    const char *v = getenv(env_names[i][1]);
+  for (int i = 0; i < OPT_COUNT; i++) {
+    const char *v = getenv(options[i].var);
     if (v && *v)
-      apply(c, env_names[i][0][0], env_names[i][1], v);
+      apply(c, (enum option_id)i, options[i].var, v);
   }
+  struct option long_options[OPT_COUNT + 3];
+  for (int i = 0; i < OPT_COUNT; i++)
+    long_options[i] = (struct option){options[i].flag, required_argument, NULL, i};
+  long_options[OPT_HELP] = (struct option){"help", no_argument, NULL, OPT_HELP};
+  long_options[OPT_VERSION] = (struct option){"version", no_argument, NULL, OPT_VERSION};
+  long_options[OPT_VERSION + 1] = (struct option){NULL, 0, NULL, 0};
   opterr = 0;
   int opt, index;
   while ((opt = getopt_long(argc, argv, ":", long_options, &index)) != -1) {
-    if (opt == 'h') {
-      fputs(usage, stdout);
+    if (opt == OPT_HELP) {
+      print_usage();
       exit(0);
-    } else if (opt == 'V') {
+    } else if (opt == OPT_VERSION) {
       printf("idlinkd %s\n", IDLINK_VERSION);
       exit(0);
     } else if (opt == ':') {
@@ -215,7 +245,7 @@ static void parse_config(int argc, char **argv, struct config *c) {
     }
     char flag[32];
     snprintf(flag, sizeof(flag), "--%s", long_options[index].name);
-    apply(c, opt, flag, optarg);
+    apply(c, (enum option_id)opt, flag, optarg);
   }
   if (optind < argc)
     die_usage(argv[optind], "%s", "unexpected argument (see --help)");
