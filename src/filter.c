@@ -416,12 +416,6 @@ static int drive_rank(const struct idl_resource *res, const struct idl_pred *p) 
   return p->lookup == IDL_L_STARTSWITH ? 4 : 5;
 }
 
-static enum idl_err push_pk(uint64_t pk, const void *key, size_t key_len, void *arg) {
-  (void)key;
-  (void)key_len;
-  return idl_ids_push(arg, pk);
-}
-
 /* The index range of one value of p. keybuf holds the bounds' bytes. */
 static void range_of(const struct idl_field *f, const struct idl_pred *p,
                      const struct idl_value *want, unsigned char keybuf[2][8],
@@ -432,9 +426,7 @@ static void range_of(const struct idl_field *f, const struct idl_pred *p,
       r->prefix = want->s;
       r->prefix_len = want->len;
     } else {
-      r->lo = r->hi = want->s;
-      r->lo_len = r->hi_len = want->len;
-      r->lo_incl = r->hi_incl = 1;
+      *r = idl_range_exact(want->s, want->len);
     }
     return;
   }
@@ -526,7 +518,7 @@ static enum idl_err candidates(struct idl_txn *txn, const struct idl_resource *r
           r.lo = keybuf[0], r.lo_len = 8, r.lo_incl = o.lo_incl;
         }
       }
-      err = idl_table_index_scan(txn, t, (size_t)f->index, &r, push_pk, out);
+      err = idl_table_index_scan(txn, t, (size_t)f->index, &r, idl_entry_push_pk, out);
     }
   }
   if (!err)

@@ -428,6 +428,23 @@ static enum idl_err find_cb(uint64_t pk, const void *key, size_t key_len, void *
   return IDL_ERR_STOP;
 }
 
+struct idl_range idl_range_exact(const void *key, size_t len) {
+  return (struct idl_range){.lo = key, .lo_len = len, .lo_incl = 1,
+                            .hi = key, .hi_len = len, .hi_incl = 1};
+}
+
+enum idl_err idl_entry_push_pk(uint64_t pk, const void *key, size_t key_len, void *arg) {
+  (void)key;
+  (void)key_len;
+  return idl_ids_push(arg, pk);
+}
+
+enum idl_err idl_index_pks(struct idl_txn *txn, size_t table, size_t index, const void *key,
+                           size_t len, struct idl_ids *pks) {
+  struct idl_range r = idl_range_exact(key, len);
+  return idl_table_index_scan(txn, table, index, &r, idl_entry_push_pk, pks);
+}
+
 enum idl_err idl_record_find(struct idl_txn *txn, const struct idl_resource *res,
                              size_t index, const struct idl_key *key, uint64_t except,
                              uint64_t *pk) {
@@ -437,8 +454,7 @@ enum idl_err idl_record_find(struct idl_txn *txn, const struct idl_resource *res
   size_t max = idl_store_max_key(idl_txn_store(txn));
   if (key->len >= max)
     return IDL_ERR_OK; /* a cut key: too long to be unique; not enforced */
-  struct idl_range r = {.lo = key->data, .lo_len = key->len, .lo_incl = 1,
-                        .hi = key->data, .hi_len = key->len, .hi_incl = 1};
+  struct idl_range r = idl_range_exact(key->data, key->len);
   struct find_arg f = {key, except, 0};
   enum idl_err err = idl_table_index_scan(txn, idl_resource_table(res), index, &r, find_cb, &f);
   *pk = f.found;

@@ -63,6 +63,14 @@ enum idl_err idl_record_find(struct idl_txn *txn, const struct idl_resource *res
                              size_t index, const struct idl_key *key, uint64_t except,
                              uint64_t *pk);
 
+/* The index range that holds exactly key. */
+struct idl_range idl_range_exact(const void *key, size_t len);
+/* An idl_entry_fn that adds each entry's pk to the struct idl_ids arg. */
+enum idl_err idl_entry_push_pk(uint64_t pk, const void *key, size_t key_len, void *arg);
+/* Adds to pks the records of table whose index `index` holds exactly key. */
+enum idl_err idl_index_pks(struct idl_txn *txn, size_t table, size_t index, const void *key,
+                           size_t len, struct idl_ids *pks);
+
 /* Whether a record of another collection names record pk of target through
  * an FK that protects it (not CASCADE). */
 enum idl_err idl_record_referenced(struct idl_txn *txn, const struct idl_resource *target,

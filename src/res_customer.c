@@ -165,19 +165,10 @@ static enum idl_err compute(struct idl_txn *txn, struct idl_record *rec) {
   return err;
 }
 
-static enum idl_err push_pk(uint64_t pk, const void *key, size_t key_len, void *arg) {
-  (void)key;
-  (void)key_len;
-  return idl_ids_push(arg, pk);
-}
-
 /* Adds the customers whose index ix holds value exactly. */
 static enum idl_err customers_with(struct idl_txn *txn, size_t ix, const char *value,
                                    struct idl_ids *pks) {
-  size_t len = strlen(value);
-  struct idl_range r = {.lo = value, .lo_len = len, .lo_incl = 1,
-                        .hi = value, .hi_len = len, .hi_incl = 1};
-  return idl_table_index_scan(txn, idl_resource_table(&idl_customers), ix, &r, push_pk, pks);
+  return idl_index_pks(txn, idl_resource_table(&idl_customers), ix, value, strlen(value), pks);
 }
 
 enum idl_err idl_customers_of_identity(struct idl_txn *txn, uint64_t contact,

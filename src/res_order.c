@@ -47,20 +47,11 @@ static const struct idl_index_def indexes[] = {
 
 /* -------------------------------------------------------------- lookups */
 
-static enum idl_err push_pk(uint64_t pk, const void *key, size_t key_len, void *arg) {
-  (void)key;
-  (void)key_len;
-  return idl_ids_push(arg, pk);
-}
-
 enum idl_err idl_orders_of_customer(struct idl_txn *txn, uint64_t customer,
                                     struct idl_ids *pks) {
   unsigned char key[8];
   idl_key_int((int64_t)customer, key);
-  struct idl_range r = {.lo = key, .lo_len = 8, .lo_incl = 1, .hi = key, .hi_len = 8,
-                        .hi_incl = 1};
-  return idl_table_index_scan(txn, idl_resource_table(&idl_orders), IX_CUSTOMER, &r, push_pk,
-                              pks);
+  return idl_index_pks(txn, idl_resource_table(&idl_orders), IX_CUSTOMER, key, 8, pks);
 }
 
 static enum idl_err select_identity(struct idl_txn *txn, const char *value,
@@ -99,11 +90,9 @@ static enum idl_err customer_by_email(struct idl_txn *txn, int64_t channel, cons
                                       uint64_t *pk) {
   struct idl_ids pks = {0};
   size_t len = strlen(email);
-  struct idl_range r = {.lo = email, .lo_len = len, .lo_incl = 1, .hi = email, .hi_len = len,
-                        .hi_incl = 1};
   int ix = idl_customers.fields[CUSTOMER_EMAIL].index;
-  enum idl_err err = idl_table_index_scan(txn, idl_resource_table(&idl_customers), (size_t)ix,
-                                          &r, push_pk, &pks);
+  enum idl_err err =
+      idl_index_pks(txn, idl_resource_table(&idl_customers), (size_t)ix, email, len, &pks);
   *pk = 0;
   idl_ids_sort(&pks);
   for (size_t i = 0; !err && !*pk && i < pks.n; i++) {

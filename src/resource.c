@@ -120,25 +120,16 @@ enum idl_err idl_write_delete(struct idl_txn *txn, const struct idl_resource *re
   return err;
 }
 
-static enum idl_err push_pk(uint64_t pk, const void *key, size_t key_len, void *arg) {
-  (void)key;
-  (void)key_len;
-  return idl_ids_push(arg, pk);
-}
-
 /* Deletes every record whose delete_by field (an indexed FK) is w->pk. */
 static enum idl_err delete_many(struct idl_txn *txn, struct idl_write *w) {
   int field = idl_resource_field(w->res, w->res->delete_by);
   unsigned char key[8];
   idl_key_int((int64_t)w->pk, key);
-  struct idl_range r = {.lo = key, .lo_len = 8, .lo_incl = 1, .hi = key, .hi_len = 8,
-                        .hi_incl = 1};
   struct idl_ids pks = {0};
   enum idl_err err = field < 0 || w->res->fields[field].index < 0
                          ? IDL_ERR_INVAL
-                         : idl_table_index_scan(txn, idl_resource_table(w->res),
-                                                (size_t)w->res->fields[field].index, &r,
-                                                push_pk, &pks);
+                         : idl_index_pks(txn, idl_resource_table(w->res),
+                                         (size_t)w->res->fields[field].index, key, 8, &pks);
   for (size_t i = 0; !err && i < pks.n; i++)
     err = idl_write_delete(txn, w->res, pks.v[i], &w->errors);
   if (!err)
@@ -226,8 +217,7 @@ enum idl_err idl_record_referenced(struct idl_txn *txn, const struct idl_resourc
                                    uint64_t pk, int *referenced) {
   unsigned char key[8];
   idl_key_int((int64_t)pk, key);
-  struct idl_range r = {.lo = key, .lo_len = 8, .lo_incl = 1, .hi = key, .hi_len = 8,
-                        .hi_incl = 1};
+  struct idl_range r = idl_range_exact(key, 8);
   struct any_arg a = {0};
   for (size_t t = 0; t < idl_n_resources && !a.found; t++) {
     const struct idl_resource *res = idl_resources[t];
@@ -245,22 +235,10 @@ enum idl_err idl_record_referenced(struct idl_txn *txn, const struct idl_resourc
   return IDL_ERR_OK;
 }
 
-struct cascade_arg {
-  struct idl_ids pks;
-};
-
-static enum idl_err collect_ref(uint64_t pk, const void *key, size_t key_len, void *arg) {
-  (void)key;
-  (void)key_len;
-  return idl_ids_push(arg, pk);
-}
-
 enum idl_err idl_record_cascade(struct idl_txn *txn, const struct idl_resource *target,
                                 uint64_t pk) {
   unsigned char key[8];
   idl_key_int((int64_t)pk, key);
-  struct idl_range r = {.lo = key, .lo_len = 8, .lo_incl = 1, .hi = key, .hi_len = 8,
-                        .hi_incl = 1};
   enum idl_err err = IDL_ERR_OK;
   for (size_t t = 0; t < idl_n_resources && !err; t++) {
     const struct idl_resource *res = idl_resources[t];
@@ -270,7 +248,7 @@ enum idl_err idl_record_cascade(struct idl_txn *txn, const struct idl_resource *
           !(f->flags & IDL_FF_CASCADE))
         continue;
       struct idl_ids pks = {0};
-      err = idl_table_index_scan(txn, t, (size_t)f->index, &r, collect_ref, &pks);
+      err = idl_index_pks(txn, t, (size_t)f->index, key, 8, &pks);
       for (size_t k = 0; k < pks.n && !err; k++) {
         struct idl_record rec;
         if (!(err = idl_record_get(txn, res, pks.v[k], &rec))) {
