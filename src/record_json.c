@@ -403,6 +403,59 @@ static void parse_json_field(const json_t *j, const char *name, struct idl_value
   free(text);
 }
 
+/* The integer value of j for a field f of a numeric type (int, FK, bool,
+ * date, datetime, money) into *v: NULL, or the DRF message of what is wrong
+ * (static, or written into buf). */
+static const char *number_from_json(const struct idl_field *f, const json_t *j, int64_t *v,
+                                    char *buf, size_t buf_len) {
+  char text[64];
+  size_t len;
+  const char *s;
+  switch (f->type) {
+  case IDL_F_INT:
+    if (json_is_boolean(j) || parse_int_json(j, v))
+      return MSG_INT;
+    if (*v < f->min)
+      snprintf(buf, buf_len, "Ensure this value is greater than or equal to %lld.",
+               (long long)f->min);
+    else if (f->max && *v > f->max)
+      snprintf(buf, buf_len, "Ensure this value is less than or equal to %lld.",
+               (long long)f->max);
+    else
+      return NULL;
+    return buf;
+  case IDL_F_FK:
+    if (json_is_boolean(j) || (!json_is_integer(j) && !json_is_string(j)) ||
+        parse_int_json(j, v))
+      snprintf(buf, buf_len, "Incorrect type. Expected pk value, received %s.",
+               idl_json_type_name(j));
+    else if (*v < 1)
+      snprintf(buf, buf_len, "Invalid pk \"%lld\" - object does not exist.", (long long)*v);
+    else
+      return NULL;
+    return buf;
+  case IDL_F_BOOL:
+    if (json_is_boolean(j))
+      *v = json_is_true(j);
+    else if (json_is_integer(j) && (json_integer_value(j) == 0 || json_integer_value(j) == 1))
+      *v = json_integer_value(j);
+    else if (!json_is_string(j) || parse_bool_text(json_string_value(j), v))
+      return MSG_BOOL;
+    return NULL;
+  case IDL_F_DATE:
+    return !json_is_string(j) || idl_parse_date(json_string_value(j), v) ? MSG_DATE : NULL;
+  case IDL_F_TIME:
+    return !json_is_string(j) || idl_parse_datetime(json_string_value(j), v) ? MSG_TIME : NULL;
+  case IDL_F_MONEY:
+    s = json_is_boolean(j) ? NULL : as_text(j, text, sizeof(text), &len);
+    if (json_is_real(j))
+      snprintf(text, sizeof(text), "%.15g", json_real_value(j)), s = text;
+    return s ? parse_money(s, v) : MSG_NUMBER;
+  default:
+    return NULL;
+  }
+}
+
 void idl_value_from_json(const struct idl_field *f, const json_t *j, const char *name,
                          struct idl_value *out, struct idl_errors *e) {
   idl_value_clear(out);
@@ -411,11 +464,6 @@ void idl_value_from_json(const struct idl_field *f, const json_t *j, const char 
       idl_errors_add(e, name, MSG_NULL);
     return;
   }
-  int64_t v = 0;
-  char text[64];
-  size_t len;
-  const char *s;
-  const char *msg;
   switch (f->type) {
   case IDL_F_PK:
     return;
@@ -432,72 +480,18 @@ void idl_value_from_json(const struct idl_field *f, const json_t *j, const char 
   case IDL_F_JSON:
     parse_json_field(j, name, out, e);
     return;
-  case IDL_F_INT:
-    if (json_is_boolean(j) || parse_int_json(j, &v)) {
-      idl_errors_add(e, name, MSG_INT);
-    } else if (v < f->min) {
-      idl_errors_add(e, name, "Ensure this value is greater than or equal to %lld.",
-                     (long long)f->min);
-    } else if (f->max && v > f->max) {
-      idl_errors_add(e, name, "Ensure this value is less than or equal to %lld.",
-                     (long long)f->max);
-    } else {
-      out->null = 0;
-      out->i = v;
-    }
-    return;
-  case IDL_F_FK:
-    if (json_is_boolean(j) || (!json_is_integer(j) && !json_is_string(j)) ||
-        parse_int_json(j, &v)) {
-      idl_errors_add(e, name, "Incorrect type. Expected pk value, received %s.", idl_json_type_name(j));
-    } else if (v < 1) {
-      idl_errors_add(e, name, "Invalid pk \"%lld\" - object does not exist.", (long long)v);
-    } else {
-      out->null = 0;
-      out->i = v;
-    }
-    return;
-  case IDL_F_BOOL:
-    if (json_is_boolean(j))
-      v = json_is_true(j);
-    else if ((json_is_integer(j) && (json_integer_value(j) == 0 || json_integer_value(j) == 1)))
-      v = json_integer_value(j);
-    else if (!json_is_string(j) || parse_bool_text(json_string_value(j), &v)) {
-      idl_errors_add(e, name, MSG_BOOL);
-      return;
-    }
-    out->null = 0;
-    out->i = v;
-    return;
-  case IDL_F_DATE:
-    if (!json_is_string(j) || idl_parse_date(json_string_value(j), &v)) {
-      idl_errors_add(e, name, MSG_DATE);
-      return;
-    }
-    out->null = 0;
-    out->i = v;
-    return;
-  case IDL_F_TIME:
-    if (!json_is_string(j) || idl_parse_datetime(json_string_value(j), &v)) {
-      idl_errors_add(e, name, MSG_TIME);
-      return;
-    }
-    out->null = 0;
-    out->i = v;
-    return;
-  case IDL_F_MONEY:
-    s = json_is_boolean(j) ? NULL : as_text(j, text, sizeof(text), &len);
-    if (json_is_real(j))
-      snprintf(text, sizeof(text), "%.15g", json_real_value(j)), s = text;
-    msg = s ? parse_money(s, &v) : MSG_NUMBER;
-    if (msg) {
-      idl_errors_add(e, name, "%s", msg);
-      return;
-    }
-    out->null = 0;
-    out->i = v;
+  default:
+    break;
+  }
+  int64_t v = 0;
+  char buf[160];
+  const char *msg = number_from_json(f, j, &v, buf, sizeof(buf));
+  if (msg) {
+    idl_errors_add(e, name, "%s", msg);
     return;
   }
+  out->null = 0;
+  out->i = v;
 }
 
 int idl_value_from_text(const struct idl_field *f, const char *text, struct idl_value *out) {
