@@ -61,9 +61,7 @@ static void csv_field(struct csv *c, const char *s, int first) {
 
 static enum idl_err csv_row(struct idl_record *rec, void *arg) {
   struct csv *c = arg;
-  enum idl_err err = IDL_ERR_OK;
-  if (c->res->hooks && c->res->hooks->compute)
-    err = c->res->hooks->compute(c->txn, rec);
+  enum idl_err err = idl_record_compute(c->txn, c->res, rec);
   for (size_t i = 0; !err && i < c->res->n_fields; i++) {
     const struct idl_value pk = {.i = (int64_t)rec->pk};
     const struct idl_field *f = &c->res->fields[i];
@@ -168,9 +166,7 @@ static enum idl_err xlsx_row(struct idl_record *rec, void *arg) {
   struct xlsx *x = arg;
   if (++x->row >= XLSX_MAX_ROWS)
     return IDL_ERR_FULL;
-  enum idl_err err = IDL_ERR_OK;
-  if (x->res->hooks && x->res->hooks->compute)
-    err = x->res->hooks->compute(x->txn, rec);
+  enum idl_err err = idl_record_compute(x->txn, x->res, rec);
   for (size_t i = 0; !err && i < x->res->n_fields; i++) {
     const struct idl_value pk = {.i = (int64_t)rec->pk};
     const struct idl_field *f = &x->res->fields[i];

@@ -22,7 +22,7 @@ static json_t *records_json(struct idl_txn *txn, const struct idl_resource *res,
                             struct idl_record *recs, size_t n) {
   json_t *a = json_array();
   for (size_t i = 0; a && i < n; i++) {
-    if (res->hooks->compute && res->hooks->compute(txn, &recs[i]))
+    if (idl_record_compute(txn, res, &recs[i]))
       break;
     json_array_append_new(a, idl_record_to_json(res, &recs[i]));
   }

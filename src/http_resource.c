@@ -36,8 +36,7 @@ static enum idl_err show_record(struct idl_txn *txn, void *arg) {
   enum idl_err err = idl_record_get(txn, s->res, s->pk, &rec);
   if (err)
     return err;
-  if (s->res->hooks && s->res->hooks->compute)
-    err = s->res->hooks->compute(txn, &rec);
+  err = idl_record_compute(txn, s->res, &rec);
   if (!err && !(s->out = idl_record_to_json(s->res, &rec)))
     err = IDL_ERR_NOMEM;
   idl_record_fini(&rec);
@@ -129,8 +128,7 @@ static enum idl_err list_page(struct idl_txn *txn, void *arg) {
     return IDL_ERR_NOMEM;
   for (size_t i = 0; !err && i < l->page.n; i++) {
     struct idl_record *rec = &l->page.recs[i];
-    if (l->res->hooks && l->res->hooks->compute)
-      err = l->res->hooks->compute(txn, rec);
+    err = idl_record_compute(txn, l->res, rec);
     if (!err && json_array_append_new(l->results, idl_record_to_json(l->res, rec)))
       err = IDL_ERR_NOMEM;
   }

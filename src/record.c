@@ -428,6 +428,11 @@ static enum idl_err find_cb(uint64_t pk, const void *key, size_t key_len, void *
   return IDL_ERR_STOP;
 }
 
+enum idl_err idl_record_compute(struct idl_txn *txn, const struct idl_resource *res,
+                                struct idl_record *rec) {
+  return res->hooks && res->hooks->compute ? res->hooks->compute(txn, rec) : IDL_ERR_OK;
+}
+
 struct idl_range idl_range_exact(const void *key, size_t len) {
   return (struct idl_range){.lo = key, .lo_len = len, .lo_incl = 1,
                             .hi = key, .hi_len = len, .hi_incl = 1};

@@ -46,6 +46,10 @@ void idl_key_int(int64_t v, unsigned char out[8]);
 enum idl_err idl_record_get(struct idl_txn *txn, const struct idl_resource *res, uint64_t pk,
                             struct idl_record *out);
 
+/* Fills rec's computed fields through res's compute hook, if it has one. */
+enum idl_err idl_record_compute(struct idl_txn *txn, const struct idl_resource *res,
+                                struct idl_record *rec);
+
 /* Stores rec (write txn): a new pk when rec->pk is 0, its index entries
  * moved from old's (NULL for a new record), and a change-log entry
  * <singular>.created or .updated. */

@@ -76,7 +76,7 @@ static enum idl_err compute(struct idl_txn *txn, struct idl_record *rec) {
                                     &customer);
   if (err == IDL_ERR_NOTFOUND)
     return IDL_ERR_OK;
-  if (!err && !(err = idl_customers.hooks->compute(txn, &customer)))
+  if (!err && !(err = idl_record_compute(txn, &idl_customers, &customer)))
     rec->v[ORDER_IDENTITY] = customer.v[CUSTOMER_IDENTITY];
   customer.v[CUSTOMER_IDENTITY] = (struct idl_value){.null = 1};
   idl_record_fini(&customer);
