@@ -457,24 +457,6 @@ static void range_of(const struct idl_field *f, const struct idl_pred *p,
   }
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return (x > y) - (x < y);
-}
-
-/* Sorts and removes repeats. */
-static void sort_unique(struct idl_ids *ids) {
-  if (ids->n < 2)
-    return;
-  qsort(ids->v, ids->n, sizeof(*ids->v), cmp_u64);
-  size_t k = 0;
-  for (size_t i = 0; i < ids->n; i++)
-    if (k == 0 || ids->v[k - 1] != ids->v[i])
-      ids->v[k++] = ids->v[i];
-  ids->n = k;
-}
-
-/* The candidates of the driving predicate p, ascending. */
 /* The other end of a range: a lower bound (gt, gte) of p's field beside
  * p's upper one (lt, lte), or the other way round, each of one value. NULL
  * when q has none. */
@@ -491,6 +473,7 @@ static const struct idl_pred *partner(const struct idl_query *q, const struct id
   return NULL;
 }
 
+/* The candidates of the driving predicate p, ascending. */
 static enum idl_err candidates(struct idl_txn *txn, const struct idl_resource *res,
                                const struct idl_query *q, struct idl_pred *p,
                                struct idl_ids *out) {
@@ -522,7 +505,7 @@ static enum idl_err candidates(struct idl_txn *txn, const struct idl_resource *r
     }
   }
   if (!err)
-    sort_unique(out);
+    idl_ids_sort_unique(out);
   return err;
 }
 
@@ -541,7 +524,7 @@ static enum idl_err select_computed(struct idl_txn *txn, const struct idl_resour
       if (err)
         return err;
     }
-    sort_unique(&p->selected);
+    idl_ids_sort_unique(&p->selected);
   }
   return IDL_ERR_OK;
 }

@@ -83,11 +83,6 @@ static enum idl_err orders_json(struct idl_txn *txn, const struct idl_ids *custo
   return err;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return (x > y) - (x < y);
-}
-
 static enum idl_err build_view(struct idl_txn *txn, void *arg) {
   struct view *v = arg;
   uint64_t primary = v->contact;
@@ -107,13 +102,7 @@ static enum idl_err build_view(struct idl_txn *txn, void *arg) {
   struct idl_ids pks = {0};
   if (!err)
     err = idl_customers_of_identity(txn, primary, &pks);
-  if (pks.n > 1)
-    qsort(pks.v, pks.n, sizeof(*pks.v), cmp_u64);
-  size_t k = 0;
-  for (size_t i = 0; i < pks.n; i++)
-    if (!k || pks.v[k - 1] != pks.v[i])
-      pks.v[k++] = pks.v[i];
-  pks.n = k;
+  idl_ids_sort_unique(&pks);
   struct idl_record *recs = calloc(pks.n ? pks.n : 1, sizeof(*recs));
   size_t n = 0;
   if (!err && !recs)

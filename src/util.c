@@ -58,6 +58,15 @@ void idl_ids_sort(struct idl_ids *ids) {
     qsort(ids->v, ids->n, sizeof(*ids->v), cmp_u64);
 }
 
+void idl_ids_sort_unique(struct idl_ids *ids) {
+  idl_ids_sort(ids);
+  size_t k = 0;
+  for (size_t i = 0; i < ids->n; i++)
+    if (k == 0 || ids->v[k - 1] != ids->v[i])
+      ids->v[k++] = ids->v[i];
+  ids->n = k;
+}
+
 void idl_ids_fini(struct idl_ids *ids) {
   free(ids->v);
   memset(ids, 0, sizeof(*ids));

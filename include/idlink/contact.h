@@ -54,6 +54,8 @@ enum idl_err idl_ids_push(struct idl_ids *ids, uint64_t id);
 enum idl_err idl_ids_add_unique(struct idl_ids *ids, uint64_t id);
 int idl_ids_contains(const struct idl_ids *ids, uint64_t id);
 void idl_ids_sort(struct idl_ids *ids);
+/* Sorts ids ascending and removes repeats. */
+void idl_ids_sort_unique(struct idl_ids *ids);
 /* Appends every id of src to dst. */
 enum idl_err idl_ids_copy(struct idl_ids *dst, const struct idl_ids *src);
 void idl_ids_fini(struct idl_ids *ids);
