@@ -18,15 +18,40 @@ struct view {
   json_t *out;
 };
 
+/* recs as a JSON array with their computed fields; NULL, with *err set,
+ * when a record cannot be read or rendered. */
 static json_t *records_json(struct idl_txn *txn, const struct idl_resource *res,
-                            struct idl_record *recs, size_t n) {
+                            struct idl_record *recs, size_t n, enum idl_err *err) {
   json_t *a = json_array();
-  for (size_t i = 0; a && i < n; i++) {
-    if (idl_record_compute(txn, res, &recs[i]))
-      break;
-    json_array_append_new(a, idl_record_to_json(res, &recs[i]));
+  if (!a)
+    *err = IDL_ERR_NOMEM;
+  for (size_t i = 0; !*err && i < n; i++)
+    if (!(*err = idl_record_compute(txn, res, &recs[i])) &&
+        json_array_append_new(a, idl_record_to_json(res, &recs[i])))
+      *err = IDL_ERR_NOMEM;
+  if (*err) {
+    json_decref(a);
+    return NULL;
   }
   return a;
+}
+
+/* {k1: v1, k2: v2, k3: v3}. Takes the three references whatever happens
+ * (json_object_set_new does); NULL when *err is set already or a value
+ * could not be made. */
+static json_t *object3(const char *k1, json_t *v1, const char *k2, json_t *v2, const char *k3,
+                       json_t *v3, enum idl_err *err) {
+  json_t *o = json_object();
+  int bad = json_object_set_new(o, k1, v1);
+  bad |= json_object_set_new(o, k2, v2);
+  bad |= json_object_set_new(o, k3, v3);
+  if (!*err && bad)
+    *err = IDL_ERR_NOMEM;
+  if (*err) {
+    json_decref(o);
+    return NULL;
+  }
+  return o;
 }
 
 /* Newest first: created_date, then pk. */
@@ -71,8 +96,10 @@ static enum idl_err orders_json(struct idl_txn *txn, const struct idl_ids *custo
   if (!err) {
     if (n > 1)
       qsort(recs, n, sizeof(*recs), newest_first);
-    *out = json_pack("{s:I, s:o, s:o}", "count", (json_int_t)n, "totals", totals, "latest",
-                     records_json(txn, &idl_orders, recs, n < LATEST_ORDERS ? n : LATEST_ORDERS));
+    json_t *latest =
+        records_json(txn, &idl_orders, recs, n < LATEST_ORDERS ? n : LATEST_ORDERS, &err);
+    *out = object3("count", json_integer((json_int_t)n), "totals", totals, "latest", latest,
+                   &err);
     totals = NULL;
   }
   json_decref(totals);
@@ -113,10 +140,10 @@ static enum idl_err build_view(struct idl_txn *txn, void *arg) {
   json_t *orders = NULL;
   if (!err)
     err = orders_json(txn, &pks, &orders);
-  if (!err)
-    v->out = json_pack("{s:o, s:o, s:o}", "contact", contact, "customers",
-                       records_json(txn, &idl_customers, recs, n), "orders", orders);
-  else {
+  if (!err) {
+    json_t *customers = records_json(txn, &idl_customers, recs, n, &err);
+    v->out = object3("contact", contact, "customers", customers, "orders", orders, &err);
+  } else {
     json_decref(contact);
     json_decref(orders);
   }
