@@ -8,9 +8,11 @@ JOBS ?= $(shell nproc)
 CTEST_ARGS ?= --parallel $(JOBS)
 
 DEPS_BUILD := cmake make gcc pkg-config libcivetweb-dev liblmdb-dev libhiredis-dev \
-              libmsgpack-dev libjansson-dev zlib1g-dev libxlsxwriter-dev
-DEPS_TEST := $(DEPS_BUILD) python3 python3-openpyxl redis-server
-DEPS_BENCH := $(DEPS_BUILD) wrk curl redis-server python3
+              libmsgpack-dev libjansson-dev zlib1g-dev libxlsxwriter-dev \
+              libcsv-dev libfreexl-dev libzip-dev libexpat1-dev
+DEPS_TEST := $(DEPS_BUILD) python3 python3-openpyxl python3-xlwt python3-xlrd curl \
+             redis-server
+DEPS_BENCH := $(DEPS_BUILD) wrk curl redis-server python3 python3-openpyxl
 
 .PHONY: all deps build run test test-release test-sanitize bench clean
 

@@ -38,6 +38,9 @@
 #   BENCH_CUSTOMERS  customer counts of the customers section (default
 #                  "10000 1000000"; empty to skip it)
 #   BENCH_LOAD_CONNS  wrk connections of the write path under load (default 256)
+#   BENCH_IMPORT   1 (default) runs the bulk import section (import_bench.py:
+#                  csv and xlsx imports of 100k customers against the customer
+#                  creates above, and the memory of a 64 MiB upload); 0 skips it
 #
 # The scale section generates a store of each size (idlink-gen-store: about a
 # third of the identities have secondaries), then measures idlink-dump and
@@ -66,6 +69,7 @@ BENCH_TMPDIR=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
 BENCH_SCALE=${BENCH_SCALE-10000 1000000}
 BENCH_CUSTOMERS=${BENCH_CUSTOMERS-10000 1000000}
 BENCH_LOAD_CONNS=${BENCH_LOAD_CONNS:-256}
+BENCH_IMPORT=${BENCH_IMPORT:-1}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CEILING=$BUILD_DIR/idlink-ceiling
 IDLINKD=$BUILD_DIR/idlinkd
@@ -996,6 +1000,17 @@ check_setup() {
         warn "$BENCH_TMPDIR is a tmpfs: fsync costs nothing there, durable numbers mean little"
 }
 
+# The bulk import section: its own servers and table (import_bench.py), with
+# the customer creates per second of this run as its reference.
+print_import() {
+    [ "$BENCH_IMPORT" = 1 ] || return 0
+    local create=${RPS[customer create, sync full]:-0}
+    awk -v c="$create" 'BEGIN { exit !(c > 0) }' ||
+        { warn "no customer create rate: no import section"; return 0; }
+    /usr/bin/python3 "$HERE/import_bench.py" "$IDLINKD" "$BENCH_TMPDIR" "$create" \
+        "$BENCH_REPEAT" || die "the import section failed"
+}
+
 main() {
     check_setup
     echo "idlink bench: wrk ${WRK_ARGS[*]} -d${BENCH_SECONDS}s, median of $BENCH_REPEAT runs," \
@@ -1028,6 +1043,7 @@ main() {
     print_flood
     print_scale
     print_customers
+    print_import
 }
 
 main

@@ -39,7 +39,8 @@ struct idl_http {
   struct mg_context *ctx;
   char listen[64];      /* ADDR:PORT, for the waker of idl_http_stop */
   struct idl_service *svc;
-  size_t max_body;
+  size_t max_body, max_upload;
+  int64_t crm_channel;
   unsigned peer_bodies, peer_connections;
   struct idl_http_guard *guard;
   atomic_int in_flight; /* requests inside a handler */
@@ -171,12 +172,6 @@ enum body_status { BODY_OK, BODY_TOO_LARGE, BODY_NOMEM, BODY_SHORT, BODY_LATE, B
 
 /* Reads the whole body into a new NUL-terminated buffer within its deadline.
  * *len says how much came, also when it fails. */
-/* When a body announcing declared bytes (-1: chunked) must be in. */
-static int64_t body_deadline(const struct idl_req *r, long long declared) {
-  long long kib = (declared >= 0 ? declared : (long long)r->max_body) / 1024;
-  return idl_now_us() + BODY_BASE_US + kib * BODY_US_PER_KIB;
-}
-
 static enum body_status read_body(struct idl_req *r, int64_t deadline, char **out,
                                   size_t *len) {
   long long declared = mg_get_request_info(r->conn)->content_length;
@@ -256,26 +251,42 @@ static int body_failed(struct idl_req *r, enum body_status st, size_t got) {
   }
 }
 
-int idl_http_read_body(struct idl_req *r, char **body, size_t *len) {
-  const char *type = mg_get_header(r->conn, "Content-Type");
-  if (type && !is_json_type(type)) {
-    char msg[160];
-    snprintf(msg, sizeof(msg), "Unsupported media type \"%.100s\" in request.", type);
-    return idl_http_detail(r, 415, msg);
-  }
+int idl_http_body_begin(struct idl_req *r, long long max, struct idl_body_watch *w) {
   const struct mg_request_info *ri = mg_get_request_info(r->conn);
-  int64_t deadline = body_deadline(r, ri->content_length);
-  struct idl_body_watch watch;
-  if (idl_guard_body_begin(r->http->guard, ri, deadline, &watch) != 0) {
+  long long declared = ri->content_length;
+  long long kib = (declared >= 0 ? declared : max) / 1024;
+  w->deadline_us = idl_now_us() + BODY_BASE_US + kib * BODY_US_PER_KIB;
+  if (idl_guard_body_begin(r->http->guard, ri, w->deadline_us, w) != 0) {
     r->close = 1;
     char msg[160];
     snprintf(msg, sizeof(msg), "Too many requests from your address are sending a body "
              "at once (at most %u).", r->http->peer_bodies);
     return send_json(r, 503, idl_json_detail("%s", msg), "Retry-After: 1\r\n");
   }
-  enum body_status st = read_body(r, deadline, body, len);
-  idl_guard_body_end(r->http->guard, &watch);
+  return 0;
+}
+
+void idl_http_body_end(struct idl_req *r, struct idl_body_watch *w) {
+  idl_guard_body_end(r->http->guard, w);
+}
+
+int idl_http_read_body(struct idl_req *r, char **body, size_t *len) {
+  const char *type = mg_get_header(r->conn, "Content-Type");
+  if (type && !is_json_type(type))
+    return idl_http_unsupported_type(r, type);
+  struct idl_body_watch watch;
+  int status = idl_http_body_begin(r, (long long)r->max_body, &watch);
+  if (status)
+    return status;
+  enum body_status st = read_body(r, watch.deadline_us, body, len);
+  idl_http_body_end(r, &watch);
   return st == BODY_OK ? 0 : body_failed(r, st, *len);
+}
+
+int idl_http_unsupported_type(struct idl_req *r, const char *type) {
+  char msg[160];
+  snprintf(msg, sizeof(msg), "Unsupported media type \"%.100s\" in request.", type);
+  return idl_http_detail(r, 415, msg);
 }
 
 int idl_http_read_request(struct idl_req *r, struct idl_request *req) {
@@ -304,6 +315,10 @@ static const struct idl_route routes[] = {
     {"GET", "/healthz", idl_handle_healthz},
     {"GET", "/api/v1/identities/", idl_handle_identity_find},
     {"GET", "/api/v1/identities/{id}/", idl_handle_identity_view},
+    {"GET", "/upload/customers", idl_handle_upload_page},
+    {"POST", "/upload/customers", idl_handle_upload},
+    {"GET", "/upload/products", idl_handle_upload_page},
+    {"POST", "/upload/products", idl_handle_upload},
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -370,6 +385,8 @@ static int route(struct idl_req *r, const char *path) {
   }
   if (!*allow) {
     int status = idl_http_resource_route(r, path);
+    if (!status)
+      status = idl_http_seed_route(r, path);
     return status ? status : idl_http_detail(r, 404, "Not found.");
   }
   char extra[128];
@@ -442,6 +459,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
   struct idl_http *h = cbdata;
   const struct mg_request_info *ri = mg_get_request_info(conn);
   struct idl_req r = {.conn = conn, .svc = h->svc, .http = h, .max_body = h->max_body,
+                      .max_upload = h->max_upload, .crm_channel = h->crm_channel,
                       .method = ri->request_method,
                       .head_only = strcmp(ri->request_method, "HEAD") == 0};
   atomic_fetch_add(&h->in_flight, 1);
@@ -544,6 +562,8 @@ enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts 
     return IDL_ERR_NOMEM;
   h->svc = svc;
   h->max_body = opts->max_body;
+  h->max_upload = opts->max_upload ? opts->max_upload : (size_t)64 << 20;
+  h->crm_channel = opts->crm_channel > 0 ? opts->crm_channel : 1;
   snprintf(h->listen, sizeof(h->listen), "%s", opts->listen);
   h->peer_bodies = opts->peer_bodies ? opts->peer_bodies : IDL_HTTP_DEFAULT_PEER_BODIES;
   /* By default an address may hold half the pool (at least 64, so that a

@@ -16,6 +16,8 @@ struct idl_req {
   struct idl_service *svc;
   struct idl_http *http;
   size_t max_body;
+  size_t max_upload;   /* an import's file may be this large */
+  int64_t crm_channel; /* the channel of seed 003's customers */
   uint64_t id;
   const char *method;
   const char *route;  /* the matched route's template, for logs */
@@ -88,6 +90,16 @@ int idl_http_detail(struct idl_req *r, int status, const char *message);
 /* Sends the status and message of a failed core call. */
 int idl_http_fail(struct idl_req *r, enum idl_err err);
 
+/* Begins receiving a body of at most max bytes (when no length is
+ * announced): counts it against the address's bodies and sets w's deadline,
+ * past which the guard cuts the read. Returns 0, or the status of the 503 it
+ * has answered. End with idl_http_body_end. */
+int idl_http_body_begin(struct idl_req *r, long long max, struct idl_body_watch *w);
+void idl_http_body_end(struct idl_req *r, struct idl_body_watch *w);
+
+/* Answers 415 for a body of the wrong media type. */
+int idl_http_unsupported_type(struct idl_req *r, const char *type);
+
 /* Reads the request body: checks its type (JSON), its size and framing, and
  * that it arrives in time. Returns 0 with *body a new NUL-terminated buffer
  * of *len bytes (the caller frees it), or the status of the error it has
@@ -99,6 +111,32 @@ int idl_http_read_body(struct idl_req *r, char **body, size_t *len);
  * the error it has already answered. */
 int idl_http_read_request(struct idl_req *r, struct idl_request *req);
 
+/* Bulk import into res (customers or products) of the file part of a
+ * multipart/form-data request (http_import.c). */
+int idl_http_import(struct idl_req *r, const struct idl_resource *res);
+
+/* Serves seed 003's own routes (/api/add/customer, /api/get/product, ...)
+ * as aliases of the collections' handlers; 0 when path is none of them
+ * (http_seed.c). */
+int idl_http_seed_route(struct idl_req *r, const char *path);
+
+/* ---- the generic handlers' helpers (http_resource.c), for the aliases */
+
+/* Answers the errors of a refused request: 400 with field errors, or the
+ * status and body a check chose. */
+int idl_http_send_errors(struct idl_req *r, const struct idl_errors *e);
+
+/* Answers 405 with an Allow header of allow ("GET, HEAD"). */
+int idl_http_not_allowed(struct idl_req *r, const char *allow);
+
+/* Appends s form-encoded, as Python's urlencode does (space as '+'). */
+void idl_http_put_encoded(struct idl_text *t, const char *s);
+
+/* Answers the export of the records of res that the filters of query (a
+ * query string; NULL: every record) select, as GET
+ * /api/v1/{collection}/export/ does. */
+int idl_http_export(struct idl_req *r, const struct idl_resource *res, const char *query);
+
 /* Handlers, one file per resource. */
 int idl_handle_identify(struct idl_req *r);
 int idl_handle_create(struct idl_req *r);
@@ -109,5 +147,7 @@ int idl_handle_changes(struct idl_req *r);
 int idl_handle_healthz(struct idl_req *r);
 int idl_handle_identity_view(struct idl_req *r);
 int idl_handle_identity_find(struct idl_req *r);
+int idl_handle_upload(struct idl_req *r);
+int idl_handle_upload_page(struct idl_req *r);
 
 #endif

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "export_internal.h"
+#include "import_internal.h"
 #include "http_internal.h"
 
 #define PREFIX "/api/v1/"
@@ -18,7 +19,7 @@
 
 /* Answers the errors of a refused request: 400 with field errors, or the
  * status and body a check chose. */
-static int send_errors(struct idl_req *r, const struct idl_errors *e) {
+int idl_http_send_errors(struct idl_req *r, const struct idl_errors *e) {
   char *text = idl_errors_text(e);
   return idl_http_send_text(r, e->status ? e->status : 400, text, text ? strlen(text) : 0);
 }
@@ -55,7 +56,7 @@ static int send_record(struct idl_req *r, const struct idl_resource *res, uint64
 /* -------------------------------------------------------------- paging */
 
 /* Appends s form-encoded, as Python's urlencode does (space as '+'). */
-static void put_encoded(struct idl_text *t, const char *s) {
+void idl_http_put_encoded(struct idl_text *t, const char *s) {
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
     char enc[4];
@@ -100,9 +101,9 @@ static json_t *page_url(struct idl_req *r, const struct idl_query *q, uint64_t p
           strlen(mg_get_request_info(r->conn)->local_uri));
   for (size_t i = 0; i < n; i++) {
     idl_text_put(&t, i ? "&" : "?", 1);
-    put_encoded(&t, params[i].name);
+    idl_http_put_encoded(&t, params[i].name);
     idl_text_put(&t, "=", 1);
-    put_encoded(&t, params[i].value);
+    idl_http_put_encoded(&t, params[i].value);
   }
   free(params);
   json_t *url = t.failed ? NULL : json_string(t.data);
@@ -142,7 +143,7 @@ static int handle_list(struct idl_req *r, const struct idl_resource *res) {
   if (!idl_errors_any(&e) && q.page == 0)
     idl_errors_detail(&e, 404, "Invalid page.");
   if (idl_errors_any(&e)) {
-    int status = send_errors(r, &e);
+    int status = idl_http_send_errors(r, &e);
     idl_errors_fini(&e);
     idl_query_fini(&q);
     return status;
@@ -194,7 +195,7 @@ static int handle_write(struct idl_req *r, const struct idl_resource *res,
   json_decref(body);
   int status;
   if (err == IDL_ERR_INVAL && idl_errors_any(&w.errors))
-    status = send_errors(r, &w.errors);
+    status = idl_http_send_errors(r, &w.errors);
   else if (err)
     status = idl_http_fail(r, err);
   else if (op == IDL_WRITE_DELETE)
@@ -287,10 +288,10 @@ static int send_file(struct idl_req *r, const char *path, const char *type,
   return 200;
 }
 
-static int handle_export(struct idl_req *r, const struct idl_resource *res) {
+int idl_http_export(struct idl_req *r, const struct idl_resource *res, const char *query) {
   struct idl_errors e = {0};
   struct idl_query q;
-  idl_query_parse(res, mg_get_request_info(r->conn)->query_string, export_params, &q, &e);
+  idl_query_parse(res, query, export_params, &q, &e);
   const char *format = "xlsx";
   for (size_t i = 0; i < q.n_params; i++)
     if (!strcmp(q.params[i].name, "format"))
@@ -300,7 +301,7 @@ static int handle_export(struct idl_req *r, const struct idl_resource *res) {
     idl_errors_add(&e, "format", "Select a valid choice. %.40s is not one of the available "
                    "choices.", format);
   if (idl_errors_any(&e)) {
-    int status = send_errors(r, &e);
+    int status = idl_http_send_errors(r, &e);
     idl_errors_fini(&e);
     idl_query_fini(&q);
     return status;
@@ -365,7 +366,7 @@ static void add_allow(char *allow, size_t cap, const char *method) {
   snprintf(allow + strlen(allow), cap - strlen(allow), "%s%s", *allow ? ", " : "", method);
 }
 
-static int not_allowed(struct idl_req *r, const char *allow) {
+int idl_http_not_allowed(struct idl_req *r, const char *allow) {
   char extra[128];
   snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
   return idl_http_send_extra(r, 405,
@@ -405,12 +406,18 @@ int idl_http_resource_route(struct idl_req *r, const char *path) {
       add_allow(allow, sizeof(allow), "POST");
     if (res->delete_by)
       add_allow(allow, sizeof(allow), "DELETE");
-    return not_allowed(r, allow);
+    return idl_http_not_allowed(r, allow);
+  }
+  if (!strcmp(rest, "import") || !strcmp(rest, "import/")) {
+    if (!strcmp(m, "POST") && idl_import_supported(res))
+      return idl_http_import(r, res);
+    return idl_import_supported(res) ? idl_http_not_allowed(r, "POST")
+                                     : idl_http_detail(r, 404, "Not found.");
   }
   if (!strcmp(rest, "export") || !strcmp(rest, "export/")) {
     if (get && (res->ops & IDL_OP_EXPORT))
-      return handle_export(r, res);
-    return not_allowed(r, "GET, HEAD");
+      return idl_http_export(r, res, mg_get_request_info(r->conn)->query_string);
+    return idl_http_not_allowed(r, "GET, HEAD");
   }
   /* One record: a positive decimal pk, and an optional trailing slash, or
    * one of its actions. */
@@ -431,7 +438,7 @@ int idl_http_resource_route(struct idl_req *r, const char *path) {
     r->id = pk;
     if (!strcmp(m, "POST"))
       return handle_write(r, res, IDL_WRITE_ACTION, pk, a);
-    return not_allowed(r, "POST");
+    return idl_http_not_allowed(r, "POST");
   }
   r->id = pk;
   if (get && (res->ops & IDL_OP_RETRIEVE))
@@ -446,5 +453,5 @@ int idl_http_resource_route(struct idl_req *r, const char *path) {
     add_allow(allow, sizeof(allow), "PUT, PATCH");
   if (res->ops & IDL_OP_DELETE)
     add_allow(allow, sizeof(allow), "DELETE");
-  return not_allowed(r, allow);
+  return idl_http_not_allowed(r, allow);
 }

@@ -26,6 +26,8 @@ struct config {
   unsigned peer_bodies;
   unsigned peer_connections;
   size_t max_body;
+  size_t max_upload;
+  int64_t crm_channel;
   size_t map_size;
   size_t max_batch;
   int log_level;
@@ -59,6 +61,10 @@ struct config {
      "least 64; raise it behind a reverse proxy)")                                       \
   XX(MAX_BODY, "max-body", "BYTES", "IDLINK_MAX_BODY",                                   \
      "larger request bodies get 413 (1048576)")                                          \
+  XX(MAX_UPLOAD, "max-upload", "BYTES", "IDLINK_MAX_UPLOAD",                             \
+     "larger import uploads get 413 (67108864)")                                        \
+  XX(CRM_CHANNEL, "crm-channel", "N", "IDLINK_CRM_CHANNEL",                              \
+     "the sales channel of seed 003's customer routes (1)")                             \
   XX(MAP_SIZE, "map-size", "BYTES", "IDLINK_MAP_SIZE",                                   \
      "LMDB map size, the store's largest size; full gives 507 (17179869184)")            \
   XX(MAX_BATCH, "max-batch", "N", "IDLINK_MAX_BATCH", "requests per group commit (1024)")  \
@@ -194,6 +200,8 @@ static void apply(struct config *c, enum option_id opt, const char *name, const 
   case OPT_PEER_BODIES: c->peer_bodies = (unsigned)parse_size(name, v, 1, 4096); break;
   case OPT_PEER_CONNECTIONS: c->peer_connections = (unsigned)parse_size(name, v, 1, 1 << 20); break;
   case OPT_MAX_BODY: c->max_body = parse_size(name, v, 1, (size_t)1 << 30); break;
+  case OPT_MAX_UPLOAD: c->max_upload = parse_size(name, v, 1, (size_t)1 << 40); break;
+  case OPT_CRM_CHANNEL: c->crm_channel = (int64_t)parse_size(name, v, 1, (size_t)INT64_MAX); break;
   case OPT_MAP_SIZE: c->map_size = parse_size(name, v, (size_t)1 << 20, (size_t)1 << 46); break;
   case OPT_MAX_BATCH: c->max_batch = parse_size(name, v, 1, 1 << 20); break;
   case OPT_LOG_LEVEL:
@@ -217,7 +225,8 @@ static unsigned default_threads(void) {
 static void parse_config(int argc, char **argv, struct config *c) {
   *c = (struct config){.listen = "127.0.0.1:8080", .data = "./idlink-data",
                        .sync_full = 1, .threads = default_threads(),
-                       .max_body = 1048576, .log_level = IDL_LOG_INFO};
+                       .max_body = 1048576, .max_upload = (size_t)64 << 20,
+                       .crm_channel = 1, .log_level = IDL_LOG_INFO};
   for (int i = 0; i < OPT_COUNT; i++) {
     const char *v = getenv(options[i].var);
     if (v && *v)
@@ -283,7 +292,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   struct idl_http_opts ho = {.listen = c.listen, .threads = c.threads,
-                             .max_body = c.max_body, .peer_bodies = c.peer_bodies,
+                             .max_body = c.max_body, .max_upload = c.max_upload,
+                             .crm_channel = c.crm_channel, .peer_bodies = c.peer_bodies,
                              .peer_connections = c.peer_connections};
   struct idl_http *http = NULL;
   if ((err = idl_http_start(svc, &ho, &http))) {

@@ -116,6 +116,14 @@ enum idl_err idl_normalize_phone_int(int64_t value, char *out) {
   return IDL_ERR_OK;
 }
 
+int idl_utf8_valid(const char *in, size_t len) {
+  const unsigned char *s = (const unsigned char *)in;
+  for (size_t i = 0; i < len;)
+    if (utf8_next(s, len, &i) < 0)
+      return 0;
+  return 1;
+}
+
 size_t idl_utf8_clean(const char *in, char *out, size_t cap) {
   const unsigned char *s = (const unsigned char *)in;
   size_t len = strlen(in), i = 0, o = 0;

@@ -69,4 +69,9 @@ enum idl_err idl_customers_of_identity(struct idl_txn *txn, uint64_t contact,
 enum idl_err idl_orders_of_customer(struct idl_txn *txn, uint64_t customer,
                                     struct idl_ids *pks);
 
+/* The oldest product named name and purchased on day purchased (days since
+ * 1970-01-01); 0 when none: an import's product is this pair. */
+enum idl_err idl_product_find(struct idl_txn *txn, const char *name, int64_t purchased,
+                              uint64_t *pk);
+
 #endif

@@ -2,6 +2,8 @@
  * with its warranty. Assigning, unassigning and transferring a product is a
  * PATCH of `customer`; DELETE /api/v1/products/?customer=5 deletes that
  * customer's products. */
+#include <stdlib.h>
+
 #include "res_internal.h"
 
 enum { PRODUCT_PK, PRODUCT_NAME, PRODUCT_PRICE, PRODUCT_PURCHASED, PRODUCT_WARRANTY,
@@ -41,3 +43,32 @@ const struct idl_resource idl_products = {
            IDL_OP_EXPORT,
     .delete_by = "customer",
 };
+
+enum idl_err idl_product_find(struct idl_txn *txn, const char *name, int64_t purchased,
+                              uint64_t *pk) {
+  struct idl_record probe;
+  struct idl_keyset *ks = malloc(sizeof(*ks));
+  struct idl_ids pks = {0};
+  enum idl_err err = ks ? idl_record_init(&probe, &idl_products) : IDL_ERR_NOMEM;
+  *pk = 0;
+  if (!err) {
+    err = idl_record_set_str(&probe, PRODUCT_NAME, name, strlen(name));
+    if (!err)
+      err = idl_record_keys(&idl_products, &probe, ks);
+    if (!err)
+      err = idl_index_pks(txn, idl_resource_table(&idl_products), IX_NAME,
+                          ks->key[IX_NAME].data, ks->key[IX_NAME].len, &pks);
+    idl_record_fini(&probe);
+  }
+  for (size_t i = 0; !err && !*pk && i < pks.n; i++) { /* pk order: the oldest first */
+    struct idl_record rec;
+    if (!(err = idl_record_get(txn, &idl_products, pks.v[i], &rec))) {
+      if (!rec.v[PRODUCT_PURCHASED].null && rec.v[PRODUCT_PURCHASED].i == purchased)
+        *pk = rec.pk;
+      idl_record_fini(&rec);
+    }
+  }
+  free(pks.v);
+  free(ks);
+  return err;
+}

@@ -215,7 +215,11 @@ static enum idl_err apply_write(struct idl_txn *txn, void *arg) {
 }
 
 enum idl_err idl_service_write(struct idl_service *svc, struct idl_write *w) {
-  return idl_writer_submit(svc->writer, apply_write, w, NULL);
+  return idl_service_run(svc, apply_write, w);
+}
+
+enum idl_err idl_service_run(struct idl_service *svc, idl_write_fn fn, void *arg) {
+  return idl_writer_submit(svc->writer, fn, arg, NULL);
 }
 
 enum idl_err idl_service_read(struct idl_service *svc, idl_read_fn fn, void *arg) {

@@ -3,6 +3,7 @@
 #define IDLINK_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "idlink/service.h"
 
@@ -12,6 +13,8 @@ struct idl_http_opts {
   const char *listen;  /* "ADDR:PORT" */
   unsigned threads;    /* worker threads */
   size_t max_body;     /* larger bodies get 413 */
+  size_t max_upload;   /* larger import uploads get 413 */
+  int64_t crm_channel; /* the channel of seed 003's customers */
   unsigned peer_bodies; /* bodies one address may send at once; 0: the default */
   unsigned peer_connections; /* connections one address may hold; 0: half the threads */
 };

@@ -67,6 +67,10 @@ enum idl_err idl_service_identity(struct idl_service *svc, uint64_t id,
  * durable. */
 enum idl_err idl_service_write(struct idl_service *svc, struct idl_write *w);
 
+/* Runs fn(txn, arg) through the writer, in a transaction of its own (a bulk
+ * import): an error undoes all it wrote; on success it is durable. */
+enum idl_err idl_service_run(struct idl_service *svc, idl_write_fn fn, void *arg);
+
 /* Runs fn(txn, arg) in a read transaction whose snapshot is durable. */
 typedef enum idl_err (*idl_read_fn)(struct idl_txn *txn, void *arg);
 enum idl_err idl_service_read(struct idl_service *svc, idl_read_fn fn, void *arg);
