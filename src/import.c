@@ -45,23 +45,9 @@ struct importer {
 
 /* ------------------------------------------------------------ the cells */
 
-/* The text of cell i with white space trimmed, into buf; "" when absent. */
-static const char *cell(const struct idl_cell *cells, size_t n, size_t i, char *buf,
-                        size_t cap) {
-  const char *s = i < n && cells[i].type != IDL_CELL_EMPTY ? cells[i].text : "";
-  while (isspace((unsigned char)*s))
-    s++;
-  size_t len = strlen(s);
-  while (len && isspace((unsigned char)s[len - 1]))
-    len--;
-  if (len >= cap) { /* cut between two characters */
-    len = cap - 1;
-    while (len && ((unsigned char)s[len] & 0xC0) == 0x80)
-      len--;
-  }
-  memcpy(buf, s, len);
-  buf[len] = '\0';
-  return buf;
+/* The text of cell i, trimmed by the reader; "" when absent. */
+static const char *cell(const struct idl_cell *cells, size_t n, size_t i) {
+  return i < n ? cells[i].text : "";
 }
 
 /* A yes/no cell: 1/0, true/false, yes/no, y/n, x; empty is no. -1 when it
@@ -125,35 +111,29 @@ static enum idl_err merged_attributes(struct idl_txn *txn, uint64_t pk, json_t *
 static enum idl_err customer_row(const struct importer *imp, struct idl_import *im,
                                  struct idl_txn *txn, const struct idl_cell *cells, size_t n,
                                  json_t *body, uint64_t *pk, char *reason, size_t reason_len) {
-  char name[1024], email[1024], address[1024], phone[256], status[256], opt[3][32];
-  cell(cells, n, C_NAME, name, sizeof(name));
-  cell(cells, n, C_EMAIL, email, sizeof(email));
+  const char *name = cell(cells, n, C_NAME), *email = cell(cells, n, C_EMAIL);
   if (missing(imp, C_NAME, name, C_EMAIL, email, reason, reason_len))
     return IDL_ERR_OK;
   int allowed[3];
   for (int i = 0; i < 3; i++) {
-    const char *s = cell(cells, n, C_OPT_EMAIL + (size_t)i, opt[i], sizeof(opt[i]));
+    const char *s = cell(cells, n, C_OPT_EMAIL + (size_t)i);
     if ((allowed[i] = cell_bool(s)) < 0) {
-      snprintf(reason, reason_len, "%s: \"%s\" is not a yes or no (1/0, true/false, yes/no, "
-               "y/n, x, or empty).", imp->columns[C_OPT_EMAIL + i].title, s);
+      snprintf(reason, reason_len, "%s: \"%.40s\" is not a yes or no (1/0, true/false, "
+               "yes/no, y/n, x, or empty).", imp->columns[C_OPT_EMAIL + i].title, s);
       return IDL_ERR_OK;
     }
   }
-  cell(cells, n, C_ADDRESS, address, sizeof(address));
-  cell(cells, n, C_PHONE, phone, sizeof(phone));
-  cell(cells, n, C_STATUS, status, sizeof(status));
+  const char *phone = cell(cells, n, C_PHONE);
   /* The channel code is the normalized email; an email that does not
    * normalize is refused by the create below, as the API refuses it. */
   char code[IDL_EMAIL_MAX_BYTES + 1];
   if (idl_normalize_email(email, strlen(email), code) != IDL_ERR_OK)
     snprintf(code, sizeof(code), "%s", email);
-  char *space = strchr(name, ' ');
-  const char *last = "";
-  if (space) {
-    *space = '\0';
-    for (last = space + 1; *last == ' '; last++)
-      ;
-  }
+  /* The name: a first name, and a surname after the first space. */
+  size_t first_len = strcspn(name, " ");
+  const char *last = name + first_len;
+  while (*last == ' ')
+    last++;
   enum idl_err err = idl_customer_find_code(txn, im->channel, code, 0, pk);
   json_t *attributes = NULL;
   if (!err && *pk)
@@ -162,13 +142,13 @@ static enum idl_err customer_row(const struct importer *imp, struct idl_import *
     err = IDL_ERR_NOMEM;
   if (err)
     return err;
-  json_object_set_new(attributes, "address", json_string(address));
-  json_object_set_new(attributes, "status", json_string(status));
+  json_object_set_new(attributes, "address", json_string(cell(cells, n, C_ADDRESS)));
+  json_object_set_new(attributes, "status", json_string(cell(cells, n, C_STATUS)));
   json_object_set_new(attributes, "chat_allowed", json_boolean(allowed[2]));
   json_object_set_new(body, "channel", json_integer(im->channel));
   json_object_set_new(body, "channel_code", json_string(code));
   json_object_set_new(body, "email", json_string(email));
-  json_object_set_new(body, "first_name", json_string(name));
+  json_object_set_new(body, "first_name", json_stringn(name, first_len));
   json_object_set_new(body, "last_name", json_string(last));
   if (*phone)
     json_object_set_new(body, "phone_number", json_string(phone));
@@ -189,37 +169,32 @@ static const struct column product_columns[] = {
     [P_WARRANTY] = {"Warranty", "warranty"},
 };
 
-/* Days between Excel's day 0 (1899-12-30, as its 1900 date system counts
- * past its leap-year bug) and 1970-01-01. */
-#define EXCEL_EPOCH_DAYS 25569
-
 static enum idl_err product_row(const struct importer *imp, struct idl_import *im,
                                 struct idl_txn *txn, const struct idl_cell *cells, size_t n,
                                 json_t *body, uint64_t *pk, char *reason, size_t reason_len) {
-  char name[1024], price[64], purchased[64], warranty[64];
-  cell(cells, n, P_NAME, name, sizeof(name));
-  cell(cells, n, P_PRICE, price, sizeof(price));
+  const char *name = cell(cells, n, P_NAME), *price = cell(cells, n, P_PRICE);
   if (missing(imp, P_NAME, name, P_PRICE, price, reason, reason_len))
     return IDL_ERR_OK;
-  cell(cells, n, P_PURCHASED, purchased, sizeof(purchased));
+  const char *purchased = cell(cells, n, P_PURCHASED);
+  char day_text[IDL_TIME_TEXT_MAX];
   int64_t day;
   if (!*purchased) { /* the import day, in UTC */
     day = im->now_us / 86400000000LL;
-    idl_format_date(day, purchased);
-  } else if (P_PURCHASED < n && cells[P_PURCHASED].type == IDL_CELL_NUMBER) {
+  } else if (cells[P_PURCHASED].type == IDL_CELL_NUMBER) {
     /* a date cell of an xlsx: a serial number of days */
-    day = (int64_t)strtod(purchased, NULL) - EXCEL_EPOCH_DAYS;
-    idl_format_date(day, purchased);
+    day = idl_sheet_serial_day(&im->sheet, strtod(purchased, NULL));
   } else if (idl_parse_date(purchased, &day) != 0) {
-    snprintf(reason, reason_len, "Purchased: \"%s\" is not a date (YYYY-MM-DD).", purchased);
+    snprintf(reason, reason_len, "Purchased: \"%.40s\" is not a date (YYYY-MM-DD).",
+             purchased);
     return IDL_ERR_OK;
   }
-  cell(cells, n, P_WARRANTY, warranty, sizeof(warranty));
+  idl_format_date(day, day_text);
+  const char *warranty = cell(cells, n, P_WARRANTY);
   char *end;
   long long months = strtoll(warranty, &end, 10);
   json_object_set_new(body, "name", json_string(name));
   json_object_set_new(body, "price", json_string(price));
-  json_object_set_new(body, "purchased", json_string(purchased));
+  json_object_set_new(body, "purchased", json_string(day_text));
   /* Text that is not a whole number goes as it is, for the API's message. */
   json_object_set_new(body, "warranty", !*warranty  ? json_integer(0)
                                         : !*end     ? json_integer(months)
@@ -259,9 +234,14 @@ static void write_reason(const struct importer *imp, const struct idl_errors *e,
   for (size_t i = 0; i < imp->n_columns; i++)
     if (imp->columns[i].field && !strcmp(imp->columns[i].field, field))
       field = imp->columns[i].title;
-  if (!strcmp(field, "last_name"))
+  const char *note = "";
+  if (!strcmp(field, "last_name")) {
     field = "Name"; /* the surname part of the Name column */
-  snprintf(reason, reason_len, "%s: %s", field, e->v[0].message);
+  } else if (!strcmp(field, "channel_code")) {
+    field = "Email"; /* an imported customer's channel_code is its email */
+    note = " (an imported customer's email is its channel_code)";
+  }
+  snprintf(reason, reason_len, "%s: %s%s", field, e->v[0].message, note);
 }
 
 struct reading {
@@ -292,7 +272,7 @@ static enum idl_err import_row(void *arg, uint64_t row, const struct idl_cell *c
                                size_t n) {
   struct reading *rd = arg;
   struct idl_import *im = rd->im;
-  if (im->kind != IDL_SHEET_TEXT && !rd->header_seen) { /* a workbook's header row */
+  if (im->sheet.kind != IDL_SHEET_TEXT && !rd->header_seen) { /* a workbook's header row */
     rd->header_seen = 1;
     return IDL_ERR_OK;
   }
@@ -333,7 +313,7 @@ enum idl_err idl_import_apply(struct idl_txn *txn, void *arg) {
   idl_import_fini(im); /* a run again starts afresh */
   struct reading rd = {imp, im, txn, 0};
   /* The kind is known once the read begins; import_row reads it there. */
-  return idl_sheet_read(im->path, import_row, &rd, &im->kind, im->why, sizeof(im->why));
+  return idl_sheet_read(im->path, import_row, &rd, &im->sheet, im->why, sizeof(im->why));
 }
 
 char *idl_import_answer(const struct idl_import *im, size_t *len) {

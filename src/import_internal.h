@@ -13,7 +13,7 @@ struct idl_import {
   int64_t channel;                /* the customers' sales channel */
   int64_t now_us;
   /* what came of it */
-  enum idl_sheet_kind kind;
+  struct idl_sheet sheet;          /* what the file was found to be */
   uint64_t created, updated;
   /* The skipped rows as JSON text, {"row": R, "reason": "..."} each
    * after a comma: compact, as a file may skip millions of them. */

@@ -117,10 +117,16 @@ enum idl_err idl_normalize_phone_int(int64_t value, char *out) {
 }
 
 int idl_utf8_valid(const char *in, size_t len) {
+  static const long least[] = {0, 0x80, 0x800, 0x10000}; /* by extra bytes */
   const unsigned char *s = (const unsigned char *)in;
-  for (size_t i = 0; i < len;)
-    if (utf8_next(s, len, &i) < 0)
+  for (size_t i = 0; i < len;) {
+    size_t at = i;
+    long cp = utf8_next(s, len, &i);
+    /* Not a character: a broken sequence, an overlong form, a surrogate, or
+     * past U+10FFFF. */
+    if (cp < 0 || cp < least[i - at - 1] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
       return 0;
+  }
   return 1;
 }
 

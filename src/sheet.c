@@ -4,6 +4,7 @@
  * or txt, read with libcsv, its separator (comma, semicolon or tab) found
  * from the first line. Each reader hands rows to the caller as they come. */
 #include <csv.h>
+#include <ctype.h>
 #include <errno.h>
 #include <expat.h>
 #include <freexl.h>
@@ -81,6 +82,12 @@ static void row_set(struct row *w, size_t col, enum idl_cell_type type, const ch
     else
       s = num, len = strlen(num);
   }
+  if (type == IDL_CELL_TEXT) { /* white space around a text is not its value */
+    while (len && isspace((unsigned char)*s))
+      s++, len--;
+    while (len && isspace((unsigned char)s[len - 1]))
+      len--;
+  }
   while (w->n < col) { /* the gap before col: empty cells */
     w->type[w->n] = IDL_CELL_EMPTY;
     w->off[w->n++] = row_append(w, "", 0);
@@ -115,9 +122,8 @@ static enum idl_err refuse(char *why, size_t why_len, enum idl_sheet_kind kind,
 
 static enum idl_err refuse(char *why, size_t why_len, enum idl_sheet_kind kind,
                            const char *fmt, ...) {
-  int n = snprintf(why, why_len, kind == IDL_SHEET_TEXT ? "The file is not valid %s text: "
-                                                        : "The file is not a valid %s workbook: ",
-                   idl_sheet_kind_name(kind));
+  int n = snprintf(why, why_len, "The file is not a valid %s %s: ", idl_sheet_kind_name(kind),
+                   kind == IDL_SHEET_TEXT ? "file" : "workbook");
   if (n > 0 && (size_t)n < why_len) {
     va_list ap;
     va_start(ap, fmt);
@@ -350,6 +356,7 @@ struct xlsx {
   size_t why_len;
   enum idl_err err; /* set by a handler: stops the parse */
   /* workbook.xml and its relationships: the first sheet's part */
+  struct idl_sheet *sheet;
   char first_rid[128];
   char sheet_path[256];
   /* sharedStrings.xml: string i at shared.data + off[i] */
@@ -435,6 +442,11 @@ static enum idl_err parse_member(struct xlsx *x, const char *name, int required,
 /* workbook.xml: the first <sheet>'s relationship id. */
 static void workbook_start(void *data, const char *name, const char **atts) {
   struct xlsx *x = data;
+  if (!strcmp(local_name(name), "workbookPr")) {
+    const char *d = attr(atts, "date1904");
+    x->sheet->date1904 = d && (!strcmp(d, "1") || !strcmp(d, "true"));
+    return;
+  }
   if (strcmp(local_name(name), "sheet") || x->first_rid[0])
     return;
   for (size_t i = 0; atts[i]; i += 2)
@@ -609,10 +621,10 @@ static void sheet_chars(void *data, const char *s, int len) {
     text_add(x, s, (size_t)len);
 }
 
-static enum idl_err read_xlsx(const char *path, idl_sheet_row_fn fn, void *arg, char *why,
-                              size_t why_len) {
+static enum idl_err read_xlsx(const char *path, idl_sheet_row_fn fn, void *arg,
+                              struct idl_sheet *sheet, char *why, size_t why_len) {
   int code = 0;
-  struct xlsx x = {.why = why, .why_len = why_len, .fn = fn, .arg = arg};
+  struct xlsx x = {.why = why, .why_len = why_len, .fn = fn, .arg = arg, .sheet = sheet};
   x.zip = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &code);
   if (!x.zip) {
     zip_error_t ze;
@@ -643,8 +655,19 @@ static enum idl_err read_xlsx(const char *path, idl_sheet_row_fn fn, void *arg, 
 
 /* ------------------------------------------------------------ the kind */
 
+/* Days from 1899-12-30 (serial 0 of the 1900 system, as Excel counts past
+ * its leap-year bug) and from 1904-01-01 (serial 0 of the 1904 system) to
+ * 1970-01-01. */
+#define SERIAL_1900_EPOCH 25569
+#define SERIAL_1904_EPOCH 24107
+
+int64_t idl_sheet_serial_day(const struct idl_sheet *sheet, double serial) {
+  return (int64_t)floor(serial) - (sheet->date1904 ? SERIAL_1904_EPOCH : SERIAL_1900_EPOCH);
+}
+
 enum idl_err idl_sheet_read(const char *path, idl_sheet_row_fn fn, void *arg,
-                            enum idl_sheet_kind *kind, char *why, size_t why_len) {
+                            struct idl_sheet *sheet, char *why, size_t why_len) {
+  *sheet = (struct idl_sheet){0};
   FILE *f = fopen(path, "rb");
   if (!f)
     return errno == ENOMEM ? IDL_ERR_NOMEM : IDL_ERR_IO;
@@ -653,16 +676,16 @@ enum idl_err idl_sheet_read(const char *path, idl_sheet_row_fn fn, void *arg,
   rewind(f);
   enum idl_err err;
   if (got >= 4 && memcmp(magic, "PK\x03\x04", 4) == 0) {
-    *kind = IDL_SHEET_XLSX;
+    sheet->kind = IDL_SHEET_XLSX;
     fclose(f);
-    return read_xlsx(path, fn, arg, why, why_len);
+    return read_xlsx(path, fn, arg, sheet, why, why_len);
   }
   if (got == 8 && memcmp(magic, "\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", 8) == 0) {
-    *kind = IDL_SHEET_XLS;
+    sheet->kind = IDL_SHEET_XLS;
     fclose(f);
     return read_xls(path, fn, arg, why, why_len);
   }
-  *kind = IDL_SHEET_TEXT;
+  sheet->kind = IDL_SHEET_TEXT;
   err = read_text(f, fn, arg, why, why_len);
   fclose(f);
   return err;

@@ -22,7 +22,13 @@ enum idl_cell_type {
 
 struct idl_cell {
   enum idl_cell_type type;
-  const char *text; /* NUL-terminated UTF-8; "" when empty */
+  const char *text; /* NUL-terminated UTF-8, without white space around; "" when empty */
+};
+
+/* What a file was found to be, known before its first row. */
+struct idl_sheet {
+  enum idl_sheet_kind kind;
+  int date1904; /* an xlsx of the 1904 date system: serial 0 is 1904-01-01 */
 };
 
 /* The columns a row hands over at most; later ones are ignored. */
@@ -37,9 +43,12 @@ typedef enum idl_err (*idl_sheet_row_fn)(void *arg, uint64_t row, const struct i
 /* Reads the file at path, calling fn for each row. IDL_ERR_INVAL when the
  * file cannot be read, with why a whole sentence naming the kind and the
  * cause ("The file is not a valid xlsx workbook: ..."); fn's error when fn
- * stopped it. *kind says what the file was found to be. */
+ * stopped it. *sheet says what the file was found to be. */
 enum idl_err idl_sheet_read(const char *path, idl_sheet_row_fn fn, void *arg,
-                            enum idl_sheet_kind *kind, char *why, size_t why_len);
+                            struct idl_sheet *sheet, char *why, size_t why_len);
+
+/* The day (since 1970-01-01) of a spreadsheet's serial date number. */
+int64_t idl_sheet_serial_day(const struct idl_sheet *sheet, double serial);
 
 /* The name of a kind, for messages: "csv", "xls", "xlsx". */
 const char *idl_sheet_kind_name(enum idl_sheet_kind kind);

@@ -47,11 +47,11 @@ static void cleanup(const char *path) {
 
 /* Reads text through the reader; returns its error, the rows in s. */
 static enum idl_err read_text(const char *text, struct seen *s, char *why, size_t why_len,
-                              enum idl_sheet_kind *kind) {
+                              struct idl_sheet *sheet) {
   const char *path = write_file("upload", text, strlen(text));
   memset(s, 0, sizeof(*s));
   why[0] = '\0';
-  enum idl_err err = idl_sheet_read(path, collect, s, kind, why, why_len);
+  enum idl_err err = idl_sheet_read(path, collect, s, sheet, why, why_len);
   cleanup(path);
   return err;
 }
@@ -59,17 +59,17 @@ static enum idl_err read_text(const char *text, struct seen *s, char *why, size_
 static void expect_rows(const char *text, const char *rows) {
   struct seen s;
   char why[320];
-  enum idl_sheet_kind kind;
-  ASSERT_OK(read_text(text, &s, why, sizeof(why), &kind));
-  ASSERT_EQ(kind, IDL_SHEET_TEXT);
+  struct idl_sheet sheet;
+  ASSERT_OK(read_text(text, &s, why, sizeof(why), &sheet));
+  ASSERT_EQ(sheet.kind, IDL_SHEET_TEXT);
   ASSERT_STR(s.out, rows);
 }
 
 static void expect_refused(const char *text, const char *why_prefix) {
   struct seen s;
   char why[320];
-  enum idl_sheet_kind kind;
-  ASSERT_EQ(read_text(text, &s, why, sizeof(why), &kind), IDL_ERR_INVAL);
+  struct idl_sheet sheet;
+  ASSERT_EQ(read_text(text, &s, why, sizeof(why), &sheet), IDL_ERR_INVAL);
   if (strncmp(why, why_prefix, strlen(why_prefix)) != 0)
     FAIL_AT("expected a reason beginning \"%s\", got \"%s\"", why_prefix, why);
 }
@@ -92,9 +92,9 @@ static void test_bom_crlf_and_blank_lines(void) {
 }
 
 static void test_text_refusals(void) {
-  expect_refused("a,b\n\"open,x\n", "The file is not valid csv text: the quote opened in row 2");
-  expect_refused("Ja\"ne,x\n", "The file is not valid csv text: row 1 has a quote");
-  expect_refused("ok,fine\nJos\xe9,x\n", "The file is not valid csv text: row 2 is not UTF-8");
+  expect_refused("a,b\n\"open,x\n", "The file is not a valid csv file: the quote opened in row 2");
+  expect_refused("Ja\"ne,x\n", "The file is not a valid csv file: row 1 has a quote");
+  expect_refused("ok,fine\nJos\xe9,x\n", "The file is not a valid csv file: row 2 is not UTF-8");
 }
 
 /* Writes an xlsx of the parts given (name, text pairs, NULL-ended). */
@@ -133,7 +133,7 @@ static void test_xlsx_cells(void) {
       "<sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\">"
       "<si><t>Name</t></si>"
       "<si><r><t>Jane </t></r><r><rPr><b/></rPr><t>Doe</t></r><rPh><t>JD</t></rPh></si>"
-      "<si><t xml:space=\"preserve\"> &amp;&lt;\xC3\x87</t></si></sst>",
+      "<si><t xml:space=\"preserve\"> &amp;&lt;\xC3\x87 </t></si></sst>",
       "xl/worksheets/first.xml",
       /* a prefixed namespace, a skipped row, a gap, every cell type */
       "<x:worksheet xmlns:x=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\">"
@@ -152,11 +152,34 @@ static void test_xlsx_cells(void) {
   const char *path = write_zip(parts);
   struct seen s = {0};
   char why[320] = "";
-  enum idl_sheet_kind kind;
-  ASSERT_OK(idl_sheet_read(path, collect, &s, &kind, why, sizeof(why)));
-  ASSERT_EQ(kind, IDL_SHEET_XLSX);
+  struct idl_sheet sheet;
+  ASSERT_OK(idl_sheet_read(path, collect, &s, &sheet, why, sizeof(why)));
+  ASSERT_EQ(sheet.kind, IDL_SHEET_XLSX);
   ASSERT_STR(s.out, "1:tName;3:tJane Doe|e|tinline|n905551234567|b1|n45356|n0.3|d2024-03-05|e|"
-                    "t &<\xC3\x87;4:tformula;");
+                    "t&<\xC3\x87;4:tformula;");
+  ASSERT_EQ(sheet.date1904, 0);
+  cleanup(path);
+}
+
+/* Serial dates of both date systems: 2024-01-01 is day 19723. */
+static void test_serial_dates(void) {
+  const char *parts[] = {
+      "xl/workbook.xml",
+      "<workbook xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\">"
+      "<workbookPr date1904=\"1\"/><sheets><sheet name=\"S\" sheetId=\"1\"/></sheets>"
+      "</workbook>",
+      "xl/worksheets/sheet1.xml",
+      "<worksheet><sheetData><row><c><v>43830</v></c></row></sheetData></worksheet>", NULL};
+  const char *path = write_zip(parts);
+  struct seen s = {0};
+  char why[320] = "";
+  struct idl_sheet sheet;
+  ASSERT_OK(idl_sheet_read(path, collect, &s, &sheet, why, sizeof(why)));
+  ASSERT_STR(s.out, "1:n43830;"); /* no relationships: the first sheet's usual part */
+  ASSERT_EQ(sheet.date1904, 1);
+  ASSERT_EQ(idl_sheet_serial_day(&sheet, 43830), 19723);
+  sheet.date1904 = 0;
+  ASSERT_EQ(idl_sheet_serial_day(&sheet, 45292.75), 19723);
   cleanup(path);
 }
 
@@ -164,9 +187,9 @@ static void expect_zip_refused(const char *const *parts, const char *why_prefix)
   const char *path = write_zip(parts);
   struct seen s = {0};
   char why[320] = "";
-  enum idl_sheet_kind kind;
-  ASSERT_EQ(idl_sheet_read(path, collect, &s, &kind, why, sizeof(why)), IDL_ERR_INVAL);
-  ASSERT_EQ(kind, IDL_SHEET_XLSX);
+  struct idl_sheet sheet;
+  ASSERT_EQ(idl_sheet_read(path, collect, &s, &sheet, why, sizeof(why)), IDL_ERR_INVAL);
+  ASSERT_EQ(sheet.kind, IDL_SHEET_XLSX);
   if (strncmp(why, why_prefix, strlen(why_prefix)) != 0)
     FAIL_AT("expected a reason beginning \"%s\", got \"%s\"", why_prefix, why);
   cleanup(path);
@@ -194,15 +217,15 @@ static void test_kind_from_content(void) {
   const char *path = write_file("data.csv", cfbf, sizeof(cfbf) - 1);
   struct seen s = {0};
   char why[320] = "";
-  enum idl_sheet_kind kind;
-  ASSERT_EQ(idl_sheet_read(path, collect, &s, &kind, why, sizeof(why)), IDL_ERR_INVAL);
-  ASSERT_EQ(kind, IDL_SHEET_XLS);
+  struct idl_sheet sheet;
+  ASSERT_EQ(idl_sheet_read(path, collect, &s, &sheet, why, sizeof(why)), IDL_ERR_INVAL);
+  ASSERT_EQ(sheet.kind, IDL_SHEET_XLS);
   ASSERT_EQ(strncmp(why, "The file is not a valid xls workbook: ", 38), 0);
   cleanup(path);
   /* A truncated zip is still a zip. */
   path = write_file("data.txt", "PK\x03\x04truncated", 13);
-  ASSERT_EQ(idl_sheet_read(path, collect, &s, &kind, why, sizeof(why)), IDL_ERR_INVAL);
-  ASSERT_EQ(kind, IDL_SHEET_XLSX);
+  ASSERT_EQ(idl_sheet_read(path, collect, &s, &sheet, why, sizeof(why)), IDL_ERR_INVAL);
+  ASSERT_EQ(sheet.kind, IDL_SHEET_XLSX);
   cleanup(path);
 }
 
@@ -213,6 +236,7 @@ int main(int argc, char **argv) {
   RUN(test_bom_crlf_and_blank_lines);
   RUN(test_text_refusals);
   RUN(test_xlsx_cells);
+  RUN(test_serial_dates);
   RUN(test_xlsx_refusals);
   RUN(test_kind_from_content);
   TEST_EXIT();
