@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idlink/identity.h"
 #include "idlink/normalize.h"
 
 enum { SEEN_MEMBER = 1, SEEN_EMAIL = 2, SEEN_PHONE = 4, HAS_EMAIL = 8, HAS_PHONE = 16 };
@@ -144,12 +145,13 @@ static void check_position(struct idl_checker *ck) {
                 ID(rep->next_id));
 }
 
-/* Every secondary names a primary (so that its identity can be shown), and
- * an active secondary an active primary. */
+/* Every active secondary names an active primary, so that its identity can
+ * be shown. (A deleted contact belongs to no identity: its linkedId is
+ * where it was when it went.) */
 static void check_links(struct idl_checker *ck) {
   for (size_t i = 0; i < ck->n; i++) {
     const struct row *r = &ck->rows[i];
-    if (r->precedence != IDL_SECONDARY)
+    if (r->precedence != IDL_SECONDARY || !r->active)
       continue;
     const struct row *p = find_row(ck, r->linked);
     if (!p)
@@ -319,6 +321,25 @@ static enum idl_err check_log(struct idl_checker *ck) {
   return IDL_ERR_OK;
 }
 
+/* Every identity is connected over its links (SPEC section 10): a part that
+ * no chain of shared values and bridges reaches should have been split off.
+ * Held once the store keeps bridges; one from before gets them at start. */
+static enum idl_err check_connected(struct idl_checker *ck) {
+  uint64_t flag;
+  enum idl_err err = idl_store_meta_get(ck->txn, IDL_META_BRIDGES, &flag);
+  if (err)
+    return err == IDL_ERR_NOTFOUND ? IDL_ERR_OK : err;
+  for (size_t i = 0; i < ck->n && !err; i++) {
+    const struct row *r = &ck->rows[i];
+    uint64_t apart = 0;
+    if (r->active && r->precedence == IDL_PRIMARY &&
+        !(err = idl_links_check(ck->txn, r->id, &apart)) && apart)
+      violation(ck, "identity %llu is not connected: no chain of shared values or bridges "
+                "joins contact %llu to its primary", ID(r->id), ID(apart));
+  }
+  return err;
+}
+
 /* The passes over what only a store holds: members, indexes and the log. */
 static enum idl_err check_derived(struct idl_checker *ck) {
   enum idl_err err = idl_store_scan_members(ck->txn, check_member, ck);
@@ -330,6 +351,8 @@ static enum idl_err check_derived(struct idl_checker *ck) {
     check_unseen(ck);
     err = check_log(ck);
   }
+  if (!err)
+    err = check_connected(ck);
   return err;
 }
 

@@ -10,13 +10,25 @@
       return IDL_ERR_NOMEM;                                                    \
   } while (0)
 
-static const char *const kind_names[] = {
-    [IDL_CHANGE_CONTACT_CREATED] = "contact.created",
-    [IDL_CHANGE_IDENTITY_MERGED] = "identity.merged",
+/* The contact graph's kinds, and the key of each one's list of ids (NULL:
+ * it names a contact instead). */
+static const struct {
+  const char *name, *list;
+} kinds[] = {
+    [IDL_CHANGE_CONTACT_CREATED] = {"contact.created", NULL},
+    [IDL_CHANGE_IDENTITY_MERGED] = {"identity.merged", "absorbed"},
+    [IDL_CHANGE_RECORD] = {NULL, NULL},
+    [IDL_CHANGE_CONTACT_DELETED] = {"contact.deleted", NULL},
+    [IDL_CHANGE_IDENTITY_SPLIT] = {"identity.split", "parts"},
 };
+#define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+const char *idl_change_list_key(const struct idl_change *c) {
+  return c->kind == IDL_CHANGE_RECORD ? NULL : kinds[c->kind].list;
+}
 
 const char *idl_change_name(const struct idl_change *c) {
-  return c->kind == IDL_CHANGE_RECORD ? c->name : kind_names[c->kind];
+  return c->kind == IDL_CHANGE_RECORD ? c->name : kinds[c->kind].name;
 }
 
 void idl_change_fini(struct idl_change *c) { idl_ids_fini(&c->absorbed); }
@@ -168,7 +180,7 @@ enum idl_err idl_codec_encode_change(const struct idl_change *c, char **out, siz
 static enum idl_err pack_change(msgpack_sbuffer *sbuf, const struct idl_change *c) {
   msgpack_packer pk;
   msgpack_packer_init(&pk, sbuf, msgpack_sbuffer_write);
-  int merged = c->kind == IDL_CHANGE_IDENTITY_MERGED;
+  const char *list = idl_change_list_key(c);
   if (c->kind == IDL_CHANGE_RECORD) {
     PK(msgpack_pack_map(&pk, 3));
     PK(pack_key(&pk, "at"));
@@ -186,8 +198,8 @@ static enum idl_err pack_change(msgpack_sbuffer *sbuf, const struct idl_change *
   PK(pack_key(&pk, idl_change_name(c)));
   PK(pack_key(&pk, "primary"));
   PK(msgpack_pack_uint64(&pk, c->primary));
-  if (merged) {
-    PK(pack_key(&pk, "absorbed"));
+  if (list) {
+    PK(pack_key(&pk, list));
     PK(msgpack_pack_array(&pk, c->absorbed.n));
     for (size_t i = 0; i < c->absorbed.n; i++)
       PK(msgpack_pack_uint64(&pk, c->absorbed.v[i]));
@@ -228,10 +240,11 @@ static enum idl_err unpack_change_cb(const msgpack_object *o, void *arg) {
       rc = get_int(v, &out->at_ms) ? IDL_ERR_CORRUPT : IDL_ERR_OK;
     } else if (key_is(k, "kind")) {
       have_kind = 1;
-      if (key_is(v, kind_names[IDL_CHANGE_CONTACT_CREATED]))
-        out->kind = IDL_CHANGE_CONTACT_CREATED;
-      else if (key_is(v, kind_names[IDL_CHANGE_IDENTITY_MERGED]))
-        out->kind = IDL_CHANGE_IDENTITY_MERGED;
+      size_t kind = 0;
+      while (kind < N_KINDS && (!kinds[kind].name || !key_is(v, kinds[kind].name)))
+        kind++;
+      if (kind < N_KINDS)
+        out->kind = (enum idl_change_kind)kind;
       else if (v->type == MSGPACK_OBJECT_STR && v->via.str.size < IDL_CHANGE_NAME_MAX &&
                memchr(v->via.str.ptr, '.', v->via.str.size) &&
                !memchr(v->via.str.ptr, '\0', v->via.str.size)) {
@@ -247,7 +260,7 @@ static enum idl_err unpack_change_cb(const msgpack_object *o, void *arg) {
       rc = get_uint(v, &out->contact) ? IDL_ERR_CORRUPT : IDL_ERR_OK;
     } else if (key_is(k, "pk")) {
       rc = get_uint(v, &out->pk) ? IDL_ERR_CORRUPT : IDL_ERR_OK;
-    } else if (key_is(k, "absorbed")) {
+    } else if (key_is(k, "absorbed") || key_is(k, "parts")) {
       rc = unpack_absorbed(v, &out->absorbed);
     }
     if (rc)

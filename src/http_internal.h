@@ -148,6 +148,8 @@ int idl_handle_healthz(struct idl_req *r);
 int idl_handle_identity_view(struct idl_req *r);
 int idl_handle_identity_find(struct idl_req *r);
 int idl_handle_upload(struct idl_req *r);
+int idl_handle_contact_delete(struct idl_req *r);
+int idl_handle_explain(struct idl_req *r);
 int idl_handle_upload_page(struct idl_req *r);
 
 #endif

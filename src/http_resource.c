@@ -384,7 +384,7 @@ int idl_http_resource_route(struct idl_req *r, const char *path) {
   memcpy(name, rest, len);
   name[len] = '\0';
   const struct idl_resource *res = idl_resource_find(name);
-  if (!res)
+  if (!res || !res->ops) /* a table of the store's own, with no route */
     return 0;
   rest += len;
   if (*rest == '/')

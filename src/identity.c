@@ -2,6 +2,8 @@
  * transaction of the store; the caller decides which. */
 #include "idlink/identity.h"
 
+#include "idlink/bridge.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,6 +95,8 @@ enum idl_err idl_identity_of_contact(struct idl_txn *txn, uint64_t id,
                                      struct idl_identity *out) {
   struct idl_contact c;
   enum idl_err err = idl_store_get(txn, id, &c);
+  if (!err && c.deleted_ms != IDL_TIME_NULL)
+    return IDL_ERR_NOTFOUND;
   if (!err && c.precedence == IDL_SECONDARY) {
     err = idl_store_get(txn, c.linked_id, &c);
     if (err == IDL_ERR_NOTFOUND)
@@ -270,6 +274,10 @@ enum idl_err idl_identity_reconcile(struct idl_txn *txn, const struct idl_reques
   }
   out->primary = m.primaries[0].id;
   if (m.n > 1 && (err = merge(txn, &m, now_ms)))
+    return err;
+  /* Joined by a request that brings nothing new: only a bridge remembers
+   * why, and keeps them one when a contact between them goes. */
+  if (m.n > 1 && !new_info && (err = idl_bridge_add(txn, req->email, req->phone, now_ms, 0)))
     return err;
   out->absorbed = m.n - 1;
   if (new_info)

@@ -159,8 +159,9 @@ json_t *idl_json_change(const struct idl_change *c) {
                         "primary", (json_int_t)c->primary);
   if (!o)
     return NULL;
-  if (c->kind == IDL_CHANGE_IDENTITY_MERGED)
-    json_object_set_new(o, "absorbed", ids_array(c->absorbed.v, c->absorbed.n));
+  const char *list = idl_change_list_key(c);
+  if (list)
+    json_object_set_new(o, list, ids_array(c->absorbed.v, c->absorbed.n));
   else
     json_object_set_new(o, "contact", json_integer((json_int_t)c->contact));
   return o;

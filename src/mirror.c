@@ -353,12 +353,90 @@ static enum idl_err add_event(struct idl_mirror *m, struct pipe *p, const struct
   absorbed[0] = '\0';
   for (size_t i = 0, used = 0; i < e->absorbed.n; i++)
     used += (size_t)sprintf(absorbed + used, "%s%" PRIu64, i ? "," : "", e->absorbed.v[i]);
+  /* A split's list is its parts; a deletion names its contact. */
+  const char *list = idl_change_list_key(e);
+  char contact[24];
+  id_str(e->contact, contact);
   const char *argv[] = {"XADD", stream, "MAXLEN", "~", maxlen, xid,
                         "seq", seq, "kind", idl_change_name(e),
-                        "primary", prim, "absorbed", absorbed};
-  int rc = pipe_cmd(p, 14, argv);
+                        "primary", prim, list ? list : "absorbed", absorbed,
+                        "contact", contact};
+  int rc = pipe_cmd(p, e->kind == IDL_CHANGE_CONTACT_DELETED ? 16 : 14, argv);
   free(absorbed);
   return rc ? IDL_ERR_IO : IDL_ERR_OK;
+}
+
+/* DEL prefix kind:value. */
+static int del_key(struct pipe *p, const char *prefix, const char *kind, const char *value) {
+  char key[KEY_MAX];
+  make_key(prefix, key, kind, value);
+  const char *argv[] = {"DEL", key};
+  return pipe_cmd(p, 2, argv);
+}
+
+/* The key of one value of a contact that left the indexes: pointing at the
+ * primary of whoever holds the value now, or gone when nobody does. */
+static enum idl_err put_value(struct pipe *p, struct idl_txn *txn, const char *prefix,
+                              enum idl_index which, const char *value) {
+  const char *kind = which == IDL_INDEX_EMAIL ? "email" : "phone";
+  uint64_t holder = 0;
+  struct idl_contact c;
+  enum idl_err err = idl_store_find_first(txn, which, value, &holder);
+  if (err == IDL_ERR_NOTFOUND)
+    return del_key(p, prefix, kind, value) ? IDL_ERR_IO : IDL_ERR_OK;
+  if (!err)
+    err = idl_store_get(txn, holder, &c);
+  if (err)
+    return err;
+  char primary[24];
+  id_str(idl_contact_primary(&c), primary);
+  return set_key(p, prefix, kind, value, primary) ? IDL_ERR_IO : IDL_ERR_OK;
+}
+
+/* The keys of the identity contact id belongs to now, all of them; none
+ * when it belongs to none (deleted since). */
+static enum idl_err put_identity_of(struct pipe *p, struct idl_txn *txn, const char *prefix,
+                                    uint64_t id) {
+  struct idl_identity ident = {0};
+  enum idl_err err = idl_identity_of_contact(txn, id, &ident);
+  if (err == IDL_ERR_NOTFOUND)
+    return IDL_ERR_OK;
+  if (!err)
+    err = put_identity(p, prefix, &ident, NULL);
+  idl_identity_fini(&ident);
+  return err;
+}
+
+/* The identity key of a former primary goes unless it still leads one. */
+static enum idl_err drop_identity(struct pipe *p, struct idl_txn *txn, const char *prefix,
+                                  uint64_t id) {
+  struct idl_contact c;
+  enum idl_err err = idl_store_get(txn, id, &c);
+  if (err && err != IDL_ERR_NOTFOUND)
+    return err;
+  if (!err && c.precedence == IDL_PRIMARY && c.deleted_ms == IDL_TIME_NULL)
+    return IDL_ERR_OK;
+  char key[24];
+  id_str(id, key);
+  return del_key(p, prefix, "identity", key) ? IDL_ERR_IO : IDL_ERR_OK;
+}
+
+/* A deleted contact's values, and the identities a split left. */
+static enum idl_err deletion_commands(struct pipe *p, struct idl_txn *txn, const char *prefix,
+                                      const struct idl_change *e) {
+  enum idl_err err = IDL_ERR_OK;
+  if (e->kind == IDL_CHANGE_CONTACT_DELETED) {
+    struct idl_contact c;
+    err = idl_store_get(txn, e->contact, &c);
+    if (!err && *c.email)
+      err = put_value(p, txn, prefix, IDL_INDEX_EMAIL, c.email);
+    if (!err && *c.phone)
+      err = put_value(p, txn, prefix, IDL_INDEX_PHONE, c.phone);
+    return err == IDL_ERR_NOTFOUND ? IDL_ERR_OK : err;
+  }
+  for (size_t i = 0; i < e->absorbed.n && !err; i++)
+    err = put_identity_of(p, txn, prefix, e->absorbed.v[i]);
+  return err ? err : drop_identity(p, txn, prefix, e->primary);
 }
 
 /* The keys of one log entry, from the store's current state, and its event. */
@@ -366,21 +444,22 @@ static enum idl_err entry_commands(struct idl_mirror *m, struct pipe *p, struct 
                                    const struct idl_change *e) {
   if (e->kind == IDL_CHANGE_RECORD) /* no key of the mirror holds records */
     return add_event(m, p, e);
+  if (e->kind == IDL_CHANGE_CONTACT_DELETED || e->kind == IDL_CHANGE_IDENTITY_SPLIT) {
+    enum idl_err err = deletion_commands(p, txn, m->prefix, e);
+    return err ? err : add_event(m, p, e);
+  }
   struct idl_identity ident = {0};
   uint64_t anchor = e->kind == IDL_CHANGE_CONTACT_CREATED ? e->contact : e->primary;
   enum idl_err err = idl_identity_of_contact(txn, anchor, &ident);
+  if (err == IDL_ERR_NOTFOUND) /* deleted since: a later entry says where it went */
+    return add_event(m, p, e);
   if (err)
     return err;
   uint64_t primary = ident.c[0].id;
   for (size_t i = 0; i < e->absorbed.n && !err; i++) {
-    char key[KEY_MAX], id[24];
     if (e->absorbed.v[i] == primary)
       continue;
-    id_str(e->absorbed.v[i], id);
-    make_key(m->prefix, key, "identity", id);
-    const char *argv[] = {"DEL", key};
-    if (pipe_cmd(p, 2, argv))
-      err = IDL_ERR_IO;
+    err = drop_identity(p, txn, m->prefix, e->absorbed.v[i]);
   }
   /* A new contact moves no other value; a merge moves all of them. */
   const struct idl_contact *only = NULL;

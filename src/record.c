@@ -365,6 +365,8 @@ enum idl_err idl_record_get(struct idl_txn *txn, const struct idl_resource *res,
 
 static enum idl_err log_change(struct idl_txn *txn, const struct idl_resource *res,
                                uint64_t pk, const char *verb) {
+  if (res->unlogged)
+    return IDL_ERR_OK;
   struct idl_change c = {.at_ms = idl_now_ms(), .kind = IDL_CHANGE_RECORD, .pk = pk};
   snprintf(c.name, sizeof(c.name), "%s.%s", res->singular, verb);
   enum idl_err err = idl_store_log(txn, &c);
@@ -448,6 +450,25 @@ enum idl_err idl_index_pks(struct idl_txn *txn, size_t table, size_t index, cons
                            size_t len, struct idl_ids *pks) {
   struct idl_range r = idl_range_exact(key, len);
   return idl_table_index_scan(txn, table, index, &r, idl_entry_push_pk, pks);
+}
+
+enum idl_err idl_record_pks_by_text(struct idl_txn *txn, const struct idl_resource *res,
+                                    size_t index, size_t field, const char *value,
+                                    struct idl_ids *pks) {
+  struct idl_record probe;
+  struct idl_keyset *ks = malloc(sizeof(*ks));
+  enum idl_err err = ks ? idl_record_init(&probe, res) : IDL_ERR_NOMEM;
+  if (!err) {
+    err = idl_record_set_str(&probe, field, value, strlen(value));
+    if (!err)
+      err = idl_record_keys(res, &probe, ks);
+    if (!err && !ks->key[index].null)
+      err = idl_index_pks(txn, idl_resource_table(res), index, ks->key[index].data,
+                          ks->key[index].len, pks);
+    idl_record_fini(&probe);
+  }
+  free(ks);
+  return err;
 }
 
 enum idl_err idl_record_find(struct idl_txn *txn, const struct idl_resource *res,

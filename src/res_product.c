@@ -46,29 +46,19 @@ const struct idl_resource idl_products = {
 
 enum idl_err idl_product_find(struct idl_txn *txn, const char *name, int64_t purchased,
                               uint64_t *pk) {
-  struct idl_record probe;
-  struct idl_keyset *ks = malloc(sizeof(*ks));
   struct idl_ids pks = {0};
-  enum idl_err err = ks ? idl_record_init(&probe, &idl_products) : IDL_ERR_NOMEM;
+  enum idl_err err = idl_record_pks_by_text(txn, &idl_products, IX_NAME, PRODUCT_NAME, name,
+                                            &pks);
   *pk = 0;
-  if (!err) {
-    err = idl_record_set_str(&probe, PRODUCT_NAME, name, strlen(name));
-    if (!err)
-      err = idl_record_keys(&idl_products, &probe, ks);
-    if (!err)
-      err = idl_index_pks(txn, idl_resource_table(&idl_products), IX_NAME,
-                          ks->key[IX_NAME].data, ks->key[IX_NAME].len, &pks);
-    idl_record_fini(&probe);
-  }
   for (size_t i = 0; !err && !*pk && i < pks.n; i++) { /* pk order: the oldest first */
     struct idl_record rec;
     if (!(err = idl_record_get(txn, &idl_products, pks.v[i], &rec))) {
-      if (!rec.v[PRODUCT_PURCHASED].null && rec.v[PRODUCT_PURCHASED].i == purchased)
+      if (!rec.v[PRODUCT_PURCHASED].null && rec.v[PRODUCT_PURCHASED].i == purchased &&
+          !strcmp(rec.v[PRODUCT_NAME].s, name))
         *pk = rec.pk;
       idl_record_fini(&rec);
     }
   }
   free(pks.v);
-  free(ks);
   return err;
 }

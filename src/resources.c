@@ -9,6 +9,7 @@ const struct idl_resource *const idl_resources[] = {
     &idl_products,
     &idl_feedback,
     &idl_tickets,
+    &idl_bridges,
 };
 
 const size_t idl_n_resources = sizeof(idl_resources) / sizeof(idl_resources[0]);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idlink/log.h"
 #include "json.h"
 
 /* Large identities are rendered once per snapshot: requests answered from
@@ -38,6 +39,29 @@ static uint64_t mirror_floor(void *arg) {
   return idl_mirror_applied(svc->mirror);
 }
 
+/* A store from before bridges gets the legacy bridges that keep each of its
+ * identities whole, once, before anything else writes to it. */
+static enum idl_err keep_bridges(struct idl_store *s) {
+  struct idl_txn *txn;
+  uint64_t flag = 0, added = 0;
+  enum idl_err err = idl_txn_begin_write(s, NULL, &txn);
+  if (err)
+    return err;
+  err = idl_store_meta_get(txn, IDL_META_BRIDGES, &flag);
+  if (err == IDL_ERR_NOTFOUND) {
+    err = idl_links_legacy(txn, idl_now_ms(), &added);
+    if (!err)
+      err = idl_store_meta_put(txn, IDL_META_BRIDGES, 1);
+    if (!err && added)
+      idl_log_info("gave %llu legacy bridges to identities a request had joined, so that "
+                   "each stays whole", (unsigned long long)added);
+  }
+  if (!err)
+    return idl_txn_commit(txn); /* nothing written: nothing committed */
+  idl_txn_abort(txn);
+  return err;
+}
+
 enum idl_err idl_service_open(const struct idl_service_opts *opts,
                               struct idl_service **out) {
   struct idl_service *svc = calloc(1, sizeof(*svc));
@@ -52,6 +76,8 @@ enum idl_err idl_service_open(const struct idl_service_opts *opts,
                                .trim_floor = opts->mirror ? mirror_floor : NULL,
                                .arg = svc};
   enum idl_err err = idl_store_open(opts->data_dir, &so, &svc->store);
+  if (!err)
+    err = keep_bridges(svc->store);
   if (!err && opts->mirror)
     err = idl_mirror_start(svc->store, opts->mirror, &svc->mirror);
   if (!err)
@@ -120,6 +146,8 @@ static enum idl_err identity_text(struct idl_service *svc, struct idl_txn *txn, 
   enum idl_err err = idl_store_get(txn, id, &c);
   if (err)
     return err;
+  if (c.deleted_ms != IDL_TIME_NULL) /* a deleted contact belongs to no identity */
+    return IDL_ERR_NOTFOUND;
   out->primary = idl_contact_primary(&c);
   uint64_t txnid = idl_txn_id(txn);
   if (cache_get(svc, out->primary, txnid, out) == 0)
@@ -208,6 +236,47 @@ enum idl_err idl_service_lookup(struct idl_service *svc, const struct idl_reques
 enum idl_err idl_service_identity(struct idl_service *svc, uint64_t id,
                                   struct idl_identity_text *out) {
   WITH_READ(svc, identity_text(svc, txn, id, out));
+}
+
+struct delete_job {
+  uint64_t id;
+  struct idl_deletion done;
+};
+
+static enum idl_err apply_delete(struct idl_txn *txn, void *arg) {
+  struct delete_job *job = arg;
+  idl_deletion_fini(&job->done); /* a job run again starts afresh */
+  return idl_identity_delete(txn, job->id, idl_now_ms(), &job->done);
+}
+
+enum idl_err idl_service_delete_contact(struct idl_service *svc, uint64_t id,
+                                        struct idl_deleted *out) {
+  memset(out, 0, sizeof(*out));
+  struct delete_job job = {.id = id};
+  enum idl_err err = idl_writer_submit(svc->writer, apply_delete, &job, NULL);
+  struct idl_txn *txn = NULL;
+  if (!err && job.done.changed && job.done.parts.n) {
+    if (!(out->parts = calloc(job.done.parts.n, sizeof(*out->parts))))
+      err = IDL_ERR_NOMEM;
+    else
+      err = begin_durable_read(svc, &txn);
+  }
+  for (size_t i = 0; txn && !err && i < job.done.parts.n; i++, out->n++)
+    err = identity_text(svc, txn, job.done.parts.v[i], &out->parts[i]);
+  if (txn)
+    idl_txn_abort(txn);
+  out->changed = job.done.changed;
+  idl_deletion_fini(&job.done);
+  if (err)
+    idl_deleted_fini(out);
+  return err;
+}
+
+void idl_deleted_fini(struct idl_deleted *d) {
+  for (size_t i = 0; i < d->n; i++)
+    idl_identity_text_fini(&d->parts[i]);
+  free(d->parts);
+  memset(d, 0, sizeof(*d));
 }
 
 static enum idl_err apply_write(struct idl_txn *txn, void *arg) {

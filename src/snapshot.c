@@ -220,8 +220,16 @@ static int pack_header(msgpack_packer *pk, const struct idl_snapshot_header *h) 
          msgpack_pack_uint64(pk, h->last_seq) || (h->version > 1 && pack_tables(pk, h));
 }
 
-/* The tables' counts and next ids; version 2 once any table was ever used
- * (a version 1 reader would lose it), else version 1. */
+/* Whether snapshot table i is the contact graph's own (bridges, conflicts):
+ * a store of contacts alone still dumps as version 1, as SPEC section 5
+ * says; its restore then gives its identities legacy bridges. */
+static int graph_table(size_t i) {
+  return !strcmp(idl_snapshot_tables[i], "bridges") ||
+         !strcmp(idl_snapshot_tables[i], "conflicts");
+}
+
+/* The tables' counts and next ids; version 2 once any table of section 7-9
+ * was ever used (a version 1 reader would lose it), else version 1. */
 static enum idl_err table_positions(struct idl_txn *txn, struct idl_snapshot_header *h) {
   enum idl_err err = IDL_ERR_OK;
   h->version = 1;
@@ -234,7 +242,7 @@ static enum idl_err table_positions(struct idl_txn *txn, struct idl_snapshot_hea
     size_t t = idl_resource_table(res);
     if (!(err = idl_table_count(txn, t, &h->rows[i])))
       err = idl_table_peek_pk(txn, t, &h->next_ids[i]);
-    if (h->rows[i] || h->next_ids[i] > 1)
+    if ((h->rows[i] || h->next_ids[i] > 1) && !graph_table(i))
       h->version = 2;
   }
   return err;
@@ -307,7 +315,7 @@ enum idl_err idl_snapshot_write(struct idl_txn *txn, int fd, const struct idl_du
                                   .last_seq = info.last_seq};
   h.next_contact_id = info.next_id;
   err = table_positions(txn, &h);
-  for (size_t i = 0; i < IDL_SNAPSHOT_TABLES; i++)
+  for (size_t i = 0; h.version > 1 && i < IDL_SNAPSHOT_TABLES; i++)
     d.total += h.rows[i];
   if (!err)
     err = pack_header(&d.pk, &h) ? IDL_ERR_IO : idl_store_scan_contacts(txn, dump_row, &d);

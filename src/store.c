@@ -172,6 +172,14 @@ static enum idl_err meta_put(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_
   return xlate(mdb_put(txn, dbi, &k, &v, 0), "write metadata");
 }
 
+enum idl_err idl_store_meta_get(struct idl_txn *txn, const char *key, uint64_t *out) {
+  return meta_get(txn->txn, txn->s->meta, key, out);
+}
+
+enum idl_err idl_store_meta_put(struct idl_txn *txn, const char *key, uint64_t val) {
+  return meta_put(txn->txn, txn->s->meta, key, val);
+}
+
 /* The databases a store has: six of the contact graph, and for each
  * collection its records and one per index. */
 static unsigned count_dbs(void) {

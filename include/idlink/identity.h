@@ -27,7 +27,7 @@ enum idl_err idl_identity_values(const struct idl_identity *ident, enum idl_inde
                                  const char ***out, size_t *n);
 
 /* Loads the identity contact id belongs to. IDL_ERR_NOTFOUND when there is no
- * such contact. */
+ * such contact, or it is deleted (it belongs to no identity). */
 enum idl_err idl_identity_of_contact(struct idl_txn *txn, uint64_t id,
                                      struct idl_identity *out);
 
@@ -58,5 +58,61 @@ struct idl_outcome {
 enum idl_err idl_identity_reconcile(struct idl_txn *txn, const struct idl_request *req,
                                     int64_t now_ms, enum idl_reconcile_mode mode,
                                     struct idl_outcome *out);
+
+/* ------------------------------------------------------------------ links
+ * SPEC section 10 (links.c): two active contacts are linked when they share
+ * an email or a phone, or through a bridge; an identity is a connected set
+ * of contacts. */
+
+enum idl_link_via { IDL_LINK_EMAIL, IDL_LINK_PHONE, IDL_LINK_BRIDGE };
+
+struct idl_bridge;
+
+/* A link of a spanning forest: from and to were apart until it joined them. */
+struct idl_link {
+  uint64_t from, to;
+  enum idl_link_via via;
+  const char *value;               /* the shared email or phone; a bridge's email */
+  const struct idl_bridge *bridge; /* IDL_LINK_BRIDGE: the bridge */
+};
+
+typedef enum idl_err (*idl_link_fn)(const struct idl_link *l, void *arg);
+
+/* Sorts n contacts by id. */
+void idl_contacts_sort(struct idl_contact *c, size_t n);
+
+/* The connected components of the active contacts c[0..n), sorted by id,
+ * over their links: comp[i] is the position of the smallest one of i's
+ * component. fn (when not NULL) gets each link of a spanning forest. */
+enum idl_err idl_links_components(struct idl_txn *txn, const struct idl_contact *c, size_t n,
+                                  size_t *comp, idl_link_fn fn, void *arg);
+
+/* Re-resolves the active contacts among ids (the rest of one identity) into
+ * the connected components of their links, each under its oldest contact as
+ * primary (write txn); parts gets the primaries, ascending. */
+enum idl_err idl_identity_resolve(struct idl_txn *txn, const struct idl_ids *ids,
+                                  int64_t now_ms, struct idl_ids *parts);
+
+struct idl_deletion {
+  int changed;          /* 0: the contact was deleted already */
+  uint64_t old_primary; /* its identity's primary before */
+  struct idl_ids parts; /* the primaries of what is left of it, ascending */
+};
+
+/* DELETE /contacts/{id} (write txn): soft-deletes contact id, re-resolves
+ * the rest of its identity and logs contact.deleted, and identity.split when
+ * the identity came apart, vanished or changed its primary. IDL_ERR_NOTFOUND
+ * when there is no such contact. Free out with idl_deletion_fini. */
+enum idl_err idl_identity_delete(struct idl_txn *txn, uint64_t id, int64_t now_ms,
+                                 struct idl_deletion *out);
+void idl_deletion_fini(struct idl_deletion *d);
+
+/* Gives a store from before bridges the legacy bridges that keep each of its
+ * identities whole (write txn); *added says how many. */
+enum idl_err idl_links_legacy(struct idl_txn *txn, int64_t now_ms, uint64_t *added);
+
+/* Whether the identity of active primary is connected: *apart is 0, or a
+ * contact of it that no chain of links reaches from the primary's part. */
+enum idl_err idl_links_check(struct idl_txn *txn, uint64_t primary, uint64_t *apart);
 
 #endif

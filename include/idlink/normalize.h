@@ -28,7 +28,8 @@ enum idl_err idl_normalize_phone_int(int64_t value, char *out);
  * be, between two characters. Returns the bytes written, less the NUL. */
 size_t idl_utf8_clean(const char *in, char *out, size_t cap);
 
-/* Whether len bytes of in are well-formed UTF-8. */
+/* Whether len bytes of in are well-formed UTF-8: no overlong form, no
+ * surrogate, nothing past U+10FFFF. */
 int idl_utf8_valid(const char *in, size_t len);
 
 #endif

@@ -240,6 +240,9 @@ struct idl_resource {
   /* DELETE of the collection, by a required filter field (products of a
    * customer): its name, or NULL when the collection offers none. */
   const char *delete_by;
+  /* Its writes are not in the change log: a table of the contact graph's
+   * own (bridges), whose changes the contact entries already tell. */
+  int unlogged;
 };
 
 /* Every collection, in a fixed order (its position is its table number). */

@@ -62,6 +62,21 @@ enum idl_err idl_service_lookup(struct idl_service *svc, const struct idl_reques
 enum idl_err idl_service_identity(struct idl_service *svc, uint64_t id,
                                   struct idl_identity_text *out);
 
+/* What DELETE /contacts/{id} did: the identities left of the contact's, each
+ * read after the change is durable (none when it was deleted already). */
+struct idl_deleted {
+  int changed;
+  struct idl_identity_text *parts;
+  size_t n;
+};
+
+/* DELETE /contacts/{id}: SPEC section 10's soft delete and re-resolution.
+ * IDL_ERR_NOTFOUND when there is no such contact. Free out with
+ * idl_deleted_fini. */
+enum idl_err idl_service_delete_contact(struct idl_service *svc, uint64_t id,
+                                        struct idl_deleted *out);
+void idl_deleted_fini(struct idl_deleted *d);
+
 /* Runs a write of the resource layer through the writer. IDL_ERR_INVAL with
  * w->errors when it was refused (nothing changed); on success the change is
  * durable. */

@@ -158,6 +158,15 @@ enum idl_err idl_store_install(const char *from, const char *to);
 /* Removes the store files of a closed store in folder dir, and dir if empty. */
 void idl_store_remove(const char *dir);
 
+/* A number the store keeps under key (a flag of what it holds):
+ * IDL_ERR_NOTFOUND when it has none. */
+enum idl_err idl_store_meta_get(struct idl_txn *txn, const char *key, uint64_t *out);
+enum idl_err idl_store_meta_put(struct idl_txn *txn, const char *key, uint64_t val);
+
+/* The meta key set once a store keeps bridges (SPEC section 10): from then
+ * on every identity is connected over its links. */
+#define IDL_META_BRIDGES "bridges"
+
 /* The store a transaction belongs to. */
 struct idl_store *idl_txn_store(const struct idl_txn *txn);
 

@@ -246,7 +246,7 @@ class ErrorTests(harness.ServerTestCase):
         cases = [("GET", "/identify", "POST"), ("PUT", "/identify", "POST"),
                  ("DELETE", "/identify", "POST"), ("GET", "/api/create/", "POST"),
                  ("PATCH", "/api/identify/", "POST"), ("POST", "/healthz", "GET"),
-                 ("POST", "/changes", "GET"), ("DELETE", "/contacts/1", "GET"),
+                 ("POST", "/changes", "GET"), ("PUT", "/contacts/1", "DELETE"),
                  ("POST", "/identities/1", "GET")]
         for method, path, allowed in cases:
             with self.subTest(method=method, path=path):
