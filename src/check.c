@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idlink/blocklist.h"
 #include "idlink/identity.h"
 #include "idlink/normalize.h"
 
@@ -38,6 +39,7 @@ struct idl_checker {
   struct row *rows;
   size_t n, cap;
   struct idl_txn *txn; /* idl_check_store's, for the passes over the store */
+  const struct idl_blocklist *blocklist; /* values never indexed nor shared-checked */
 };
 
 #define ID(x) ((unsigned long long)(x))
@@ -80,6 +82,10 @@ enum idl_err idl_checker_new(idl_violation_fn fn, void *arg, struct idl_checker 
   return IDL_ERR_OK;
 }
 
+void idl_checker_set_blocklist(struct idl_checker *ck, const struct idl_blocklist *bl) {
+  ck->blocklist = bl;
+}
+
 void idl_checker_free(struct idl_checker *ck) {
   if (!ck)
     return;
@@ -120,7 +126,12 @@ enum idl_err idl_checker_add(const struct idl_contact *c, void *checker) {
       .email_hash = idl_hash64(c->email, strlen(c->email)),
       .phone_hash = idl_hash64(c->phone, strlen(c->phone)),
       .active = c->deleted_ms == IDL_TIME_NULL,
-      .flags = (uint8_t)((*c->email ? HAS_EMAIL : 0) | (*c->phone ? HAS_PHONE : 0))};
+      /* A blocked value is held but matched with nothing: not indexed, and
+       * free to stand in many identities. */
+      .flags = (uint8_t)((*c->email && !idl_blocklist_blocks(ck->blocklist, IDL_INDEX_EMAIL,
+                                                             c->email) ? HAS_EMAIL : 0) |
+                         (*c->phone && !idl_blocklist_blocks(ck->blocklist, IDL_INDEX_PHONE,
+                                                             c->phone) ? HAS_PHONE : 0))};
   count(&ck->rep, c);
   if (!normalized(c))
     violation(ck, "contact %llu holds an email or phone that is not valid and normalized",
@@ -266,6 +277,11 @@ static enum idl_err check_index_entry(struct idl_checker *ck, enum idl_index whi
               ID(id));
     return IDL_ERR_OK;
   }
+  if (r->active && !(r->flags & (which == IDL_INDEX_EMAIL ? HAS_EMAIL : HAS_PHONE))) {
+    violation(ck, "%s index: an entry for contact %llu, whose %s is blocked or unset", what,
+              ID(id), what);
+    return IDL_ERR_OK;
+  }
   int match = 0;
   enum idl_err err = r->active ? key_matches(ck, which, r, key, key_len, &match) : IDL_ERR_OK;
   if (err)
@@ -366,6 +382,7 @@ enum idl_err idl_check_store(struct idl_txn *txn, idl_violation_fn fn, void *arg
     err = idl_checker_new(fn, arg, &ck);
   if (!err) {
     ck->txn = txn;
+    ck->blocklist = idl_store_blocklist(idl_txn_store(txn));
     err = idl_store_scan_contacts(txn, idl_checker_add, ck);
   }
   if (!err)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "http_internal.h"
+#include "idlink/blocklist.h"
 #include "idlink/bridge.h"
 #include "json.h"
 
@@ -147,4 +148,18 @@ int idl_handle_explain(struct idl_req *r) {
   if (err)
     return idl_http_fail(r, err);
   return idl_http_send(r, 200, x.out);
+}
+
+/* ------------------------------------------------------------- blocklist */
+
+int idl_handle_blocklist(struct idl_req *r) {
+  const struct idl_blocklist *bl = idl_service_blocklist(r->svc);
+  json_t *rules = json_array();
+  for (size_t i = 0; rules && i < idl_blocklist_count(bl); i++) {
+    const struct idl_block_rule *rule = idl_blocklist_rule(bl, i);
+    json_array_append_new(rules, json_pack("{s:s,s:s,s:s}", "kind",
+                                           rule->kind == IDL_INDEX_EMAIL ? "email" : "phone",
+                                           "pattern", rule->pattern, "source", rule->source));
+  }
+  return idl_http_send(r, 200, json_pack("{s:o}", "rules", rules));
 }

@@ -225,6 +225,34 @@ static enum idl_err merge(struct idl_txn *txn, const struct match *m, int64_t no
   return err;
 }
 
+enum idl_err idl_identity_join(struct idl_txn *txn, const struct idl_ids *primaries,
+                               int64_t now_ms, uint64_t *winner) {
+  struct idl_contact *p = malloc((primaries->n ? primaries->n : 1) * sizeof(*p));
+  if (!p)
+    return IDL_ERR_NOMEM;
+  enum idl_err err = IDL_ERR_OK;
+  size_t oldest = 0;
+  for (size_t i = 0; i < primaries->n && !err; i++) {
+    err = idl_store_get(txn, primaries->v[i], &p[i]);
+    if (!err && older(&p[i], &p[oldest]))
+      oldest = i;
+  }
+  struct idl_change change = {.at_ms = now_ms, .kind = IDL_CHANGE_IDENTITY_MERGED};
+  if (!err && primaries->n) {
+    change.primary = *winner = p[oldest].id;
+    for (size_t i = 0; i < primaries->n && !err; i++)
+      if (i != oldest && !(err = absorb(txn, &p[i], change.primary, now_ms)))
+        err = idl_ids_push(&change.absorbed, p[i].id);
+  }
+  if (!err && change.absorbed.n) {
+    idl_ids_sort(&change.absorbed);
+    err = idl_store_log(txn, &change);
+  }
+  idl_change_fini(&change);
+  free(p);
+  return err == IDL_ERR_NOTFOUND ? IDL_ERR_CORRUPT : err;
+}
+
 /* Creates a contact with the request's values, a secondary of primary when
  * primary is not 0. Its id is left in *id. */
 static enum idl_err create(struct idl_txn *txn, const struct idl_request *req,
@@ -261,8 +289,14 @@ enum idl_err idl_identity_reconcile(struct idl_txn *txn, const struct idl_reques
   if (err)
     return err;
   /* A value no stored contact has is new to the winner's identity too: every
-   * contact holding a known value joins that identity. */
-  int new_info = (*req->email && !m.by_email) || (*req->phone && !m.by_phone);
+   * contact holding a known value joins that identity. A blocked value is
+   * never known, and never new: it only rides along on a contact created
+   * for another reason. */
+  const struct idl_store *s = idl_txn_store(txn);
+  int new_info = (*req->email && !m.by_email &&
+                  !idl_store_blocked(s, IDL_INDEX_EMAIL, req->email)) ||
+                 (*req->phone && !m.by_phone &&
+                  !idl_store_blocked(s, IDL_INDEX_PHONE, req->phone));
   if (mode == IDL_RECONCILE_READ && (m.n != 1 || new_info)) {
     out->needs_write = 1;
     return IDL_ERR_OK;

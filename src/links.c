@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idlink/blocklist.h"
 #include "idlink/bridge.h"
 #include "idlink/codec.h"
 #include "idlink/identity.h"
@@ -339,5 +340,91 @@ enum idl_err idl_links_check(struct idl_txn *txn, uint64_t primary, uint64_t *ap
   free(comp);
   free(c);
   idl_ids_fini(&ids);
+  return err;
+}
+
+/* ------------------------------------------------------- the blocklist */
+
+struct reindexing {
+  struct idl_txn *txn;
+  const struct idl_blocklist *old;
+  struct idl_ids resolve; /* primaries whose identities lost a link */
+  struct idl_ids joined;  /* contacts whose values came into the indexes */
+  uint64_t changed;
+};
+
+static enum idl_err reindex_contact(const struct idl_contact *c, void *arg) {
+  struct reindexing *x = arg;
+  int dropped = 0, added = 0;
+  if (c->deleted_ms != IDL_TIME_NULL)
+    return IDL_ERR_OK;
+  enum idl_err err = idl_store_reindex(x->txn, c, x->old, &dropped, &added);
+  x->changed += dropped || added;
+  if (!err && dropped)
+    err = idl_ids_push(&x->resolve, idl_contact_primary(c));
+  if (!err && added)
+    err = idl_ids_push(&x->joined, c->id);
+  return err;
+}
+
+/* Joins the identities of the holders of a value that came into an index. */
+static enum idl_err join_holders(struct idl_txn *txn, enum idl_index which, const char *value,
+                                 int64_t now_ms) {
+  struct idl_ids holders = {0}, primaries = {0};
+  enum idl_err err = idl_store_find(txn, which, value, &holders);
+  for (size_t i = 0; i < holders.n && !err; i++) {
+    struct idl_contact c;
+    if (!(err = idl_store_get(txn, holders.v[i], &c)))
+      err = idl_ids_push(&primaries, idl_contact_primary(&c));
+  }
+  idl_ids_sort_unique(&primaries);
+  uint64_t winner;
+  if (!err && primaries.n > 1)
+    err = idl_identity_join(txn, &primaries, now_ms, &winner);
+  idl_ids_fini(&holders);
+  idl_ids_fini(&primaries);
+  return err;
+}
+
+enum idl_err idl_links_apply_blocklist(struct idl_txn *txn, int64_t now_ms, uint64_t *changed) {
+  char *recorded = NULL, *now = idl_blocklist_text(idl_store_blocklist(idl_txn_store(txn)));
+  struct idl_blocklist *old = NULL;
+  *changed = 0;
+  enum idl_err err = now ? idl_store_recorded_blocklist(txn, &recorded) : IDL_ERR_NOMEM;
+  int same = !err && !strcmp(recorded ? recorded : "", now);
+  if (!err && !same && !(err = idl_blocklist_new(&old)) && recorded)
+    err = idl_blocklist_add_text(old, recorded);
+  struct reindexing x = {txn, old, {0}, {0}, 0};
+  if (!err && !same)
+    err = idl_store_scan_contacts(txn, reindex_contact, &x);
+  /* Values now blocked: what they held together comes apart. */
+  idl_ids_sort_unique(&x.resolve);
+  for (size_t i = 0; i < x.resolve.n && !err; i++) {
+    struct idl_contact p;
+    struct idl_ids ids = {0}, parts = {0};
+    err = idl_store_get(txn, x.resolve.v[i], &p);
+    if (!err && p.deleted_ms == IDL_TIME_NULL && p.precedence == IDL_PRIMARY &&
+        !(err = identity_ids(txn, p.id, &ids)) &&
+        !(err = idl_identity_resolve(txn, &ids, now_ms, &parts)))
+      err = log_split(txn, p.id, &parts, now_ms);
+    idl_ids_fini(&ids);
+    idl_ids_fini(&parts);
+  }
+  /* Values no longer blocked: the identities that share one become one. */
+  for (size_t i = 0; i < x.joined.n && !err; i++) {
+    struct idl_contact c;
+    if (!(err = idl_store_get(txn, x.joined.v[i], &c)) && *c.email)
+      err = join_holders(txn, IDL_INDEX_EMAIL, c.email, now_ms);
+    if (!err && *c.phone)
+      err = join_holders(txn, IDL_INDEX_PHONE, c.phone, now_ms);
+  }
+  if (!err && !same)
+    err = idl_store_record_blocklist(txn);
+  *changed = x.changed;
+  idl_ids_fini(&x.resolve);
+  idl_ids_fini(&x.joined);
+  idl_blocklist_free(old);
+  free(recorded);
+  free(now);
   return err;
 }

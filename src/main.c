@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "idlink/blocklist.h"
 #include "idlink/http.h"
 #include "idlink/log.h"
 #include "idlink/service.h"
@@ -28,6 +29,8 @@ struct config {
   size_t max_body;
   size_t max_upload;
   int64_t crm_channel;
+  const char *blocklists[32]; /* --blocklist, in the order given */
+  size_t n_blocklists;
   size_t map_size;
   size_t max_batch;
   int log_level;
@@ -65,6 +68,9 @@ struct config {
      "larger import uploads get 413 (67108864)")                                        \
   XX(CRM_CHANNEL, "crm-channel", "N", "IDLINK_CRM_CHANNEL",                              \
      "the sales channel of seed 003's customer routes (1)")                             \
+  XX(BLOCKLIST, "blocklist", "default|FILE", "IDLINK_BLOCKLIST",                         \
+     "junk emails and phones never matched: default, the shipped rules; FILE, lines "     \
+     "email:PATTERN or phone:PATTERN ('*' any run); give it as often as needed (none)")  \
   XX(MAP_SIZE, "map-size", "BYTES", "IDLINK_MAP_SIZE",                                   \
      "LMDB map size, the store's largest size; full gives 507 (17179869184)")            \
   XX(MAX_BATCH, "max-batch", "N", "IDLINK_MAX_BATCH", "requests per group commit (1024)")  \
@@ -202,6 +208,11 @@ static void apply(struct config *c, enum option_id opt, const char *name, const 
   case OPT_MAX_BODY: c->max_body = parse_size(name, v, 1, (size_t)1 << 30); break;
   case OPT_MAX_UPLOAD: c->max_upload = parse_size(name, v, 1, (size_t)1 << 40); break;
   case OPT_CRM_CHANNEL: c->crm_channel = (int64_t)parse_size(name, v, 1, (size_t)INT64_MAX); break;
+  case OPT_BLOCKLIST:
+    if (c->n_blocklists == sizeof(c->blocklists) / sizeof(c->blocklists[0]))
+      die_usage(name, "given more than 32 times ('%s')", v);
+    c->blocklists[c->n_blocklists++] = v;
+    break;
   case OPT_MAP_SIZE: c->map_size = parse_size(name, v, (size_t)1 << 20, (size_t)1 << 46); break;
   case OPT_MAX_BATCH: c->max_batch = parse_size(name, v, 1, 1 << 20); break;
   case OPT_LOG_LEVEL:
@@ -260,9 +271,27 @@ static void parse_config(int argc, char **argv, struct config *c) {
     die_usage(argv[optind], "%s", "unexpected argument (see --help)");
 }
 
+/* The junk-value rules of every --blocklist; an empty list without any, so
+ * that rules dropped from the command line are dropped from the store too. */
+static struct idl_blocklist *load_blocklist(const struct config *c) {
+  struct idl_blocklist *bl = NULL;
+  char why[512] = "out of memory";
+  enum idl_err err = idl_blocklist_new(&bl);
+  for (size_t i = 0; !err && i < c->n_blocklists; i++)
+    err = !strcmp(c->blocklists[i], "default") ? idl_blocklist_add_default(bl)
+                                               : idl_blocklist_add_file(bl, c->blocklists[i],
+                                                                        why, sizeof(why));
+  if (err) {
+    fprintf(stderr, "idlinkd: --blocklist: %s\n", why);
+    exit(2);
+  }
+  return bl;
+}
+
 int main(int argc, char **argv) {
   struct config c;
   parse_config(argc, argv, &c);
+  struct idl_blocklist *blocklist = load_blocklist(&c);
   idl_log_set_level((enum idl_log_level)c.log_level);
 
   /* Signals are taken by sigwait below; every thread started after this
@@ -278,17 +307,20 @@ int main(int argc, char **argv) {
                                .stream_maxlen = c.stream_maxlen};
   struct idl_service_opts so = {.data_dir = c.data, .sync_full = c.sync_full,
                                 .map_size = c.map_size, .max_batch = c.max_batch,
-                                .log_retain = c.log_retain, .mirror = c.redis ? &mo : NULL};
+                                .log_retain = c.log_retain, .mirror = c.redis ? &mo : NULL,
+                                .blocklist = blocklist};
   struct idl_service *svc = NULL;
   enum idl_err err = idl_service_open(&so, &svc);
   if (err == IDL_ERR_LOCKED) {
     fprintf(stderr, "idlinkd: %s is in use by another idlinkd (or idlink-restore)\n",
             c.data);
+    idl_blocklist_free(blocklist);
     return 1;
   }
   if (err) {
     fprintf(stderr, "idlinkd: cannot open the store in %s: %s\n", c.data,
             idl_strerror(err));
+    idl_blocklist_free(blocklist);
     return 1;
   }
   struct idl_http_opts ho = {.listen = c.listen, .threads = c.threads,
@@ -298,6 +330,7 @@ int main(int argc, char **argv) {
   struct idl_http *http = NULL;
   if ((err = idl_http_start(svc, &ho, &http))) {
     idl_service_close(svc);
+    idl_blocklist_free(blocklist);
     return 1;
   }
   char mirror[320] = "no mirror";
@@ -312,6 +345,7 @@ int main(int argc, char **argv) {
   idl_log_info("%s: stopping", strsignal(sig));
   idl_http_stop(http);
   idl_service_close(svc);
+  idl_blocklist_free(blocklist);
   idl_log_info("stopped");
   return 0;
 }

@@ -48,6 +48,7 @@ struct idl_mirror {
   _Atomic uint64_t applied;
   _Atomic int state;
   _Atomic uint64_t full_syncs;
+  _Atomic int resync; /* the next connect rebuilds Redis whatever its position */
   redisContext *rc;      /* the mirror thread's */
   int outage_logged;     /* the mirror thread's */
   pthread_mutex_t lag_lock;
@@ -305,8 +306,8 @@ static int set_key(struct pipe *p, const char *prefix, const char *kind, const c
 
 /* The keys of an identity: the values of its contacts (all of them when
  * only is NULL, else only) pointing at its primary, and its JSON. */
-static enum idl_err put_identity(struct pipe *p, const char *prefix,
-                                 const struct idl_identity *ident,
+static enum idl_err put_identity(struct pipe *p, const struct idl_store *s,
+                                 const char *prefix, const struct idl_identity *ident,
                                  const struct idl_contact *only) {
   char primary[24];
   id_str(ident->c[0].id, primary);
@@ -314,8 +315,11 @@ static enum idl_err put_identity(struct pipe *p, const char *prefix,
     const struct idl_contact *c = &ident->c[i];
     if (c->deleted_ms != IDL_TIME_NULL || (only && c->id != only->id))
       continue;
-    if ((*c->email && set_key(p, prefix, "email", c->email, primary)) ||
-        (*c->phone && set_key(p, prefix, "phone", c->phone, primary)))
+    /* A blocked value gets no key: it matches nothing. */
+    if ((*c->email && !idl_store_blocked(s, IDL_INDEX_EMAIL, c->email) &&
+         set_key(p, prefix, "email", c->email, primary)) ||
+        (*c->phone && !idl_store_blocked(s, IDL_INDEX_PHONE, c->phone) &&
+         set_key(p, prefix, "phone", c->phone, primary)))
       return IDL_ERR_IO;
   }
   char *json = identity_json(ident);
@@ -402,7 +406,7 @@ static enum idl_err put_identity_of(struct pipe *p, struct idl_txn *txn, const c
   if (err == IDL_ERR_NOTFOUND)
     return IDL_ERR_OK;
   if (!err)
-    err = put_identity(p, prefix, &ident, NULL);
+    err = put_identity(p, idl_txn_store(txn), prefix, &ident, NULL);
   idl_identity_fini(&ident);
   return err;
 }
@@ -467,7 +471,7 @@ static enum idl_err entry_commands(struct idl_mirror *m, struct pipe *p, struct 
     if (ident.c[i].id == e->contact)
       only = &ident.c[i];
   if (!err)
-    err = put_identity(p, m->prefix, &ident, only);
+    err = put_identity(p, m->store, m->prefix, &ident, only);
   idl_identity_fini(&ident);
   return err ? err : add_event(m, p, e);
 }
@@ -616,7 +620,7 @@ static enum idl_err sync_contact(const struct idl_contact *c, void *arg) {
   struct idl_identity ident = {0};
   enum idl_err err = idl_identity_of_contact(s->txn, c->id, &ident);
   if (!err)
-    err = put_identity(s->p, s->prefix, &ident, NULL);
+    err = put_identity(s->p, s->m->store, s->prefix, &ident, NULL);
   idl_identity_fini(&ident);
   return err;
 }
@@ -776,7 +780,8 @@ static enum idl_err resume(struct idl_mirror *m) {
     idl_change_fini(&first[i]);
   free(first);
   /* The log must still hold every entry after seq. */
-  int rebuild = !err && (!present || seq > info.last_seq || seq + 1 < oldest);
+  int rebuild = !err && (!present || seq > info.last_seq || seq + 1 < oldest ||
+                         atomic_load(&m->resync));
   /* Redis kept the position but perhaps not the whole stream (a stream
    * deleted or replaced by hand): events are written with the position, so
    * refilling up to it keeps the next batch's events in order. */
@@ -785,8 +790,11 @@ static enum idl_err resume(struct idl_mirror *m) {
   idl_txn_abort(txn);
   if (err)
     return err;
-  if (rebuild)
-    return full_sync(m);
+  if (rebuild) {
+    if ((err = full_sync(m)) == IDL_ERR_OK)
+      atomic_store(&m->resync, 0);
+    return err;
+  }
   atomic_store(&m->applied, seq);
   return IDL_ERR_OK;
 }
@@ -951,6 +959,7 @@ enum idl_err idl_mirror_start(struct idl_store *s, const struct idl_mirror_opts 
   if (!m->opts.stream_maxlen)
     m->opts.stream_maxlen = IDL_MIRROR_DEFAULT_STREAM_MAXLEN;
   atomic_init(&m->applied, 0);
+  atomic_init(&m->resync, opts->full_sync);
   atomic_init(&m->state, IDL_MIRROR_CONNECTING);
   atomic_init(&m->full_syncs, 0);
   pthread_mutex_init(&m->lock, NULL);
@@ -1100,9 +1109,10 @@ static enum idl_err compare_contact(const struct idl_contact *ct, void *arg) {
     return IDL_ERR_OK;
   uint64_t primary = idl_contact_primary(ct);
   enum idl_err err = IDL_ERR_OK;
-  if (*ct->email)
+  const struct idl_store *s = idl_txn_store(c->txn);
+  if (*ct->email && !idl_store_blocked(s, IDL_INDEX_EMAIL, ct->email))
     err = expect_key(c, p, "email", ct->email, ct->id, id_dup(primary));
-  if (!err && *ct->phone)
+  if (!err && *ct->phone && !idl_store_blocked(s, IDL_INDEX_PHONE, ct->phone))
     err = expect_key(c, p, "phone", ct->phone, ct->id, id_dup(primary));
   if (!err && ct->precedence == IDL_PRIMARY) {
     struct idl_identity ident = {0};

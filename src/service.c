@@ -39,11 +39,12 @@ static uint64_t mirror_floor(void *arg) {
   return idl_mirror_applied(svc->mirror);
 }
 
-/* A store from before bridges gets the legacy bridges that keep each of its
- * identities whole, once, before anything else writes to it. */
-static enum idl_err keep_bridges(struct idl_store *s) {
+/* Before anything else writes to the store: a store from before bridges
+ * gets the legacy bridges that keep each of its identities whole (once), and
+ * the indexes follow the junk-value rules where they changed. */
+static enum idl_err prepare_store(struct idl_store *s, int *rules_changed) {
   struct idl_txn *txn;
-  uint64_t flag = 0, added = 0;
+  uint64_t flag = 0, added = 0, moved = 0;
   enum idl_err err = idl_txn_begin_write(s, NULL, &txn);
   if (err)
     return err;
@@ -57,6 +58,12 @@ static enum idl_err keep_bridges(struct idl_store *s) {
                    "each stays whole", (unsigned long long)added);
   }
   if (!err)
+    err = idl_links_apply_blocklist(txn, idl_now_ms(), &moved);
+  *rules_changed = moved > 0;
+  if (!err && moved)
+    idl_log_info("the junk-value rules changed: %llu contacts left or entered the match "
+                 "indexes, and their identities were re-resolved", (unsigned long long)moved);
+  if (!err)
     return idl_txn_commit(txn); /* nothing written: nothing committed */
   idl_txn_abort(txn);
   return err;
@@ -69,17 +76,21 @@ enum idl_err idl_service_open(const struct idl_service_opts *opts,
     return IDL_ERR_NOMEM;
   pthread_mutex_init(&svc->cache_lock, NULL);
   struct idl_store_opts so = {
-      .sync_full = opts->sync_full, .map_size = opts->map_size, .exclusive = 1};
+      .sync_full = opts->sync_full, .map_size = opts->map_size, .exclusive = 1,
+      .blocklist = opts->blocklist};
   struct idl_writer_opts wo = {.max_batch = opts->max_batch,
                                .log_retain = opts->log_retain,
                                .committed = opts->mirror ? wake_mirror : NULL,
                                .trim_floor = opts->mirror ? mirror_floor : NULL,
                                .arg = svc};
   enum idl_err err = idl_store_open(opts->data_dir, &so, &svc->store);
+  int rules_changed = 0;
   if (!err)
-    err = keep_bridges(svc->store);
+    err = prepare_store(svc->store, &rules_changed);
+  struct idl_mirror_opts mo = opts->mirror ? *opts->mirror : (struct idl_mirror_opts){0};
+  mo.full_sync |= rules_changed;
   if (!err && opts->mirror)
-    err = idl_mirror_start(svc->store, opts->mirror, &svc->mirror);
+    err = idl_mirror_start(svc->store, &mo, &svc->mirror);
   if (!err)
     err = idl_writer_start(svc->store, &wo, &svc->writer);
   if (err) {
@@ -289,6 +300,10 @@ enum idl_err idl_service_write(struct idl_service *svc, struct idl_write *w) {
 
 enum idl_err idl_service_run(struct idl_service *svc, idl_write_fn fn, void *arg) {
   return idl_writer_submit(svc->writer, fn, arg, NULL);
+}
+
+const struct idl_blocklist *idl_service_blocklist(const struct idl_service *svc) {
+  return idl_store_blocklist(svc->store);
 }
 
 enum idl_err idl_service_read(struct idl_service *svc, idl_read_fn fn, void *arg) {

@@ -210,9 +210,16 @@ static int pack_tables(msgpack_packer *pk, const struct idl_snapshot_header *h) 
   return rc;
 }
 
-/* Returns non-zero when the packer failed, which only writing can. */
-static int pack_header(msgpack_packer *pk, const struct idl_snapshot_header *h) {
-  return msgpack_pack_map(pk, h->version == 1 ? 5 : 7) || pack_cstr(pk, "format") ||
+/* Returns non-zero when the packer failed, which only writing can. A store
+ * that blocks junk values says so in "blocklist" (its rules, as
+ * idl_blocklist_text writes them), so that the rows are checked and
+ * restored under the same rules. */
+static int pack_header(msgpack_packer *pk, const struct idl_snapshot_header *h,
+                       const char *blocklist) {
+  size_t extra = *blocklist ? 1 : 0;
+  return msgpack_pack_map(pk, (h->version == 1 ? 5 : 7) + extra) ||
+         (extra && (pack_cstr(pk, "blocklist") || pack_cstr(pk, blocklist))) ||
+         pack_cstr(pk, "format") ||
          pack_cstr(pk, IDL_SNAPSHOT_FORMAT) || pack_cstr(pk, "version") ||
          msgpack_pack_uint64(pk, h->version) || pack_cstr(pk, "created_at") ||
          msgpack_pack_int64(pk, h->created_at) || pack_cstr(pk, "contacts") ||
@@ -317,8 +324,13 @@ enum idl_err idl_snapshot_write(struct idl_txn *txn, int fd, const struct idl_du
   err = table_positions(txn, &h);
   for (size_t i = 0; h.version > 1 && i < IDL_SNAPSHOT_TABLES; i++)
     d.total += h.rows[i];
+  char *blocklist = NULL;
   if (!err)
-    err = pack_header(&d.pk, &h) ? IDL_ERR_IO : idl_store_scan_contacts(txn, dump_row, &d);
+    err = idl_store_recorded_blocklist(txn, &blocklist);
+  if (!err)
+    err = pack_header(&d.pk, &h, blocklist ? blocklist : "") ? IDL_ERR_IO
+                                                             : idl_store_scan_contacts(txn, dump_row, &d);
+  free(blocklist);
   if (!err)
     err = dump_tables(txn, &d, &h);
   if (!err && pack_trailer(&d, o))
@@ -356,6 +368,7 @@ struct reader {
   char first[320];  /* the first violation */
   uint64_t row;     /* the row being handed to the checker, 0 between rows */
   size_t row_at;    /* its byte */
+  struct idl_blocklist *blocklist; /* the header's, when it has one */
 };
 
 #define bad(r, err, ...) say((r)->why, (r)->why_len, err, __VA_ARGS__)
@@ -449,6 +462,33 @@ static enum idl_err read_tables_header(struct reader *r, const msgpack_object *o
   return IDL_ERR_OK;
 }
 
+/* The optional "blocklist": the rules the rows were kept under, for the
+ * checker and for the caller (a restore keeps them). */
+static enum idl_err read_blocklist(struct reader *r, const msgpack_object *o) {
+  const msgpack_object *v = NULL;
+  for (uint32_t i = 0; i < o->via.map.size; i++)
+    if (key_is(&o->via.map.ptr[i], "blocklist"))
+      v = &o->via.map.ptr[i].val;
+  if (!v)
+    return IDL_ERR_OK;
+  if (v->type != MSGPACK_OBJECT_STR)
+    return bad(r, IDL_ERR_CORRUPT, "header: blocklist must be a string");
+  char *text = malloc(v->via.str.size + 1);
+  enum idl_err err = text && !idl_blocklist_new(&r->blocklist) ? IDL_ERR_OK : IDL_ERR_NOMEM;
+  if (!err) {
+    memcpy(text, v->via.str.ptr, v->via.str.size);
+    text[v->via.str.size] = '\0';
+    err = idl_blocklist_add_text(r->blocklist, text);
+  }
+  free(text);
+  if (err)
+    return bad(r, err, "header: blocklist is not a list of email: and phone: rules");
+  idl_checker_set_blocklist(r->ck, r->blocklist);
+  if (r->opts->blocklist && (err = r->opts->blocklist(r->blocklist, r->opts->arg)))
+    return bad(r, err, "cannot take the blocklist: %s", idl_strerror(err));
+  return IDL_ERR_OK;
+}
+
 static enum idl_err read_header(struct reader *r, struct idl_snapshot_header *h) {
   if (r->len == 0)
     return bad(r, IDL_ERR_CORRUPT, "empty file: not an idlink snapshot");
@@ -472,7 +512,7 @@ static enum idl_err read_header(struct reader *r, struct idl_snapshot_header *h)
     return bad(r, IDL_ERR_CORRUPT,
                "header: created_at, contacts and last_seq must be unsigned integers");
   h->created_at = (int64_t)created;
-  if ((err = read_tables_header(r, o, h)))
+  if ((err = read_tables_header(r, o, h)) || (err = read_blocklist(r, o)))
     return err;
   if (h->last_seq > MAX_RESTORED)
     return bad(r, IDL_ERR_CORRUPT, "header: last_seq %llu is above %llu: sequence numbers "
@@ -780,12 +820,15 @@ enum idl_err idl_snapshot_read(const void *buf, size_t len,
               r.first);
   msgpack_unpacked_destroy(&r.u);
   idl_checker_free(r.ck);
+  idl_blocklist_free(r.blocklist);
   return err;
 }
 
 /* --------------------------------------------------------------- restore */
 
 struct loader {
+  struct idl_store *store;
+  struct idl_blocklist *blocklist; /* the snapshot's rules, the new store's too */
   struct idl_txn *txn;
   struct idl_bulk *bulk;
   const struct idl_snapshot_header *header; /* filled once the header is read */
@@ -794,6 +837,19 @@ struct loader {
   idl_progress_fn progress;
   void *arg;
 };
+
+/* The new store indexes the rows under the snapshot's rules, and keeps them. */
+static enum idl_err load_blocklist(const struct idl_blocklist *bl, void *arg) {
+  struct loader *l = arg;
+  char *text = idl_blocklist_text(bl);
+  enum idl_err err = text ? idl_blocklist_new(&l->blocklist) : IDL_ERR_NOMEM;
+  if (!err)
+    err = idl_blocklist_add_text(l->blocklist, text);
+  free(text);
+  if (!err)
+    idl_store_set_blocklist(l->store, l->blocklist);
+  return err;
+}
 
 static enum idl_err load_row(const struct idl_contact *c, void *arg) {
   struct loader *l = arg;
@@ -842,7 +898,8 @@ static enum idl_err set_positions(struct idl_txn *txn, const struct idl_snapshot
 static enum idl_err load(struct idl_store *s, const void *buf, size_t len, struct loader *l,
                          struct idl_snapshot_header *h, char *why, size_t why_len,
                          int *refused) {
-  struct idl_snapshot_read_opts ro = {.row = load_row, .record = load_record, .arg = l};
+  struct idl_snapshot_read_opts ro = {.row = load_row, .record = load_record,
+                                      .blocklist = load_blocklist, .arg = l};
   struct idl_txn *txn = NULL;
   enum idl_err err = idl_txn_begin_write(s, NULL, &txn);
   l->txn = txn;
@@ -857,6 +914,8 @@ static enum idl_err load(struct idl_store *s, const void *buf, size_t len, struc
   idl_bulk_abort(l->bulk);
   if (!err)
     err = set_positions(txn, h);
+  if (!err && l->blocklist)
+    err = idl_store_record_blocklist(txn);
   if (!err) {
     err = idl_txn_commit(txn);
     txn = NULL;
@@ -879,12 +938,13 @@ static enum idl_err build(const char *tmp, const void *buf, size_t len,
   if (err)
     return say(why, why_len, err, "cannot create the new store in %s: %s", tmp,
                idl_strerror(err));
-  struct loader l = {.header = h, .progress = opts->progress, .arg = opts->arg};
+  struct loader l = {.store = s, .header = h, .progress = opts->progress, .arg = opts->arg};
   int refused = 0;
   err = load(s, buf, len, &l, h, why, why_len, &refused);
   if (!err)
     err = idl_store_sync(s);
   idl_store_close(s);
+  idl_blocklist_free(l.blocklist);
   if (err && refused)
     return err;
   if (err && l.failed)

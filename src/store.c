@@ -2,6 +2,8 @@
  * here, once, and logged where they are translated. */
 #include "idlink/store.h"
 
+#include "idlink/blocklist.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
@@ -52,6 +54,8 @@ struct idl_store {
   int lock_fd;
   size_t max_key;
   char dir[4096];
+  const struct idl_blocklist *blocklist;
+  struct idl_blocklist *own_blocklist; /* the recorded one, when none was given */
   pthread_mutex_t pool_lock;
   struct idl_txn *pool; /* guarded by pool_lock */
   size_t pooled;        /* guarded by pool_lock */
@@ -251,6 +255,24 @@ static enum idl_err open_dbs(struct idl_store *s, int read_only) {
   return xlate(mdb_txn_commit(txn), "create databases");
 }
 
+#define META_BLOCKLIST "blocklist"
+
+/* The rules the store last recorded, for a store opened without any. */
+static enum idl_err load_blocklist(struct idl_store *s) {
+  struct idl_txn *txn;
+  char *text = NULL;
+  enum idl_err err = idl_txn_begin_read(s, &txn);
+  if (err)
+    return err;
+  err = idl_store_recorded_blocklist(txn, &text);
+  idl_txn_abort(txn);
+  if (!err && text && *text && !(err = idl_blocklist_new(&s->own_blocklist)))
+    err = idl_blocklist_add_text(s->own_blocklist, text);
+  free(text);
+  s->blocklist = s->own_blocklist;
+  return err;
+}
+
 enum idl_err idl_store_open(const char *dir, const struct idl_store_opts *opts,
                             struct idl_store **out) {
   struct idl_store *s = calloc(1, sizeof(*s));
@@ -289,6 +311,8 @@ enum idl_err idl_store_open(const char *dir, const struct idl_store_opts *opts,
   s->max_key = (size_t)mdb_env_get_maxkeysize(s->env);
   snprintf(s->dir, sizeof(s->dir), "%s", dir);
   err = open_dbs(s, opts->read_only);
+  if (!err)
+    err = opts->blocklist ? (s->blocklist = opts->blocklist, IDL_ERR_OK) : load_blocklist(s);
 out:
   if (err) {
     idl_store_close(s);
@@ -307,6 +331,7 @@ void idl_store_close(struct idl_store *s) {
     free(t);
   }
   pthread_mutex_destroy(&s->pool_lock);
+  idl_blocklist_free(s->own_blocklist);
   if (s->env)
     mdb_env_close(s->env);
   idl_store_unlock(s->lock_fd);
@@ -528,28 +553,95 @@ static enum idl_err dup_del(struct idl_txn *txn, MDB_dbi dbi, MDB_val k, uint64_
   return rc == MDB_NOTFOUND ? IDL_ERR_OK : xlate(rc, "delete index entry");
 }
 
-/* The value contact c contributes to an index: none when deleted or unset. */
-static const char *indexed(const struct idl_contact *c, enum idl_index which) {
+/* The value contact c contributes to an index under rules bl: none when
+ * deleted, unset or blocked. */
+static const char *indexed(const struct idl_contact *c, enum idl_index which,
+                           const struct idl_blocklist *bl) {
   if (!c || c->deleted_ms != IDL_TIME_NULL)
     return "";
-  return index_value(c, which);
+  const char *v = index_value(c, which);
+  return idl_blocklist_blocks(bl, which, v) ? "" : v;
 }
 
-static enum idl_err index_update(struct idl_txn *txn, enum idl_index which,
-                                 const struct idl_contact *c,
-                                 const struct idl_contact *old) {
-  const char *was = indexed(old, which), *now = indexed(c, which);
+/* Moves c's entry in an index from was to now. */
+static enum idl_err index_move(struct idl_txn *txn, enum idl_index which, uint64_t id,
+                               const char *was, const char *now) {
   if (strcmp(was, now) == 0)
     return IDL_ERR_OK;
   MDB_dbi dbi = index_dbi(txn, which);
   enum idl_err err = IDL_ERR_OK;
   if (*was)
     err = dup_del(txn, dbi, (MDB_val){idl_store_index_key_len(txn->s, strlen(was)), (void *)was},
-                  c->id);
+                  id);
   if (!err && *now)
     err = dup_put(txn, dbi, (MDB_val){idl_store_index_key_len(txn->s, strlen(now)), (void *)now},
-                  c->id);
+                  id);
   return err;
+}
+
+enum idl_err idl_store_reindex(struct idl_txn *txn, const struct idl_contact *c,
+                               const struct idl_blocklist *old, int *dropped, int *added) {
+  enum idl_err err = IDL_ERR_OK;
+  int any_dropped = 0, any_added = 0;
+  static const enum idl_index kinds[] = {IDL_INDEX_EMAIL, IDL_INDEX_PHONE};
+  for (size_t k = 0; k < 2 && !err; k++) {
+    const char *was = indexed(c, kinds[k], old), *now = indexed(c, kinds[k], txn->s->blocklist);
+    any_dropped |= *was && !*now;
+    any_added |= !*was && *now;
+    err = index_move(txn, kinds[k], c->id, was, now);
+  }
+  txn->dirty |= any_dropped | any_added;
+  if (dropped)
+    *dropped = any_dropped;
+  if (added)
+    *added = any_added;
+  return err;
+}
+
+const struct idl_blocklist *idl_store_blocklist(const struct idl_store *s) {
+  return s->blocklist;
+}
+
+void idl_store_set_blocklist(struct idl_store *s, const struct idl_blocklist *bl) {
+  s->blocklist = bl;
+}
+
+int idl_store_blocked(const struct idl_store *s, enum idl_index which, const char *value) {
+  return idl_blocklist_blocks(s->blocklist, which, value);
+}
+
+enum idl_err idl_store_record_blocklist(struct idl_txn *txn) {
+  char *text = idl_blocklist_text(txn->s->blocklist);
+  if (!text)
+    return IDL_ERR_NOMEM;
+  MDB_val k = {strlen(META_BLOCKLIST), META_BLOCKLIST}, v = {strlen(text), text};
+  txn->dirty = 1;
+  enum idl_err err = xlate(mdb_put(txn->txn, txn->s->meta, &k, &v, 0), "write metadata");
+  free(text);
+  return err;
+}
+
+enum idl_err idl_store_recorded_blocklist(struct idl_txn *txn, char **text) {
+  MDB_val k = {strlen(META_BLOCKLIST), META_BLOCKLIST}, v;
+  *text = NULL;
+  int rc = mdb_get(txn->txn, txn->s->meta, &k, &v);
+  if (rc == MDB_NOTFOUND)
+    return IDL_ERR_OK;
+  if (rc)
+    return xlate(rc, "read metadata");
+  if (!(*text = malloc(v.mv_size + 1)))
+    return IDL_ERR_NOMEM;
+  memcpy(*text, v.mv_data, v.mv_size);
+  (*text)[v.mv_size] = '\0';
+  return IDL_ERR_OK;
+}
+
+static enum idl_err index_update(struct idl_txn *txn, enum idl_index which,
+                                 const struct idl_contact *c,
+                                 const struct idl_contact *old) {
+  const char *was = indexed(old, which, txn->s->blocklist),
+             *now = indexed(c, which, txn->s->blocklist);
+  return index_move(txn, which, c->id, was, now);
 }
 
 /* The primary whose members list holds c: none for a primary or a deleted row. */
@@ -673,8 +765,10 @@ static enum idl_err bulk_push(struct bulk_list *l, struct bulk_entry e) {
   return IDL_ERR_OK;
 }
 
-static enum idl_err bulk_value(struct idl_bulk *b, struct bulk_list *l, const char *value,
-                               uint64_t id) {
+static enum idl_err bulk_value(struct idl_bulk *b, struct bulk_list *l, enum idl_index which,
+                               const char *value, uint64_t id) {
+  if (idl_store_blocked(b->txn->s, which, value))
+    return IDL_ERR_OK; /* never indexed */
   size_t len = idl_store_index_key_len(b->txn->s, strlen(value));
   const char *key = len ? arena_copy(b, value, len) : NULL;
   if (len && !key)
@@ -686,8 +780,8 @@ enum idl_err idl_bulk_add(struct idl_bulk *b, const struct idl_contact *c) {
   enum idl_err err = put_record(b->txn, c, MDB_APPEND);
   if (err || c->deleted_ms != IDL_TIME_NULL)
     return err;
-  if (!(err = bulk_value(b, &b->email, c->email, c->id)))
-    err = bulk_value(b, &b->phone, c->phone, c->id);
+  if (!(err = bulk_value(b, &b->email, IDL_INDEX_EMAIL, c->email, c->id)))
+    err = bulk_value(b, &b->phone, IDL_INDEX_PHONE, c->phone, c->id);
   if (!err && c->precedence == IDL_SECONDARY)
     err = bulk_push(&b->members, (struct bulk_entry){NULL, c->linked_id, c->id});
   return err;

@@ -56,6 +56,11 @@ enum idl_err idl_check_tables(struct idl_txn *txn, idl_violation_fn fn, void *ar
 struct idl_checker;
 
 enum idl_err idl_checker_new(idl_violation_fn fn, void *arg, struct idl_checker **out);
+
+/* The junk-value rules the rows were kept under (before the first row):
+ * blocked values are neither indexed nor held to one identity. */
+struct idl_blocklist;
+void idl_checker_set_blocklist(struct idl_checker *ck, const struct idl_blocklist *bl);
 void idl_checker_free(struct idl_checker *ck);
 
 /* An idl_contact_fn: arg is the checker. IDL_ERR_INVAL when c's id does not

@@ -59,6 +59,12 @@ enum idl_err idl_identity_reconcile(struct idl_txn *txn, const struct idl_reques
                                     int64_t now_ms, enum idl_reconcile_mode mode,
                                     struct idl_outcome *out);
 
+/* Joins the identities of primaries (distinct active primaries) into the
+ * oldest one's, as a merge of section 2 does, and logs identity.merged
+ * (write txn). */
+enum idl_err idl_identity_join(struct idl_txn *txn, const struct idl_ids *primaries,
+                               int64_t now_ms, uint64_t *winner);
+
 /* ------------------------------------------------------------------ links
  * SPEC section 10 (links.c): two active contacts are linked when they share
  * an email or a phone, or through a bridge; an identity is a connected set
@@ -110,6 +116,14 @@ void idl_deletion_fini(struct idl_deletion *d);
 /* Gives a store from before bridges the legacy bridges that keep each of its
  * identities whole (write txn); *added says how many. */
 enum idl_err idl_links_legacy(struct idl_txn *txn, int64_t now_ms, uint64_t *added);
+
+/* Brings the indexes and identities in line with the store's junk-value
+ * rules where they differ from those recorded (write txn): values now
+ * blocked leave the indexes and their identities are re-resolved, as a
+ * delete does; values no longer blocked enter them and join the identities
+ * that share them. Records the rules. *changed counts the contacts whose
+ * entries moved. */
+enum idl_err idl_links_apply_blocklist(struct idl_txn *txn, int64_t now_ms, uint64_t *changed);
 
 /* Whether the identity of active primary is connected: *apart is 0, or a
  * contact of it that no chain of links reaches from the primary's part. */

@@ -41,6 +41,8 @@ struct idl_mirror_opts {
   struct idl_redis_url url;
   const char *prefix;   /* key prefix, "idlink:" */
   size_t stream_maxlen; /* the events stream is capped near this (XADD MAXLEN ~) */
+  int full_sync;        /* rebuild Redis on the first connect, whatever its position
+                           (the junk-value rules changed: keys of values now blocked go) */
 };
 
 #define IDL_MIRROR_DEFAULT_PREFIX "idlink:"

@@ -18,6 +18,10 @@ struct idl_service_opts {
   size_t max_batch;
   uint64_t log_retain;
   const struct idl_mirror_opts *mirror; /* NULL: no Redis mirror */
+  /* The junk values never matched (NULL: none); must outlive the service.
+   * Where they differ from the rules the store recorded, the store is
+   * brought in line at open. */
+  const struct idl_blocklist *blocklist;
 };
 
 /* How long shutdown gives the mirror to bring Redis up to date. */
@@ -76,6 +80,9 @@ struct idl_deleted {
 enum idl_err idl_service_delete_contact(struct idl_service *svc, uint64_t id,
                                         struct idl_deleted *out);
 void idl_deleted_fini(struct idl_deleted *d);
+
+/* The junk-value rules the service matches under (NULL: none). */
+const struct idl_blocklist *idl_service_blocklist(const struct idl_service *svc);
 
 /* Runs a write of the resource layer through the writer. IDL_ERR_INVAL with
  * w->errors when it was refused (nothing changed); on success the change is

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "idlink/blocklist.h"
 #include "idlink/check.h"
 #include "idlink/store.h"
 
@@ -56,7 +57,10 @@ struct idl_snapshot_read_opts {
   enum idl_err (*record)(const struct idl_resource *res, const struct idl_record *rec,
                          void *arg);
   idl_violation_fn violation; /* each broken invariant, as one line; may be NULL */
-  void *arg;                  /* for both */
+  /* called once, before the rows, with the junk-value rules the store kept
+   * its indexes under (the header's "blocklist"), when it had any; may be NULL */
+  enum idl_err (*blocklist)(const struct idl_blocklist *bl, void *arg);
+  void *arg;                  /* for all */
 };
 
 /* Verifies the snapshot in buf (len bytes) from end to end: the header, every

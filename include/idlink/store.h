@@ -26,6 +26,10 @@ struct idl_store_opts {
   size_t map_size;  /* bytes; 0: IDL_STORE_DEFAULT_MAP_SIZE */
   int read_only;    /* open an existing store for reading, beside a server */
   int exclusive;    /* hold the folder's lock: one server (or restore) at a time */
+  /* The junk values never indexed (idlinkd's --blocklist); NULL: those the
+   * store last recorded (idl_store_record_blocklist), so that the tools see
+   * the store as the server left it. Must outlive the store. */
+  const struct idl_blocklist *blocklist;
 };
 
 #define IDL_STORE_DEFAULT_MAP_SIZE ((size_t)16 << 30)
@@ -162,6 +166,28 @@ void idl_store_remove(const char *dir);
  * IDL_ERR_NOTFOUND when it has none. */
 enum idl_err idl_store_meta_get(struct idl_txn *txn, const char *key, uint64_t *out);
 enum idl_err idl_store_meta_put(struct idl_txn *txn, const char *key, uint64_t val);
+
+/* The junk-value rules the store's indexes follow (NULL: none). */
+const struct idl_blocklist *idl_store_blocklist(const struct idl_store *s);
+
+/* Replaces the rules (a restore takes its snapshot's before the first row);
+ * bl must outlive the store. */
+void idl_store_set_blocklist(struct idl_store *s, const struct idl_blocklist *bl);
+
+/* Whether value is blocked for matching: never indexed, never a link. */
+int idl_store_blocked(const struct idl_store *s, enum idl_index which, const char *value);
+
+/* The rules recorded in the store (write txn: records the store's own), and
+ * those last recorded, as idl_blocklist_text writes them (*text malloc'd;
+ * NULL when none were ever recorded). */
+enum idl_err idl_store_record_blocklist(struct idl_txn *txn);
+enum idl_err idl_store_recorded_blocklist(struct idl_txn *txn, char **text);
+
+/* Moves contact c's index entries from what the rules old allowed to what
+ * the store's rules allow (write txn): a rule turned on or off. *dropped and
+ * *added (each may be NULL) say whether an entry left or came. */
+enum idl_err idl_store_reindex(struct idl_txn *txn, const struct idl_contact *c,
+                               const struct idl_blocklist *old, int *dropped, int *added);
 
 /* The meta key set once a store keeps bridges (SPEC section 10): from then
  * on every identity is connected over its links. */

@@ -1,7 +1,10 @@
 /* Section 10's links on a temporary store, without HTTP: bridges, deleting a
  * contact and re-resolving its identity, legacy bridges, and the checker's
  * rule that every identity is connected. */
+#include <fcntl.h>
+
 #include "fixtures.h"
+#include "idlink/blocklist.h"
 #include "idlink/check.h"
 
 /* A store that keeps bridges, as idlinkd opens it. */
@@ -175,6 +178,95 @@ static void test_legacy_bridges_keep_identities_whole(void) {
   test_store_close(&t);
 }
 
+/* The number of contacts the store holds. */
+static uint64_t contacts(struct test_store *t) {
+  struct idl_txn *txn;
+  struct idl_store_info info;
+  ASSERT_OK(idl_txn_begin_read(t->s, &txn));
+  ASSERT_OK(idl_store_info(txn, &info));
+  idl_txn_abort(txn);
+  return info.contacts;
+}
+
+static void test_blocked_values_in_every_position(void) {
+  struct test_store t;
+  struct idl_blocklist *bl;
+  open_store(&t);
+  ASSERT_OK(idl_blocklist_new(&bl));
+  ASSERT_OK(idl_blocklist_add_default(bl));
+  idl_store_set_blocklist(t.s, bl);
+  /* Only blocked values: a new primary each time. */
+  ASSERT_EQ(identify(&t, "test@test.com", NULL, 1000), 1);
+  ASSERT_EQ(identify(&t, "test@test.com", NULL, 2000), 2);
+  ASSERT_EQ(identify(&t, "noreply@shop.example", "0000000000", 3000), 3);
+  /* A blocked phone beside a known email: nothing new, nothing linked. */
+  identify(&t, "a@x.io", "100", 4000); /* 4 */
+  ASSERT_EQ(identify(&t, "a@x.io", "1111111", 5000), 4);
+  ASSERT_EQ(contacts(&t), 4);
+  /* A blocked email beside a new phone: a contact holding both, alone. */
+  ASSERT_EQ(identify(&t, "test@test.com", "200", 6000), 5);
+  /* A blocked phone shared by two contacts links nothing. */
+  ASSERT_EQ(identify(&t, "b@x.io", "1234567890", 7000), 6);
+  ASSERT_EQ(identify(&t, "c@x.io", "1234567890", 8000), 7);
+  /* Nor does a blocked email shared with a contact of another identity. */
+  ASSERT_EQ(identify(&t, "test@test.com", "100", 9000), 4);
+  ASSERT_EQ(contacts(&t), 7);
+  ASSERT_EQ(violations(&t), 0);
+  /* Stored and shown, never indexed. */
+  struct idl_contact c;
+  ASSERT_OK(get_contact(t.s, 5, &c));
+  ASSERT_STR(c.email, "test@test.com");
+  struct idl_txn *txn;
+  struct idl_ids holders = {0};
+  ASSERT_OK(idl_txn_begin_read(t.s, &txn));
+  ASSERT_OK(idl_store_find(txn, IDL_INDEX_EMAIL, "test@test.com", &holders));
+  ASSERT_OK(idl_store_find(txn, IDL_INDEX_PHONE, "1234567890", &holders));
+  idl_txn_abort(txn);
+  ASSERT_EQ(holders.n, 0);
+  test_store_close(&t);
+  idl_blocklist_free(bl);
+}
+
+static void test_blocklist_patterns(void) {
+  struct idl_blocklist *bl;
+  ASSERT_OK(idl_blocklist_new(&bl));
+  ASSERT_OK(idl_blocklist_add_default(bl));
+  ASSERT_EQ(idl_blocklist_blocks(bl, IDL_INDEX_EMAIL, "noreply@anything.example"), 1);
+  ASSERT_EQ(idl_blocklist_blocks(bl, IDL_INDEX_EMAIL, "reply@anything.example"), 0);
+  ASSERT_EQ(idl_blocklist_blocks(bl, IDL_INDEX_PHONE, "999999"), 1);
+  ASSERT_EQ(idl_blocklist_blocks(bl, IDL_INDEX_PHONE, "+777777777"), 1);
+  ASSERT_EQ(idl_blocklist_blocks(bl, IDL_INDEX_PHONE, "99999"), 0);
+  ASSERT_EQ(idl_blocklist_blocks(bl, IDL_INDEX_PHONE, "9999998"), 0);
+  ASSERT_EQ(idl_blocklist_blocks(bl, IDL_INDEX_EMAIL, "999999"), 0); /* kinds apart */
+  /* A file's rules, normalized as values are; a bad line is named. */
+  char path[] = "/tmp/idlink-test-blocklist-XXXXXX", why[256];
+  int fd = mkstemp(path);
+  const char *rules = "# junk\n\nemail:*@Mailinator.COM\nphone: +90 (555) 000-00-*\n";
+  ASSERT_EQ(write(fd, rules, strlen(rules)), (long long)strlen(rules));
+  close(fd);
+  ASSERT_OK(idl_blocklist_add_file(bl, path, why, sizeof(why)));
+  ASSERT_EQ(idl_blocklist_blocks(bl, IDL_INDEX_EMAIL, "jo@mailinator.com"), 1);
+  ASSERT_EQ(idl_blocklist_blocks(bl, IDL_INDEX_PHONE, "+90555000001"), 1);
+  ASSERT_EQ(idl_blocklist_blocks(bl, IDL_INDEX_PHONE, "+90555000101"), 0);
+  /* The text form keeps every rule. */
+  char *text = idl_blocklist_text(bl);
+  struct idl_blocklist *again;
+  ASSERT_OK(idl_blocklist_new(&again));
+  ASSERT_OK(idl_blocklist_add_text(again, text));
+  ASSERT_EQ(idl_blocklist_count(again), idl_blocklist_count(bl));
+  ASSERT_STR(idl_blocklist_rule(again, idl_blocklist_count(bl) - 1)->source, "file");
+  free(text);
+  idl_blocklist_free(again);
+  fd = open(path, O_WRONLY | O_TRUNC);
+  ASSERT_EQ(write(fd, "mail:x@y.z\n", 11), 11);
+  close(fd);
+  ASSERT_EQ(idl_blocklist_add_file(bl, path, why, sizeof(why)), IDL_ERR_INVAL);
+  if (!strstr(why, ":1: expected email:PATTERN or phone:PATTERN"))
+    FAIL_AT("unexpected reason: %s", why);
+  unlink(path);
+  idl_blocklist_free(bl);
+}
+
 int main(int argc, char **argv) {
   TEST_INIT(argc, argv);
   RUN(test_chain_losing_its_middle_splits_in_two);
@@ -182,5 +274,7 @@ int main(int argc, char **argv) {
   RUN(test_deleting_a_primary_of_a_whole_identity);
   RUN(test_bridge_outlives_an_unrelated_delete);
   RUN(test_legacy_bridges_keep_identities_whole);
+  RUN(test_blocked_values_in_every_position);
+  RUN(test_blocklist_patterns);
   TEST_EXIT();
 }
