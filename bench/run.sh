@@ -469,7 +469,8 @@ HUB_CONTACTS=${HUB_CONTACTS:-5000}
 HUB_LINE=""
 case_hub() {
     local contacts=0 i alone with hub_rps hub_p50
-    start_idlinkd hub --sync full
+    # The hub guard (1000 by default) would stop the hub from growing.
+    start_idlinkd hub --sync full --max-identity-contacts $((HUB_CONTACTS * 2))
     for ((i = 0; i < 60 && contacts < HUB_CONTACTS; i++)); do
         wrk -t2 -c16 -d1s -s "$HERE/identify_hub.lua" "http://127.0.0.1:$PORT/identify" \
             -- "$((900 + i))" >"$RESULTS/hub.grow.txt" 2>&1 || die "wrk failed growing the hub"

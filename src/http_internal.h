@@ -126,6 +126,10 @@ int idl_http_seed_route(struct idl_req *r, const char *path);
  * status and body a check chose. */
 int idl_http_send_errors(struct idl_req *r, const struct idl_errors *e);
 
+/* Answers a page of res's list, filtered, ordered and paged by the query
+ * string as SPEC section 7 says. */
+int idl_http_list(struct idl_req *r, const struct idl_resource *res);
+
 /* Answers 405 with an Allow header of allow ("GET, HEAD"). */
 int idl_http_not_allowed(struct idl_req *r, const char *allow);
 
@@ -151,6 +155,7 @@ int idl_handle_upload(struct idl_req *r);
 int idl_handle_contact_delete(struct idl_req *r);
 int idl_handle_explain(struct idl_req *r);
 int idl_handle_blocklist(struct idl_req *r);
+int idl_handle_conflicts(struct idl_req *r);
 int idl_handle_upload_page(struct idl_req *r);
 
 #endif

@@ -163,3 +163,8 @@ int idl_handle_blocklist(struct idl_req *r) {
   }
   return idl_http_send(r, 200, json_pack("{s:o}", "rules", rules));
 }
+
+/* GET /conflicts: the hub guard's refusals, in section 7's paged form. */
+int idl_handle_conflicts(struct idl_req *r) {
+  return idl_http_list(r, idl_resource_find("conflicts"));
+}

@@ -136,7 +136,7 @@ static enum idl_err list_page(struct idl_txn *txn, void *arg) {
   return err;
 }
 
-static int handle_list(struct idl_req *r, const struct idl_resource *res) {
+int idl_http_list(struct idl_req *r, const struct idl_resource *res) {
   struct idl_errors e = {0};
   struct idl_query q;
   idl_query_parse(res, mg_get_request_info(r->conn)->query_string, NULL, &q, &e);
@@ -395,7 +395,7 @@ int idl_http_resource_route(struct idl_req *r, const char *path) {
   r->route = res->name;
   if (*rest == '\0') { /* the collection */
     if (get && (res->ops & IDL_OP_LIST))
-      return handle_list(r, res);
+      return idl_http_list(r, res);
     if (!strcmp(m, "POST") && (res->ops & IDL_OP_CREATE))
       return handle_write(r, res, IDL_WRITE_CREATE, 0, NULL);
     if (!strcmp(m, "DELETE") && res->delete_by)

@@ -3,7 +3,9 @@
 #include "idlink/identity.h"
 
 #include "idlink/bridge.h"
+#include "idlink/conflict.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -280,6 +282,34 @@ static enum idl_err create(struct idl_txn *txn, const struct idl_request *req,
   return err;
 }
 
+/* The hub guard: a request that would make an identity larger than the
+ * store's limit, by merging or by adding a secondary, changes nothing but
+ * the conflicts it is recorded in. */
+static enum idl_err guard(struct idl_txn *txn, const struct match *m, int new_info,
+                          int64_t now_ms, int *conflict) {
+  uint64_t max = idl_store_max_identity(idl_txn_store(txn)), total = new_info ? 1 : 0;
+  *conflict = 0;
+  if (!max)
+    return IDL_ERR_OK;
+  struct idl_ids primaries = {0};
+  enum idl_err err = IDL_ERR_OK;
+  for (size_t i = 0; i < m->n && !err; i++) {
+    uint64_t members = 0;
+    if (!(err = idl_store_members_count(txn, m->primaries[i].id, &members)))
+      err = idl_ids_push(&primaries, m->primaries[i].id);
+    total += 1 + members;
+  }
+  if (!err && total > max) {
+    char reason[96];
+    snprintf(reason, sizeof(reason), "identity would exceed %llu contacts",
+             (unsigned long long)max);
+    *conflict = 1;
+    err = idl_conflict_add(txn, now_ms, &primaries, reason);
+  }
+  idl_ids_fini(&primaries);
+  return err;
+}
+
 enum idl_err idl_identity_reconcile(struct idl_txn *txn, const struct idl_request *req,
                                     int64_t now_ms, enum idl_reconcile_mode mode,
                                     struct idl_outcome *out) {
@@ -307,6 +337,10 @@ enum idl_err idl_identity_reconcile(struct idl_txn *txn, const struct idl_reques
     return err;
   }
   out->primary = m.primaries[0].id;
+  if ((m.n > 1 || new_info) && (err = guard(txn, &m, new_info, now_ms, &out->conflict)))
+    return err;
+  if (out->conflict) /* answered with the oldest matched identity, as it is */
+    return IDL_ERR_OK;
   if (m.n > 1 && (err = merge(txn, &m, now_ms)))
     return err;
   /* Joined by a request that brings nothing new: only a bridge remembers

@@ -29,6 +29,7 @@ struct config {
   size_t max_body;
   size_t max_upload;
   int64_t crm_channel;
+  uint64_t max_identity;
   const char *blocklists[32]; /* --blocklist, in the order given */
   size_t n_blocklists;
   size_t map_size;
@@ -68,6 +69,9 @@ struct config {
      "larger import uploads get 413 (67108864)")                                        \
   XX(CRM_CHANNEL, "crm-channel", "N", "IDLINK_CRM_CHANNEL",                              \
      "the sales channel of seed 003's customer routes (1)")                             \
+  XX(MAX_IDENTITY, "max-identity-contacts", "N", "IDLINK_MAX_IDENTITY_CONTACTS",         \
+     "a request never makes an identity larger: it merges and creates nothing, and is "   \
+     "listed by GET /conflicts (1000)")                                                  \
   XX(BLOCKLIST, "blocklist", "default|FILE", "IDLINK_BLOCKLIST",                         \
      "junk emails and phones never matched: default, the shipped rules; FILE, lines "     \
      "email:PATTERN or phone:PATTERN ('*' any run); give it as often as needed (none)")  \
@@ -208,6 +212,7 @@ static void apply(struct config *c, enum option_id opt, const char *name, const 
   case OPT_MAX_BODY: c->max_body = parse_size(name, v, 1, (size_t)1 << 30); break;
   case OPT_MAX_UPLOAD: c->max_upload = parse_size(name, v, 1, (size_t)1 << 40); break;
   case OPT_CRM_CHANNEL: c->crm_channel = (int64_t)parse_size(name, v, 1, (size_t)INT64_MAX); break;
+  case OPT_MAX_IDENTITY: c->max_identity = parse_size(name, v, 1, (size_t)1 << 40); break;
   case OPT_BLOCKLIST:
     if (c->n_blocklists == sizeof(c->blocklists) / sizeof(c->blocklists[0]))
       die_usage(name, "given more than 32 times ('%s')", v);
@@ -237,7 +242,7 @@ static void parse_config(int argc, char **argv, struct config *c) {
   *c = (struct config){.listen = "127.0.0.1:8080", .data = "./idlink-data",
                        .sync_full = 1, .threads = default_threads(),
                        .max_body = 1048576, .max_upload = (size_t)64 << 20,
-                       .crm_channel = 1, .log_level = IDL_LOG_INFO};
+                       .crm_channel = 1, .max_identity = 1000, .log_level = IDL_LOG_INFO};
   for (int i = 0; i < OPT_COUNT; i++) {
     const char *v = getenv(options[i].var);
     if (v && *v)
@@ -308,7 +313,8 @@ int main(int argc, char **argv) {
   struct idl_service_opts so = {.data_dir = c.data, .sync_full = c.sync_full,
                                 .map_size = c.map_size, .max_batch = c.max_batch,
                                 .log_retain = c.log_retain, .mirror = c.redis ? &mo : NULL,
-                                .blocklist = blocklist};
+                                .blocklist = blocklist,
+                                .max_identity_contacts = c.max_identity};
   struct idl_service *svc = NULL;
   enum idl_err err = idl_service_open(&so, &svc);
   if (err == IDL_ERR_LOCKED) {

@@ -384,9 +384,14 @@ static void parse_phone_field(const struct idl_field *f, const json_t *j, const 
     idl_errors_set(e, 500, "{\"detail\":\"Out of memory.\"}");
 }
 
-static void parse_json_field(const json_t *j, const char *name, struct idl_value *out,
-                             struct idl_errors *e) {
-  if (!json_is_object(j)) {
+static void parse_json_field(const struct idl_field *f, const json_t *j, const char *name,
+                             struct idl_value *out, struct idl_errors *e) {
+  if ((f->flags & IDL_FF_ARRAY) && !json_is_array(j)) {
+    idl_errors_add(e, name, "Expected a list of items but got type \"%s\".",
+                   idl_json_type_name(j));
+    return;
+  }
+  if (!(f->flags & IDL_FF_ARRAY) && !json_is_object(j)) {
     idl_errors_add(e, name, "Expected a dictionary of items but got type \"%s\".", idl_json_type_name(j));
     return;
   }
@@ -478,7 +483,7 @@ void idl_value_from_json(const struct idl_field *f, const json_t *j, const char 
     parse_phone_field(f, j, name, out, e);
     return;
   case IDL_F_JSON:
-    parse_json_field(j, name, out, e);
+    parse_json_field(f, j, name, out, e);
     return;
   default:
     break;
@@ -637,7 +642,7 @@ json_t *idl_value_to_json(const struct idl_field *f, const struct idl_value *v) 
     return json_string(buf);
   case IDL_F_JSON: {
     json_t *j = json_loadb(v->s, v->len, 0, NULL);
-    return j ? j : json_object();
+    return j ? j : (f->flags & IDL_FF_ARRAY) ? json_array() : json_object();
   }
   default:
     return json_stringn(v->s, v->len);

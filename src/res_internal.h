@@ -52,6 +52,7 @@ extern const struct idl_resource idl_products;
 extern const struct idl_resource idl_feedback;
 extern const struct idl_resource idl_tickets;
 extern const struct idl_resource idl_bridges;
+extern const struct idl_resource idl_conflicts;
 
 /* The customer of channel with channel_code code, other than except (0 when
  * none). */

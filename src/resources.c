@@ -10,6 +10,7 @@ const struct idl_resource *const idl_resources[] = {
     &idl_feedback,
     &idl_tickets,
     &idl_bridges,
+    &idl_conflicts,
 };
 
 const size_t idl_n_resources = sizeof(idl_resources) / sizeof(idl_resources[0]);

@@ -77,7 +77,7 @@ enum idl_err idl_service_open(const struct idl_service_opts *opts,
   pthread_mutex_init(&svc->cache_lock, NULL);
   struct idl_store_opts so = {
       .sync_full = opts->sync_full, .map_size = opts->map_size, .exclusive = 1,
-      .blocklist = opts->blocklist};
+      .blocklist = opts->blocklist, .max_identity_contacts = opts->max_identity_contacts};
   struct idl_writer_opts wo = {.max_batch = opts->max_batch,
                                .log_retain = opts->log_retain,
                                .committed = opts->mirror ? wake_mirror : NULL,

@@ -227,16 +227,10 @@ static int pack_header(msgpack_packer *pk, const struct idl_snapshot_header *h,
          msgpack_pack_uint64(pk, h->last_seq) || (h->version > 1 && pack_tables(pk, h));
 }
 
-/* Whether snapshot table i is the contact graph's own (bridges, conflicts):
- * a store of contacts alone still dumps as version 1, as SPEC section 5
- * says; its restore then gives its identities legacy bridges. */
-static int graph_table(size_t i) {
-  return !strcmp(idl_snapshot_tables[i], "bridges") ||
-         !strcmp(idl_snapshot_tables[i], "conflicts");
-}
-
-/* The tables' counts and next ids; version 2 once any table of section 7-9
- * was ever used (a version 1 reader would lose it), else version 1. */
+/* The tables' counts and next ids; version 2 once any table was ever used
+ * (a version 1 reader would lose it), else version 1. The contact graph's
+ * bridges and conflicts count too: GET /identities/{id}/explain and GET
+ * /conflicts show them, and a snapshot holds whatever the API can return. */
 static enum idl_err table_positions(struct idl_txn *txn, struct idl_snapshot_header *h) {
   enum idl_err err = IDL_ERR_OK;
   h->version = 1;
@@ -249,7 +243,7 @@ static enum idl_err table_positions(struct idl_txn *txn, struct idl_snapshot_hea
     size_t t = idl_resource_table(res);
     if (!(err = idl_table_count(txn, t, &h->rows[i])))
       err = idl_table_peek_pk(txn, t, &h->next_ids[i]);
-    if ((h->rows[i] || h->next_ids[i] > 1) && !graph_table(i))
+    if (h->rows[i] || h->next_ids[i] > 1)
       h->version = 2;
   }
   return err;
@@ -322,7 +316,7 @@ enum idl_err idl_snapshot_write(struct idl_txn *txn, int fd, const struct idl_du
                                   .last_seq = info.last_seq};
   h.next_contact_id = info.next_id;
   err = table_positions(txn, &h);
-  for (size_t i = 0; h.version > 1 && i < IDL_SNAPSHOT_TABLES; i++)
+  for (size_t i = 0; i < IDL_SNAPSHOT_TABLES; i++)
     d.total += h.rows[i];
   char *blocklist = NULL;
   if (!err)
@@ -638,11 +632,15 @@ static enum idl_err read_record(struct reader *r, size_t table, uint64_t row, si
   const struct idl_resource *res = table_res(table);
   const char *name = idl_snapshot_tables[table];
   json_t *j = r->u.data.type == MSGPACK_OBJECT_MAP ? to_json(&r->u.data, 0) : NULL;
-  json_t *jpk = j ? json_object_get(j, "pk") : NULL;
+  const char *pk_name = "pk"; /* the API's name of the table's pk ("id" for conflicts) */
+  for (size_t i = 0; res && i < res->n_fields; i++)
+    if (res->fields[i].type == IDL_F_PK)
+      pk_name = res->fields[i].name;
+  json_t *jpk = j ? json_object_get(j, pk_name) : NULL;
   if (!json_is_integer(jpk) || json_integer_value(jpk) < 1) {
     json_decref(j);
     return bad(r, IDL_ERR_CORRUPT, "row %llu at byte %zu: not a row of %s (a map of its "
-               "fields with a positive pk)", ULL(row), at, name);
+               "fields with a positive %s)", ULL(row), at, name, pk_name);
   }
   uint64_t pk = (uint64_t)json_integer_value(jpk);
   struct idl_ids *pks = &ts->pks[table];

@@ -55,6 +55,7 @@ struct idl_store {
   size_t max_key;
   char dir[4096];
   const struct idl_blocklist *blocklist;
+  uint64_t max_identity; /* contacts an identity may reach; 0: no limit */
   struct idl_blocklist *own_blocklist; /* the recorded one, when none was given */
   pthread_mutex_t pool_lock;
   struct idl_txn *pool; /* guarded by pool_lock */
@@ -310,6 +311,7 @@ enum idl_err idl_store_open(const char *dir, const struct idl_store_opts *opts,
   }
   s->max_key = (size_t)mdb_env_get_maxkeysize(s->env);
   snprintf(s->dir, sizeof(s->dir), "%s", dir);
+  s->max_identity = opts->max_identity_contacts;
   err = open_dbs(s, opts->read_only);
   if (!err)
     err = opts->blocklist ? (s->blocklist = opts->blocklist, IDL_ERR_OK) : load_blocklist(s);
@@ -539,6 +541,25 @@ enum idl_err idl_store_find_first(struct idl_txn *txn, enum idl_index which,
 enum idl_err idl_store_members(struct idl_txn *txn, uint64_t primary, struct idl_ids *out) {
   MDB_val k = id_val(&primary);
   return for_each_dup(txn, txn->s->members, &k, push_id, out);
+}
+
+enum idl_err idl_store_members_count(struct idl_txn *txn, uint64_t primary, uint64_t *n) {
+  MDB_cursor *cur;
+  MDB_val k = id_val(&primary), v;
+  size_t count = 0;
+  int rc = mdb_cursor_open(txn->txn, txn->s->members, &cur);
+  if (rc)
+    return xlate(rc, "open cursor");
+  rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+  if (!rc)
+    rc = mdb_cursor_count(cur, &count);
+  mdb_cursor_close(cur);
+  *n = rc ? 0 : (uint64_t)count;
+  return rc == 0 || rc == MDB_NOTFOUND ? IDL_ERR_OK : xlate(rc, "read members");
+}
+
+uint64_t idl_store_max_identity(const struct idl_store *s) {
+  return s->max_identity;
 }
 
 static enum idl_err dup_put(struct idl_txn *txn, MDB_dbi dbi, MDB_val k, uint64_t id) {

@@ -47,6 +47,8 @@ struct idl_outcome {
   uint64_t created_id;  /* the contact this request created, 0 when none */
   size_t absorbed;      /* how many identities this request merged into the winner */
   uint64_t primary;     /* the consolidated identity's primary (unless needs_write) */
+  int conflict;         /* the hub guard refused the change: primary is the oldest
+                           matched identity's, unchanged, and a conflict recorded */
 };
 
 /* Applies section 2's rules for req at time now_ms. In READ mode nothing is

@@ -47,6 +47,7 @@ enum {
   IDL_FF_FIXED = 1 << 10,     /* cannot change after creation (the hook says how to refuse) */
   IDL_FF_PUT_REQUIRED = 1 << 11, /* PUT must send it */
   IDL_FF_CASCADE = 1 << 12,   /* FK: the record goes when the one it names is deleted */
+  IDL_FF_ARRAY = 1 << 13,     /* a JSON field holding an array rather than an object */
 };
 
 /* Lookups a filter offers (django-filter's lookup types). */

@@ -22,6 +22,7 @@ struct idl_service_opts {
    * Where they differ from the rules the store recorded, the store is
    * brought in line at open. */
   const struct idl_blocklist *blocklist;
+  uint64_t max_identity_contacts; /* the hub guard's limit; 0: none */
 };
 
 /* How long shutdown gives the mirror to bring Redis up to date. */

@@ -30,6 +30,9 @@ struct idl_store_opts {
    * store last recorded (idl_store_record_blocklist), so that the tools see
    * the store as the server left it. Must outlive the store. */
   const struct idl_blocklist *blocklist;
+  /* The hub guard (SPEC section 10): a request never makes an identity
+   * larger than this many contacts; 0: no limit. */
+  uint64_t max_identity_contacts;
 };
 
 #define IDL_STORE_DEFAULT_MAP_SIZE ((size_t)16 << 30)
@@ -80,6 +83,12 @@ enum idl_err idl_store_find_first(struct idl_txn *txn, enum idl_index which,
 
 /* Appends to out the secondaries of primary, ascending. */
 enum idl_err idl_store_members(struct idl_txn *txn, uint64_t primary, struct idl_ids *out);
+
+/* How many secondaries primary has (without reading them). */
+enum idl_err idl_store_members_count(struct idl_txn *txn, uint64_t primary, uint64_t *n);
+
+/* The hub guard's limit the store was opened with (0: none). */
+uint64_t idl_store_max_identity(const struct idl_store *s);
 
 /* Writes contact c (write txn), keeping the indexes and the members in step.
  * old is the stored row c replaces, or NULL for a new contact. */

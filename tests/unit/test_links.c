@@ -6,6 +6,7 @@
 #include "fixtures.h"
 #include "idlink/blocklist.h"
 #include "idlink/check.h"
+#include "record_internal.h"
 
 /* A store that keeps bridges, as idlinkd opens it. */
 static void open_store(struct test_store *t) {
@@ -267,6 +268,30 @@ static void test_blocklist_patterns(void) {
   idl_blocklist_free(bl);
 }
 
+static void test_hub_guard(void) {
+  struct test_store t;
+  snprintf(t.dir, sizeof(t.dir), "/tmp/idlink-test-XXXXXX");
+  ASSERT_NE(mkdtemp(t.dir), NULL);
+  struct idl_store_opts o = {.exclusive = 1, .max_identity_contacts = 3};
+  ASSERT_OK(idl_store_open(t.dir, &o, &t.s));
+  identify(&t, "a@x.io", "1", 1000); /* 1 */
+  identify(&t, "a@x.io", "2", 2000); /* 2 */
+  identify(&t, "a@x.io", "3", 3000); /* 3: the identity is full */
+  ASSERT_EQ(identify(&t, "a@x.io", "4", 4000), 1); /* a secondary too many */
+  identify(&t, "z@x.io", "9", 5000); /* 4 */
+  ASSERT_EQ(identify(&t, "z@x.io", "1", 6000), 1); /* a merge too large */
+  ASSERT_EQ(primary_of(&t, 4), 4);
+  ASSERT_EQ(contacts(&t), 4);
+  struct idl_txn *txn;
+  uint64_t n = 0;
+  ASSERT_OK(idl_txn_begin_read(t.s, &txn));
+  ASSERT_OK(idl_table_count(txn, idl_resource_table(idl_resource_find("conflicts")), &n));
+  idl_txn_abort(txn);
+  ASSERT_EQ(n, 2);
+  ASSERT_EQ(violations(&t), 0);
+  test_store_close(&t);
+}
+
 int main(int argc, char **argv) {
   TEST_INIT(argc, argv);
   RUN(test_chain_losing_its_middle_splits_in_two);
@@ -276,5 +301,6 @@ int main(int argc, char **argv) {
   RUN(test_legacy_bridges_keep_identities_whole);
   RUN(test_blocked_values_in_every_position);
   RUN(test_blocklist_patterns);
+  RUN(test_hub_guard);
   TEST_EXIT();
 }
