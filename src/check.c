@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "idlink/blocklist.h"
+#include "idlink/bridge.h"
 #include "idlink/identity.h"
 #include "idlink/normalize.h"
 
@@ -337,6 +338,30 @@ static enum idl_err check_log(struct idl_checker *ck) {
   return IDL_ERR_OK;
 }
 
+/* The primary of the first active holder of value, 0 when none holds it. */
+static enum idl_err holder_primary(struct idl_checker *ck, enum idl_index which,
+                                   const char *value, uint64_t *primary) {
+  uint64_t id = 0;
+  enum idl_err err = idl_store_find_first(ck->txn, which, value, &id);
+  const struct row *r = err ? NULL : find_row(ck, id);
+  *primary = r ? primary_of(r) : 0;
+  return err == IDL_ERR_NOTFOUND ? IDL_ERR_OK : err;
+}
+
+/* A bridge links the holders of its email with those of its phone: they
+ * are in one identity. */
+static enum idl_err check_bridge(const struct idl_bridge *b, void *arg) {
+  struct idl_checker *ck = arg;
+  uint64_t by_email = 0, by_phone = 0;
+  enum idl_err err = holder_primary(ck, IDL_INDEX_EMAIL, b->email, &by_email);
+  if (!err)
+    err = holder_primary(ck, IDL_INDEX_PHONE, b->phone, &by_phone);
+  if (!err && by_email && by_phone && by_email != by_phone)
+    violation(ck, "bridge %llu links the identities of %llu and %llu, which are apart",
+              ID(b->pk), ID(by_email), ID(by_phone));
+  return err;
+}
+
 /* Every identity is connected over its links (SPEC section 10): a part that
  * no chain of shared values and bridges reaches should have been split off.
  * Held once the store keeps bridges; one from before gets them at start. */
@@ -353,7 +378,7 @@ static enum idl_err check_connected(struct idl_checker *ck) {
       violation(ck, "identity %llu is not connected: no chain of shared values or bridges "
                 "joins contact %llu to its primary", ID(r->id), ID(apart));
   }
-  return err;
+  return err ? err : idl_bridges_each(ck->txn, check_bridge, ck);
 }
 
 /* The passes over what only a store holds: members, indexes and the log. */

@@ -111,13 +111,20 @@ enum idl_err idl_identity_of_contact(struct idl_txn *txn, uint64_t id,
 
 /* What a request matches: the first contact holding its email and the first
  * holding its phone (0: none). Every contact holding one value belongs to one
- * identity, so these two name every identity the request touches: the
- * primaries, at most two, the oldest first. */
+ * identity, so these two name the identities the request touches through
+ * its values; a value nobody holds may touch more through its bridges. The
+ * primaries, the oldest first; m.primaries[0] once any. */
 struct match {
   uint64_t by_email, by_phone;
-  struct idl_contact primaries[2];
-  size_t n;
+  struct idl_contact *primaries;
+  size_t n, cap;
 };
+
+static void match_fini(struct match *m) {
+  free(m->primaries);
+  m->primaries = NULL;
+  m->n = m->cap = 0;
+}
 
 /* Whether a is older than b: createdAt first, then the smaller id. */
 static int older(const struct idl_contact *a, const struct idl_contact *b) {
@@ -139,13 +146,19 @@ static enum idl_err add_primary(struct idl_txn *txn, uint64_t id, struct match *
   /* An index entry or a link naming no row is a broken store. */
   if (err)
     return err == IDL_ERR_NOTFOUND ? IDL_ERR_CORRUPT : err;
-  if (m->n == 1 && m->primaries[0].id == c.id)
-    return IDL_ERR_OK;
-  m->primaries[m->n] = c;
-  if (m->n++ == 1 && older(&m->primaries[1], &m->primaries[0])) {
-    m->primaries[1] = m->primaries[0];
-    m->primaries[0] = c;
-  }
+  size_t at = 0;
+  for (; at < m->n && older(&m->primaries[at], &c); at++)
+    ;
+  for (size_t i = 0; i < m->n; i++)
+    if (m->primaries[i].id == c.id)
+      return IDL_ERR_OK;
+  struct idl_contact *v = idl_grow(m->primaries, &m->cap, m->n, sizeof(*v));
+  if (!v)
+    return IDL_ERR_NOMEM;
+  m->primaries = v;
+  memmove(&v[at + 1], &v[at], (m->n - at) * sizeof(*v));
+  v[at] = c;
+  m->n++;
   return IDL_ERR_OK;
 }
 
@@ -159,6 +172,31 @@ static enum idl_err first_holder(struct idl_txn *txn, enum idl_index which,
   return err == IDL_ERR_NOTFOUND ? IDL_ERR_OK : err;
 }
 
+struct bridged {
+  struct idl_txn *txn;
+  enum idl_index other; /* the kind of the bridge's other value */
+  struct match *m;
+};
+
+static enum idl_err bridged_primary(const struct idl_bridge *b, void *arg) {
+  struct bridged *x = arg;
+  uint64_t holder = 0;
+  enum idl_err err = first_holder(x->txn, x->other,
+                                  x->other == IDL_INDEX_PHONE ? b->phone : b->email, &holder);
+  return err || !holder ? err : add_primary(x->txn, holder, x->m);
+}
+
+/* The identities a value nobody holds is linked to through its bridges: a
+ * contact holding it would be linked to every holder of each bridge's
+ * other value, so the request is too. */
+static enum idl_err match_bridges(struct idl_txn *txn, enum idl_index which,
+                                  const char *value, struct match *m) {
+  struct bridged x = {txn, which == IDL_INDEX_EMAIL ? IDL_INDEX_PHONE : IDL_INDEX_EMAIL, m};
+  if (!*value || idl_store_blocked(idl_txn_store(txn), which, value))
+    return IDL_ERR_OK;
+  return idl_bridges_with(txn, which, value, bridged_primary, &x);
+}
+
 static enum idl_err match(struct idl_txn *txn, const struct idl_request *req,
                           struct match *m) {
   memset(m, 0, sizeof(*m));
@@ -167,8 +205,16 @@ static enum idl_err match(struct idl_txn *txn, const struct idl_request *req,
     err = first_holder(txn, IDL_INDEX_PHONE, req->phone, &m->by_phone);
   if (!err && m->by_email)
     err = add_primary(txn, m->by_email, m);
-  if (!err && m->by_phone && m->by_phone != m->by_email)
+  if (!err && m->by_phone)
     err = add_primary(txn, m->by_phone, m);
+  /* A value nobody holds may still be linked, through a bridge that
+   * remembers it beside a value someone does hold. */
+  if (!err && !m->by_email)
+    err = match_bridges(txn, IDL_INDEX_EMAIL, req->email, m);
+  if (!err && !m->by_phone)
+    err = match_bridges(txn, IDL_INDEX_PHONE, req->phone, m);
+  if (err)
+    match_fini(m);
   return err;
 }
 
@@ -180,6 +226,7 @@ enum idl_err idl_identity_lookup(struct idl_txn *txn, const struct idl_request *
     err = IDL_ERR_NOTFOUND;
   if (!err)
     *primary = m.primaries[0].id;
+  match_fini(&m);
   return err;
 }
 
@@ -310,6 +357,10 @@ static enum idl_err guard(struct idl_txn *txn, const struct match *m, int new_in
   return err;
 }
 
+static enum idl_err reconcile(struct idl_txn *txn, const struct idl_request *req,
+                              int64_t now_ms, enum idl_reconcile_mode mode,
+                              const struct match *m_, struct idl_outcome *out);
+
 enum idl_err idl_identity_reconcile(struct idl_txn *txn, const struct idl_request *req,
                                     int64_t now_ms, enum idl_reconcile_mode mode,
                                     struct idl_outcome *out) {
@@ -318,6 +369,18 @@ enum idl_err idl_identity_reconcile(struct idl_txn *txn, const struct idl_reques
   enum idl_err err = match(txn, req, &m);
   if (err)
     return err;
+  err = reconcile(txn, req, now_ms, mode, &m, out);
+  match_fini(&m);
+  return err;
+}
+
+/* Section 2's rules (and section 10's guard and bridges) for what req
+ * matched. */
+static enum idl_err reconcile(struct idl_txn *txn, const struct idl_request *req,
+                              int64_t now_ms, enum idl_reconcile_mode mode,
+                              const struct match *m_, struct idl_outcome *out) {
+  const struct match m = *m_;
+  enum idl_err err = IDL_ERR_OK;
   /* A value no stored contact has is new to the winner's identity too: every
    * contact holding a known value joins that identity. A blocked value is
    * never known, and never new: it only rides along on a contact created

@@ -436,7 +436,11 @@ static enum idl_err deletion_commands(struct pipe *p, struct idl_txn *txn, const
       err = put_value(p, txn, prefix, IDL_INDEX_EMAIL, c.email);
     if (!err && *c.phone)
       err = put_value(p, txn, prefix, IDL_INDEX_PHONE, c.phone);
-    return err == IDL_ERR_NOTFOUND ? IDL_ERR_OK : err;
+    if (err == IDL_ERR_NOTFOUND)
+      err = IDL_ERR_OK;
+    /* The identity it left, which a split entry follows only when it came
+     * apart or changed its primary. */
+    return err ? err : put_identity_of(p, txn, prefix, e->primary);
   }
   for (size_t i = 0; i < e->absorbed.n && !err; i++)
     err = put_identity_of(p, txn, prefix, e->absorbed.v[i]);
@@ -452,19 +456,19 @@ static enum idl_err entry_commands(struct idl_mirror *m, struct pipe *p, struct 
     enum idl_err err = deletion_commands(p, txn, m->prefix, e);
     return err ? err : add_event(m, p, e);
   }
+  /* The primaries a merge absorbed lose their keys unless they lead an
+   * identity again (split off since). */
+  enum idl_err err = IDL_ERR_OK;
+  for (size_t i = 0; i < e->absorbed.n && !err; i++)
+    err = drop_identity(p, txn, m->prefix, e->absorbed.v[i]);
   struct idl_identity ident = {0};
   uint64_t anchor = e->kind == IDL_CHANGE_CONTACT_CREATED ? e->contact : e->primary;
-  enum idl_err err = idl_identity_of_contact(txn, anchor, &ident);
+  if (!err)
+    err = idl_identity_of_contact(txn, anchor, &ident);
   if (err == IDL_ERR_NOTFOUND) /* deleted since: a later entry says where it went */
     return add_event(m, p, e);
   if (err)
     return err;
-  uint64_t primary = ident.c[0].id;
-  for (size_t i = 0; i < e->absorbed.n && !err; i++) {
-    if (e->absorbed.v[i] == primary)
-      continue;
-    err = drop_identity(p, txn, m->prefix, e->absorbed.v[i]);
-  }
   /* A new contact moves no other value; a merge moves all of them. */
   const struct idl_contact *only = NULL;
   for (size_t i = 0; e->kind == IDL_CHANGE_CONTACT_CREATED && i < ident.n; i++)

@@ -74,6 +74,29 @@ enum idl_err idl_bridges_with(struct idl_txn *txn, enum idl_index which, const c
   return err == IDL_ERR_STOP ? IDL_ERR_OK : err;
 }
 
+struct each_bridge {
+  idl_bridge_fn fn;
+  void *arg;
+};
+
+static enum idl_err each_bridge(uint64_t pk, const void *data, size_t len, void *arg) {
+  struct each_bridge *x = arg;
+  struct idl_record rec;
+  enum idl_err err = idl_record_decode(&idl_bridges, pk, data, len, &rec);
+  if (err)
+    return err;
+  struct idl_bridge b = {rec.pk, rec.v[BRIDGE_EMAIL].s, rec.v[BRIDGE_PHONE].s,
+                         rec.v[BRIDGE_AT].i / 1000, (int)rec.v[BRIDGE_LEGACY].i};
+  err = x->fn(&b, x->arg);
+  idl_record_fini(&rec);
+  return err;
+}
+
+enum idl_err idl_bridges_each(struct idl_txn *txn, idl_bridge_fn fn, void *arg) {
+  struct each_bridge x = {fn, arg};
+  return idl_table_scan(txn, idl_resource_table(&idl_bridges), 1, 0, each_bridge, &x);
+}
+
 enum idl_err idl_bridge_delete(struct idl_txn *txn, uint64_t pk) {
   struct idl_record rec;
   enum idl_err err = idl_record_get(txn, &idl_bridges, pk, &rec);

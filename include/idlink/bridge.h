@@ -26,6 +26,9 @@ typedef enum idl_err (*idl_bridge_fn)(const struct idl_bridge *b, void *arg);
 enum idl_err idl_bridges_with(struct idl_txn *txn, enum idl_index which, const char *value,
                               idl_bridge_fn fn, void *arg);
 
+/* Calls fn with every bridge, in pk order. */
+enum idl_err idl_bridges_each(struct idl_txn *txn, idl_bridge_fn fn, void *arg);
+
 /* Deletes bridge pk (write txn). */
 enum idl_err idl_bridge_delete(struct idl_txn *txn, uint64_t pk);
 
