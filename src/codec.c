@@ -20,6 +20,7 @@ static const struct {
     [IDL_CHANGE_RECORD] = {NULL, NULL},
     [IDL_CHANGE_CONTACT_DELETED] = {"contact.deleted", NULL},
     [IDL_CHANGE_IDENTITY_SPLIT] = {"identity.split", "parts"},
+    [IDL_CHANGE_IDENTITY_ERASED] = {"identity.erased", "contacts"},
 };
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -260,7 +261,7 @@ static enum idl_err unpack_change_cb(const msgpack_object *o, void *arg) {
       rc = get_uint(v, &out->contact) ? IDL_ERR_CORRUPT : IDL_ERR_OK;
     } else if (key_is(k, "pk")) {
       rc = get_uint(v, &out->pk) ? IDL_ERR_CORRUPT : IDL_ERR_OK;
-    } else if (key_is(k, "absorbed") || key_is(k, "parts")) {
+    } else if (key_is(k, "absorbed") || key_is(k, "parts") || key_is(k, "contacts")) {
       rc = unpack_absorbed(v, &out->absorbed);
     }
     if (rc)

@@ -316,6 +316,7 @@ static const struct idl_route routes[] = {
     {"GET", "/changes", idl_handle_changes},
     {"GET", "/blocklist", idl_handle_blocklist},
     {"GET", "/conflicts", idl_handle_conflicts},
+    {"POST", "/erasure", idl_handle_erasure},
     {"GET", "/healthz", idl_handle_healthz},
     {"GET", "/api/v1/identities/", idl_handle_identity_find},
     {"GET", "/api/v1/identities/{id}/", idl_handle_identity_view},

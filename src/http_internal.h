@@ -156,6 +156,7 @@ int idl_handle_contact_delete(struct idl_req *r);
 int idl_handle_explain(struct idl_req *r);
 int idl_handle_blocklist(struct idl_req *r);
 int idl_handle_conflicts(struct idl_req *r);
+int idl_handle_erasure(struct idl_req *r);
 int idl_handle_upload_page(struct idl_req *r);
 
 #endif

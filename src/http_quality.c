@@ -1,11 +1,14 @@
-/* Identity quality (SPEC section 10): DELETE /contacts/{id} and
- * GET /identities/{id}/explain. */
+/* Identity quality (SPEC section 10): DELETE /contacts/{id},
+ * GET /identities/{id}/explain, GET /blocklist, GET /conflicts and
+ * POST /erasure. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "http_internal.h"
 #include "idlink/blocklist.h"
 #include "idlink/bridge.h"
+#include "idlink/erasure.h"
+#include "idlink/normalize.h"
 #include "json.h"
 
 int idl_handle_contact_delete(struct idl_req *r) {
@@ -167,4 +170,78 @@ int idl_handle_blocklist(struct idl_req *r) {
 /* GET /conflicts: the hub guard's refusals, in section 7's paged form. */
 int idl_handle_conflicts(struct idl_req *r) {
   return idl_http_list(r, idl_resource_find("conflicts"));
+}
+
+/* --------------------------------------------------------------- erasure */
+
+/* Reads {"email"}, {"phoneNumber"} or {"contactId"}: exactly one, valid.
+ * Returns 0 with req filled (its value in buf), or the status answered. */
+static int erase_request(struct idl_req *r, struct idl_erase_request *req, char *buf) {
+  char *text = NULL;
+  size_t len = 0;
+  int status = idl_http_read_body(r, &text, &len);
+  if (status)
+    return status;
+  json_t *body = NULL, *error = NULL;
+  enum idl_err err = idl_json_parse_body(text, len, &body, &error);
+  free(text);
+  if (err)
+    return idl_http_send(r, 400, error);
+  static const char *const keys[] = {"email", "phoneNumber", "contactId"};
+  const json_t *v[3];
+  int given = 0;
+  for (int i = 0; i < 3; i++)
+    given += (v[i] = json_object_get(body, keys[i])) != NULL && !json_is_null(v[i]);
+  if (given != 1) {
+    json_decref(body);
+    return idl_http_send(r, 400, json_pack("{s:[s]}", "non_field_errors",
+                                           "Send exactly one of email, phoneNumber and "
+                                           "contactId."));
+  }
+  const char *field = NULL, *message = NULL;
+  memset(req, 0, sizeof(*req));
+  if (v[0] && !json_is_null(v[0])) {
+    field = "email";
+    req->which = IDL_INDEX_EMAIL;
+    if (!json_is_string(v[0]) || idl_normalize_email(json_string_value(v[0]),
+                                                     json_string_length(v[0]), buf) || !*buf)
+      message = "Enter a valid email address.";
+  } else if (v[1] && !json_is_null(v[1])) {
+    field = "phoneNumber";
+    req->which = IDL_INDEX_PHONE;
+    err = json_is_string(v[1]) ? idl_normalize_phone(json_string_value(v[1]),
+                                                     json_string_length(v[1]), buf)
+          : json_is_integer(v[1]) ? idl_normalize_phone_int(json_integer_value(v[1]), buf)
+                                  : IDL_ERR_INVAL;
+    if (err || !*buf)
+      message = "Enter a valid phone number.";
+  } else {
+    field = "contactId";
+    json_int_t id = json_is_integer(v[2]) ? json_integer_value(v[2]) : 0;
+    if (id < 1)
+      message = "A valid positive integer is required.";
+    req->contact = (uint64_t)id;
+  }
+  json_decref(body);
+  req->value = buf;
+  if (message)
+    return idl_http_send(r, 400, json_pack("{s:[s]}", field, message));
+  return 0;
+}
+
+int idl_handle_erasure(struct idl_req *r) {
+  struct idl_erase_request req;
+  char value[IDL_EMAIL_MAX_BYTES + 1] = "";
+  int status = erase_request(r, &req, value);
+  if (status)
+    return status;
+  struct idl_erasure out;
+  enum idl_err err = idl_service_erase(r->svc, &req, &out);
+  if (err)
+    return idl_http_fail(r, err);
+  return idl_http_send(r, 200, json_pack("{s:{s:I,s:I,s:I,s:I}}", "erased", "contacts",
+                                         (json_int_t)out.contacts, "customers",
+                                         (json_int_t)out.customers, "feedback",
+                                         (json_int_t)out.feedback, "tickets",
+                                         (json_int_t)out.tickets));
 }

@@ -519,8 +519,12 @@ static enum idl_err apply_batch(struct idl_mirror *m, int *more, int *resync) {
     return err;
   err = idl_store_changes(txn, from, BATCH_ENTRIES, &entries, &n);
   *more = n == BATCH_ENTRIES;
-  if (!err && n && entries[0].seq != from + 1) {
-    /* The log no longer holds what Redis lacks (trimmed meanwhile). */
+  int erased = 0; /* an erasure: the keys of values no store row holds now */
+  for (size_t i = 0; i < n; i++)
+    erased |= entries[i].kind == IDL_CHANGE_IDENTITY_ERASED;
+  if (!err && n && (entries[0].seq != from + 1 || erased)) {
+    /* The log no longer holds what Redis lacks (trimmed meanwhile), or an
+     * erasure took the values whose keys must go: rebuild from the store. */
     *resync = 1;
     for (size_t i = 0; i < n; i++)
       idl_change_fini(&entries[i]);

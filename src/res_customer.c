@@ -171,6 +171,11 @@ static enum idl_err customers_with(struct idl_txn *txn, size_t ix, const char *v
   return idl_index_pks(txn, idl_resource_table(&idl_customers), ix, value, strlen(value), pks);
 }
 
+enum idl_err idl_customers_holding(struct idl_txn *txn, enum idl_index which, const char *value,
+                                   struct idl_ids *pks) {
+  return customers_with(txn, which == IDL_INDEX_EMAIL ? IX_EMAIL : IX_PHONE, value, pks);
+}
+
 enum idl_err idl_customers_of_identity(struct idl_txn *txn, uint64_t contact,
                                        struct idl_ids *pks) {
   struct idl_identity ident;
@@ -207,28 +212,12 @@ static enum idl_err deleting(struct idl_txn *txn, const struct idl_record *rec,
   return err;
 }
 
-/* The contact graph knows the customer's email and phone. */
-static int check(struct idl_txn *txn, const struct idl_record *rec, char *why, size_t why_len) {
-  const struct {
-    enum idl_index index;
-    int field;
-    const char *what;
-  } values[] = {{IDL_INDEX_EMAIL, CUSTOMER_EMAIL, "email"},
-                {IDL_INDEX_PHONE, CUSTOMER_PHONE, "phone_number"}};
-  for (size_t i = 0; i < 2; i++) {
-    const struct idl_value *v = &rec->v[values[i].field];
-    uint64_t id;
-    if (!v->null && *v->s && idl_store_find_first(txn, values[i].index, v->s, &id)) {
-      snprintf(why, why_len, "its %s is not in the contact graph", values[i].what);
-      return 1;
-    }
-  }
-  return 0;
-}
-
+/* The contact graph learns every customer's email and phone when the
+ * customer is written; it need not hold them for ever after: a deleted
+ * contact or a value now blocked leaves the customer's identity null until
+ * its next change. So idlink-check holds customers to no rule of the graph. */
 static const struct idl_hooks hooks = {.validate = validate, .stored = stored,
-                                       .compute = compute, .deleting = deleting,
-                                       .check = check};
+                                       .compute = compute, .deleting = deleting};
 
 const struct idl_resource idl_customers = {
     .name = "customers",

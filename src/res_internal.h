@@ -67,6 +67,10 @@ enum idl_err idl_customer_reconcile(struct idl_txn *txn, const struct idl_record
 enum idl_err idl_customers_of_identity(struct idl_txn *txn, uint64_t contact,
                                        struct idl_ids *pks);
 
+/* Adds the pks of the customers whose email (or phone) is value. */
+enum idl_err idl_customers_holding(struct idl_txn *txn, enum idl_index which, const char *value,
+                                   struct idl_ids *pks);
+
 /* Adds the pks of the orders of customer. */
 enum idl_err idl_orders_of_customer(struct idl_txn *txn, uint64_t customer,
                                     struct idl_ids *pks);

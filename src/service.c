@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idlink/erasure.h"
 #include "idlink/log.h"
 #include "json.h"
 
@@ -288,6 +289,24 @@ void idl_deleted_fini(struct idl_deleted *d) {
     idl_identity_text_fini(&d->parts[i]);
   free(d->parts);
   memset(d, 0, sizeof(*d));
+}
+
+struct erase_job {
+  const struct idl_erase_request *req;
+  struct idl_erasure out;
+};
+
+static enum idl_err apply_erase(struct idl_txn *txn, void *arg) {
+  struct erase_job *job = arg;
+  return idl_erase(txn, job->req, idl_now_ms(), &job->out);
+}
+
+enum idl_err idl_service_erase(struct idl_service *svc, const struct idl_erase_request *req,
+                               struct idl_erasure *out) {
+  struct erase_job job = {.req = req};
+  enum idl_err err = idl_writer_submit(svc->writer, apply_erase, &job, NULL);
+  *out = job.out;
+  return err;
 }
 
 static enum idl_err apply_write(struct idl_txn *txn, void *arg) {

@@ -14,6 +14,7 @@ enum idl_change_kind {
   IDL_CHANGE_RECORD, /* a collection's record: "customer.created", ... with its pk */
   IDL_CHANGE_CONTACT_DELETED, /* contact, and primary: its identity's primary before */
   IDL_CHANGE_IDENTITY_SPLIT,  /* primary: the one before; absorbed: the parts' primaries */
+  IDL_CHANGE_IDENTITY_ERASED, /* primary (0: none active); absorbed: the contacts erased */
 };
 
 #define IDL_CHANGE_NAME_MAX 48

@@ -82,6 +82,13 @@ enum idl_err idl_service_delete_contact(struct idl_service *svc, uint64_t id,
                                         struct idl_deleted *out);
 void idl_deleted_fini(struct idl_deleted *d);
 
+/* POST /erasure (SPEC section 10): erases the identity req names.
+ * IDL_ERR_NOTFOUND when nothing holds the value. */
+struct idl_erase_request;
+struct idl_erasure;
+enum idl_err idl_service_erase(struct idl_service *svc, const struct idl_erase_request *req,
+                               struct idl_erasure *out);
+
 /* The junk-value rules the service matches under (NULL: none). */
 const struct idl_blocklist *idl_service_blocklist(const struct idl_service *svc);
 
