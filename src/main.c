@@ -12,6 +12,8 @@
 #include "idlink/blocklist.h"
 #include "idlink/http.h"
 #include "idlink/log.h"
+#include "idlink/normalize.h"
+#include "idlink/phone_region.h"
 #include "idlink/service.h"
 
 struct config {
@@ -30,6 +32,7 @@ struct config {
   size_t max_upload;
   int64_t crm_channel;
   uint64_t max_identity;
+  const char *phone_region;
   const char *blocklists[32]; /* --blocklist, in the order given */
   size_t n_blocklists;
   size_t map_size;
@@ -72,6 +75,9 @@ struct config {
   XX(MAX_IDENTITY, "max-identity-contacts", "N", "IDLINK_MAX_IDENTITY_CONTACTS",         \
      "a request never makes an identity larger: it merges and creates nothing, and is "   \
      "listed by GET /conflicts (1000)")                                                  \
+  XX(PHONE_REGION, "phone-region", "CC", "IDLINK_PHONE_REGION",                          \
+     "parse phones as dialled in region CC (ISO 3166, e.g. TR) and keep them as E.164, "  \
+     "with libphonenumber; a store keeps the normalization it was built with (none)")   \
   XX(BLOCKLIST, "blocklist", "default|FILE", "IDLINK_BLOCKLIST",                         \
      "junk emails and phones never matched: default, the shipped rules; FILE, lines "     \
      "email:PATTERN or phone:PATTERN ('*' any run); give it as often as needed (none)")  \
@@ -213,6 +219,14 @@ static void apply(struct config *c, enum option_id opt, const char *name, const 
   case OPT_MAX_UPLOAD: c->max_upload = parse_size(name, v, 1, (size_t)1 << 40); break;
   case OPT_CRM_CHANNEL: c->crm_channel = (int64_t)parse_size(name, v, 1, (size_t)INT64_MAX); break;
   case OPT_MAX_IDENTITY: c->max_identity = parse_size(name, v, 1, (size_t)1 << 40); break;
+  case OPT_PHONE_REGION:
+    if (!idl_phone_region_built_in())
+      die_usage(name, "'%s': libphonenumber is not built into this idlinkd", v);
+    if (idl_normalize_set_phone_region(v) != IDL_ERR_OK)
+      die_usage(name, "expected a region libphonenumber knows (ISO 3166 alpha-2 in capitals, "
+                "such as TR), got '%s'", v);
+    c->phone_region = v;
+    break;
   case OPT_BLOCKLIST:
     if (c->n_blocklists == sizeof(c->blocklists) / sizeof(c->blocklists[0]))
       die_usage(name, "given more than 32 times ('%s')", v);
@@ -325,7 +339,8 @@ int main(int argc, char **argv) {
   }
   if (err) {
     fprintf(stderr, "idlinkd: cannot open the store in %s: %s\n", c.data,
-            idl_strerror(err));
+            err == IDL_ERR_INVAL ? "it was built with other options (see the line above)"
+                                 : idl_strerror(err));
     idl_blocklist_free(blocklist);
     return 1;
   }

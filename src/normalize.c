@@ -2,6 +2,8 @@
  * JSON parser; the functions here still refuse malformed sequences. */
 #include "idlink/normalize.h"
 
+#include "idlink/phone_region.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -84,7 +86,38 @@ enum idl_err idl_normalize_email(const char *in, size_t len, char *out) {
   return IDL_ERR_OK;
 }
 
+static enum idl_err normalize_digits(const char *in, size_t len, char *out);
+
+/* --phone-region: set once at start, before any thread reads it. */
+static char phone_region[3];
+
+enum idl_err idl_normalize_set_phone_region(const char *region) {
+  if (!region || !*region) {
+    phone_region[0] = '\0';
+    return IDL_ERR_OK;
+  }
+  if (!idl_phone_region_built_in() || strlen(region) != 2 || !idl_phone_region_known(region))
+    return IDL_ERR_INVAL;
+  memcpy(phone_region, region, 3);
+  return IDL_ERR_OK;
+}
+
+const char *idl_normalize_phone_region(void) {
+  return phone_region;
+}
+
+/* The phone as E.164 when a region is set (libphonenumber's rules); else
+ * the digits as section 2 keeps them. */
+static enum idl_err region_phone(const char *in, size_t len, char *out) {
+  return *phone_region ? idl_phone_region_e164(phone_region, in, len, out) : IDL_ERR_OK;
+}
+
 enum idl_err idl_normalize_phone(const char *in, size_t len, char *out) {
+  enum idl_err err = normalize_digits(in, len, out);
+  return err ? err : region_phone(in, len, out);
+}
+
+static enum idl_err normalize_digits(const char *in, size_t len, char *out) {
   size_t start, end;
   if (trim(in, len, &start, &end) < 0)
     return IDL_ERR_INVAL;
@@ -113,7 +146,9 @@ enum idl_err idl_normalize_phone_int(int64_t value, char *out) {
     return IDL_ERR_INVAL;
   /* INT64_MAX has 19 digits: always within the 20-digit bound. */
   snprintf(out, IDL_PHONE_MAX_BYTES + 1, "%lld", (long long)value);
-  return IDL_ERR_OK;
+  char digits[IDL_PHONE_MAX_BYTES + 1];
+  memcpy(digits, out, sizeof(digits));
+  return region_phone(digits, strlen(digits), out);
 }
 
 int idl_utf8_valid(const char *in, size_t len) {

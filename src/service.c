@@ -6,6 +6,7 @@
 
 #include "idlink/erasure.h"
 #include "idlink/log.h"
+#include "idlink/normalize.h"
 #include "json.h"
 
 /* Large identities are rendered once per snapshot: requests answered from
@@ -40,6 +41,28 @@ static uint64_t mirror_floor(void *arg) {
   return idl_mirror_applied(svc->mirror);
 }
 
+/* The store keeps phones as it was built to: one built with a region (or
+ * without) refuses to start with another, which would break matching. A
+ * store without a record is recorded as it is started: an empty one with the
+ * region given, one holding contacts with section 2's digits. */
+static enum idl_err keep_phone_region(struct idl_txn *txn) {
+  char *recorded = NULL;
+  const char *region = idl_normalize_phone_region();
+  struct idl_store_info info;
+  enum idl_err err = idl_store_meta_get_text(txn, IDL_META_PHONE_REGION, &recorded);
+  if (!err && !recorded && !(err = idl_store_info(txn, &info)))
+    err = idl_store_meta_put_text(txn, IDL_META_PHONE_REGION, info.contacts ? "" : region);
+  if (!err && recorded && strcmp(recorded, region)) {
+    idl_log_error("the store keeps phones %s%s; starting it %s%s would break matching: start "
+                  "it as it was built, or restore a snapshot into a new store",
+                  *recorded ? "as E.164 of region " : "as section 2's digits", recorded,
+                  *region ? "with --phone-region " : "without --phone-region", region);
+    err = IDL_ERR_INVAL;
+  }
+  free(recorded);
+  return err;
+}
+
 /* Before anything else writes to the store: a store from before bridges
  * gets the legacy bridges that keep each of its identities whole (once), and
  * the indexes follow the junk-value rules where they changed. */
@@ -58,6 +81,8 @@ static enum idl_err prepare_store(struct idl_store *s, int *rules_changed) {
       idl_log_info("gave %llu legacy bridges to identities a request had joined, so that "
                    "each stays whole", (unsigned long long)added);
   }
+  if (!err)
+    err = keep_phone_region(txn);
   if (!err)
     err = idl_links_apply_blocklist(txn, idl_now_ms(), &moved);
   *rules_changed = moved > 0;

@@ -215,10 +215,11 @@ static int pack_tables(msgpack_packer *pk, const struct idl_snapshot_header *h) 
  * idl_blocklist_text writes them), so that the rows are checked and
  * restored under the same rules. */
 static int pack_header(msgpack_packer *pk, const struct idl_snapshot_header *h,
-                       const char *blocklist) {
-  size_t extra = *blocklist ? 1 : 0;
+                       const char *blocklist, const char *region) {
+  size_t extra = (*blocklist ? 1 : 0) + (*region ? 1 : 0);
   return msgpack_pack_map(pk, (h->version == 1 ? 5 : 7) + extra) ||
-         (extra && (pack_cstr(pk, "blocklist") || pack_cstr(pk, blocklist))) ||
+         (*blocklist && (pack_cstr(pk, "blocklist") || pack_cstr(pk, blocklist))) ||
+         (*region && (pack_cstr(pk, "phone_region") || pack_cstr(pk, region))) ||
          pack_cstr(pk, "format") ||
          pack_cstr(pk, IDL_SNAPSHOT_FORMAT) || pack_cstr(pk, "version") ||
          msgpack_pack_uint64(pk, h->version) || pack_cstr(pk, "created_at") ||
@@ -318,13 +319,17 @@ enum idl_err idl_snapshot_write(struct idl_txn *txn, int fd, const struct idl_du
   err = table_positions(txn, &h);
   for (size_t i = 0; i < IDL_SNAPSHOT_TABLES; i++)
     d.total += h.rows[i];
-  char *blocklist = NULL;
+  char *blocklist = NULL, *region = NULL;
   if (!err)
     err = idl_store_recorded_blocklist(txn, &blocklist);
   if (!err)
-    err = pack_header(&d.pk, &h, blocklist ? blocklist : "") ? IDL_ERR_IO
-                                                             : idl_store_scan_contacts(txn, dump_row, &d);
+    err = idl_store_meta_get_text(txn, IDL_META_PHONE_REGION, &region);
+  if (!err)
+    err = pack_header(&d.pk, &h, blocklist ? blocklist : "", region ? region : "")
+              ? IDL_ERR_IO
+              : idl_store_scan_contacts(txn, dump_row, &d);
   free(blocklist);
+  free(region);
   if (!err)
     err = dump_tables(txn, &d, &h);
   if (!err && pack_trailer(&d, o))
@@ -483,6 +488,23 @@ static enum idl_err read_blocklist(struct reader *r, const msgpack_object *o) {
   return IDL_ERR_OK;
 }
 
+/* The optional "phone_region": the --phone-region the store parsed phones
+ * in, two letters, for the caller (a restore keeps it). */
+static enum idl_err read_phone_region(struct reader *r, const msgpack_object *o) {
+  for (uint32_t i = 0; i < o->via.map.size; i++) {
+    const msgpack_object *v = &o->via.map.ptr[i].val;
+    if (!key_is(&o->via.map.ptr[i], "phone_region"))
+      continue;
+    if (v->type != MSGPACK_OBJECT_STR || v->via.str.size != 2)
+      return bad(r, IDL_ERR_CORRUPT, "header: phone_region must be a two-letter region");
+    char region[3] = {v->via.str.ptr[0], v->via.str.ptr[1], '\0'};
+    enum idl_err err = r->opts->phone_region ? r->opts->phone_region(region, r->opts->arg)
+                                             : IDL_ERR_OK;
+    return err ? bad(r, err, "cannot take the phone region: %s", idl_strerror(err)) : err;
+  }
+  return IDL_ERR_OK;
+}
+
 static enum idl_err read_header(struct reader *r, struct idl_snapshot_header *h) {
   if (r->len == 0)
     return bad(r, IDL_ERR_CORRUPT, "empty file: not an idlink snapshot");
@@ -506,7 +528,8 @@ static enum idl_err read_header(struct reader *r, struct idl_snapshot_header *h)
     return bad(r, IDL_ERR_CORRUPT,
                "header: created_at, contacts and last_seq must be unsigned integers");
   h->created_at = (int64_t)created;
-  if ((err = read_tables_header(r, o, h)) || (err = read_blocklist(r, o)))
+  if ((err = read_tables_header(r, o, h)) || (err = read_blocklist(r, o)) ||
+      (err = read_phone_region(r, o)))
     return err;
   if (h->last_seq > MAX_RESTORED)
     return bad(r, IDL_ERR_CORRUPT, "header: last_seq %llu is above %llu: sequence numbers "
@@ -849,6 +872,12 @@ static enum idl_err load_blocklist(const struct idl_blocklist *bl, void *arg) {
   return err;
 }
 
+/* The new store keeps phones as the snapshot's did. */
+static enum idl_err load_phone_region(const char *region, void *arg) {
+  struct loader *l = arg;
+  return idl_store_meta_put_text(l->txn, IDL_META_PHONE_REGION, region);
+}
+
 static enum idl_err load_row(const struct idl_contact *c, void *arg) {
   struct loader *l = arg;
   enum idl_err err = idl_bulk_add(l->bulk, c);
@@ -897,7 +926,8 @@ static enum idl_err load(struct idl_store *s, const void *buf, size_t len, struc
                          struct idl_snapshot_header *h, char *why, size_t why_len,
                          int *refused) {
   struct idl_snapshot_read_opts ro = {.row = load_row, .record = load_record,
-                                      .blocklist = load_blocklist, .arg = l};
+                                      .blocklist = load_blocklist,
+                                      .phone_region = load_phone_region, .arg = l};
   struct idl_txn *txn = NULL;
   enum idl_err err = idl_txn_begin_write(s, NULL, &txn);
   l->txn = txn;

@@ -631,19 +631,14 @@ int idl_store_blocked(const struct idl_store *s, enum idl_index which, const cha
   return idl_blocklist_blocks(s->blocklist, which, value);
 }
 
-enum idl_err idl_store_record_blocklist(struct idl_txn *txn) {
-  char *text = idl_blocklist_text(txn->s->blocklist);
-  if (!text)
-    return IDL_ERR_NOMEM;
-  MDB_val k = {strlen(META_BLOCKLIST), META_BLOCKLIST}, v = {strlen(text), text};
+enum idl_err idl_store_meta_put_text(struct idl_txn *txn, const char *key, const char *text) {
+  MDB_val k = {strlen(key), (void *)key}, v = {strlen(text), (void *)text};
   txn->dirty = 1;
-  enum idl_err err = xlate(mdb_put(txn->txn, txn->s->meta, &k, &v, 0), "write metadata");
-  free(text);
-  return err;
+  return xlate(mdb_put(txn->txn, txn->s->meta, &k, &v, 0), "write metadata");
 }
 
-enum idl_err idl_store_recorded_blocklist(struct idl_txn *txn, char **text) {
-  MDB_val k = {strlen(META_BLOCKLIST), META_BLOCKLIST}, v;
+enum idl_err idl_store_meta_get_text(struct idl_txn *txn, const char *key, char **text) {
+  MDB_val k = {strlen(key), (void *)key}, v;
   *text = NULL;
   int rc = mdb_get(txn->txn, txn->s->meta, &k, &v);
   if (rc == MDB_NOTFOUND)
@@ -655,6 +650,19 @@ enum idl_err idl_store_recorded_blocklist(struct idl_txn *txn, char **text) {
   memcpy(*text, v.mv_data, v.mv_size);
   (*text)[v.mv_size] = '\0';
   return IDL_ERR_OK;
+}
+
+enum idl_err idl_store_record_blocklist(struct idl_txn *txn) {
+  char *text = idl_blocklist_text(txn->s->blocklist);
+  if (!text)
+    return IDL_ERR_NOMEM;
+  enum idl_err err = idl_store_meta_put_text(txn, META_BLOCKLIST, text);
+  free(text);
+  return err;
+}
+
+enum idl_err idl_store_recorded_blocklist(struct idl_txn *txn, char **text) {
+  return idl_store_meta_get_text(txn, META_BLOCKLIST, text);
 }
 
 static enum idl_err index_update(struct idl_txn *txn, enum idl_index which,

@@ -19,6 +19,15 @@ enum idl_err idl_normalize_email(const char *in, size_t len, char *out);
  * IDL_PHONE_MAX_BYTES + 1 bytes. Returns as idl_normalize_email. */
 enum idl_err idl_normalize_phone(const char *in, size_t len, char *out);
 
+/* Phones are parsed as dialled in region (--phone-region: ISO 3166 alpha-2)
+ * and kept as E.164, or, with NULL or "", kept as section 2 says. Set once
+ * at start. IDL_ERR_INVAL when libphonenumber is not built in or does not
+ * know the region. */
+enum idl_err idl_normalize_set_phone_region(const char *region);
+
+/* The region set, "" when none. */
+const char *idl_normalize_phone_region(void);
+
 /* A phone given as a JSON integer: its decimal digits. IDL_ERR_INVAL when
  * negative. */
 enum idl_err idl_normalize_phone_int(int64_t value, char *out);

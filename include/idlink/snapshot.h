@@ -60,6 +60,9 @@ struct idl_snapshot_read_opts {
   /* called once, before the rows, with the junk-value rules the store kept
    * its indexes under (the header's "blocklist"), when it had any; may be NULL */
   enum idl_err (*blocklist)(const struct idl_blocklist *bl, void *arg);
+  /* called once, before the rows, with the header's "phone_region" (the
+   * --phone-region the store parsed phones in), when it has one; may be NULL */
+  enum idl_err (*phone_region)(const char *region, void *arg);
   void *arg;                  /* for all */
 };
 

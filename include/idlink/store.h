@@ -198,6 +198,15 @@ enum idl_err idl_store_recorded_blocklist(struct idl_txn *txn, char **text);
 enum idl_err idl_store_reindex(struct idl_txn *txn, const struct idl_contact *c,
                                const struct idl_blocklist *old, int *dropped, int *added);
 
+/* A text the store keeps under key (write txn to put); *text malloc'd, NULL
+ * when there is none. */
+enum idl_err idl_store_meta_put_text(struct idl_txn *txn, const char *key, const char *text);
+enum idl_err idl_store_meta_get_text(struct idl_txn *txn, const char *key, char **text);
+
+/* The meta key of the phone normalization a store was built with: "" for
+ * section 2's digits, else the --phone-region it parses phones in. */
+#define IDL_META_PHONE_REGION "phone_region"
+
 /* The meta key set once a store keeps bridges (SPEC section 10): from then
  * on every identity is connected over its links. */
 #define IDL_META_BRIDGES "bridges"
