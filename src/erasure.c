@@ -28,9 +28,11 @@ static int has(const struct values *vs, enum idl_index which, const char *value)
   return 0;
 }
 
-/* Adds value; *grew is set when it is new. */
-static enum idl_err add(struct values *vs, enum idl_index which, const char *value, int *grew) {
-  if (!*value || has(vs, which, value))
+/* Adds value; *grew is set when it is new. A blocked value names no one:
+ * the erased rows lose it, but it leads to no other row. */
+static enum idl_err add(struct idl_txn *txn, struct values *vs, enum idl_index which,
+                        const char *value, int *grew) {
+  if (!*value || has(vs, which, value) || idl_store_blocked(idl_txn_store(txn), which, value))
     return IDL_ERR_OK;
   char **v = idl_grow(vs->v[which], &vs->cap[which], vs->n[which], sizeof(*v));
   if (!v)
@@ -68,8 +70,8 @@ static enum idl_err gather_identity(struct gather *g, uint64_t id) {
     return err;
   for (size_t i = 0; !err && i < ident.n; i++) {
     const struct idl_contact *c = &ident.c[i];
-    if (!(err = add(g->vs, IDL_INDEX_EMAIL, c->email, &g->grew)) &&
-        !(err = add(g->vs, IDL_INDEX_PHONE, c->phone, &g->grew)))
+    if (!(err = add(g->txn, g->vs, IDL_INDEX_EMAIL, c->email, &g->grew)) &&
+        !(err = add(g->txn, g->vs, IDL_INDEX_PHONE, c->phone, &g->grew)))
       err = idl_ids_add_unique(g->rows, c->id);
   }
   idl_identity_fini(&ident);
@@ -85,6 +87,13 @@ static enum idl_err gather_row(const struct idl_contact *c, void *arg) {
   if (c->deleted_ms == IDL_TIME_NULL && !idl_ids_contains(g->rows, c->id))
     return gather_identity(g, c->id);
   return idl_ids_add_unique(g->rows, c->id);
+}
+
+/* The identity of active contact id, to begin with. */
+static enum idl_err gather_identity_of(struct idl_txn *txn, struct values *vs,
+                                       struct idl_ids *rows, uint64_t id) {
+  struct gather g = {txn, vs, rows, 0};
+  return gather_identity(&g, id);
 }
 
 /* Every row to erase: one pass over the contacts, again while the values
@@ -257,12 +266,15 @@ enum idl_err idl_erase(struct idl_txn *txn, const struct idl_erase_request *req,
     struct idl_contact c;
     if (!(err = idl_store_get(txn, req->contact, &c))) {
       primary = c.deleted_ms == IDL_TIME_NULL ? idl_contact_primary(&c) : 0;
-      if (!(err = add(&vs, IDL_INDEX_EMAIL, c.email, &grew)) &&
-          !(err = add(&vs, IDL_INDEX_PHONE, c.phone, &grew)))
-        err = idl_ids_push(&rows, c.id);
+      if (c.deleted_ms != IDL_TIME_NULL && !*c.email && !*c.phone)
+        err = IDL_ERR_NOTFOUND; /* erased already: nothing holds anything */
+      if (!err && !(err = add(txn, &vs, IDL_INDEX_EMAIL, c.email, &grew)) &&
+          !(err = add(txn, &vs, IDL_INDEX_PHONE, c.phone, &grew)))
+        err = c.deleted_ms == IDL_TIME_NULL ? gather_identity_of(txn, &vs, &rows, c.id)
+                                            : idl_ids_push(&rows, c.id);
     }
   } else {
-    err = add(&vs, req->which, req->value, &grew);
+    err = add(txn, &vs, req->which, req->value, &grew);
   }
   if (!err)
     err = gather(txn, &vs, &rows);

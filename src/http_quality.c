@@ -224,6 +224,10 @@ static int erase_request(struct idl_req *r, struct idl_erase_request *req, char 
   }
   json_decref(body);
   req->value = buf;
+  /* A junk value (such as test@test.com) names no one. */
+  if (!message && !req->contact &&
+      idl_blocklist_blocks(idl_service_blocklist(r->svc), req->which, buf))
+    message = "This value is on the blocklist: it names no one. Erase by contactId.";
   if (message)
     return idl_http_send(r, 400, json_pack("{s:[s]}", field, message));
   return 0;
