@@ -268,6 +268,49 @@ static void test_blocklist_patterns(void) {
   idl_blocklist_free(bl);
 }
 
+struct edges {
+  char text[512];
+  size_t len, n;
+};
+
+static enum idl_err note_edge(const struct idl_link *l, void *arg) {
+  static const char *const via[] = {"email", "phone", "bridge"};
+  struct edges *e = arg;
+  e->n++;
+  e->len += (size_t)snprintf(e->text + e->len, sizeof(e->text) - e->len, "%llu-%llu %s %s;",
+                             (unsigned long long)l->from, (unsigned long long)l->to,
+                             via[l->via], l->value);
+  return IDL_ERR_OK;
+}
+
+/* Explain's spanning tree: every contact of a merged identity reached once,
+ * each link saying why (a shared value, or the bridge of a request). */
+static void test_explain_spanning_tree(void) {
+  struct test_store t;
+  open_store(&t);
+  identify(&t, "a@x.io", "100", 1000); /* 1 */
+  identify(&t, "a@x.io", "200", 2000); /* 2: shares a@ with 1 */
+  identify(&t, "c@x.io", "200", 3000); /* 3: shares 200 with 2 */
+  identify(&t, "d@x.io", "400", 4000); /* 4 */
+  ASSERT_EQ(identify(&t, "d@x.io", "100", 5000), 1); /* a bridge joins 4 */
+  struct idl_txn *txn;
+  struct idl_identity ident;
+  ASSERT_OK(idl_txn_begin_read(t.s, &txn));
+  ASSERT_OK(idl_identity_of_contact(txn, 3, &ident));
+  idl_contacts_sort(ident.c, ident.n);
+  size_t comp[8];
+  struct edges e = {0};
+  ASSERT_OK(idl_links_components(txn, ident.c, ident.n, comp, note_edge, &e));
+  idl_txn_abort(txn);
+  ASSERT_EQ(ident.n, 4);
+  ASSERT_EQ(e.n, ident.n - 1);
+  for (size_t i = 0; i < ident.n; i++)
+    ASSERT_EQ(comp[i], 0);
+  ASSERT_STR(e.text, "1-2 email a@x.io;2-3 phone 200;4-1 bridge d@x.io;");
+  idl_identity_fini(&ident);
+  test_store_close(&t);
+}
+
 static void test_hub_guard(void) {
   struct test_store t;
   snprintf(t.dir, sizeof(t.dir), "/tmp/idlink-test-XXXXXX");
@@ -302,5 +345,6 @@ int main(int argc, char **argv) {
   RUN(test_blocked_values_in_every_position);
   RUN(test_blocklist_patterns);
   RUN(test_hub_guard);
+  RUN(test_explain_spanning_tree);
   TEST_EXIT();
 }
