@@ -9,8 +9,9 @@ CTEST_ARGS ?= --parallel $(JOBS)
 
 DEPS_BUILD := cmake make gcc pkg-config libcivetweb-dev liblmdb-dev libhiredis-dev \
               libmsgpack-dev libjansson-dev zlib1g-dev libxlsxwriter-dev \
-              libcsv-dev libfreexl-dev libzip-dev libexpat1-dev g++ libphonenumber-dev
-DEPS_TEST := $(DEPS_BUILD) python3 python3-openpyxl python3-xlwt python3-xlrd curl \
+              libcsv-dev libfreexl-dev libzip-dev libexpat1-dev g++ libphonenumber-dev \
+              libssl-dev
+DEPS_TEST := $(DEPS_BUILD) python3 python3-openpyxl python3-xlwt python3-xlrd curl prometheus \
              redis-server
 DEPS_BENCH := $(DEPS_BUILD) wrk curl redis-server python3 python3-openpyxl
 

@@ -20,6 +20,11 @@
 #include <unistd.h>
 
 #include "http_internal.h"
+#include "idlink/metrics.h"
+
+#include <dlfcn.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include "json.h"
 #include "idlink/log.h"
 
@@ -43,6 +48,9 @@ struct idl_http {
   int64_t crm_channel;
   unsigned peer_bodies, peer_connections;
   struct idl_http_guard *guard;
+  struct idl_tokens *tokens;
+  struct idl_access_log *access_log;
+  const char *tls_cert, *tls_key; /* HTTPS when set */
   atomic_int in_flight; /* requests inside a handler */
   atomic_int draining;  /* set by idl_http_stop: new requests get 503 */
 };
@@ -60,6 +68,20 @@ static struct idl_log_limit server_error_log;
  * HEAD request only the head goes. Status line, headers and body leave in one
  * write: civetweb's header calls send each line on its own, which costs a
  * packet per line. */
+int idl_http_write(struct idl_req *r, const void *data, size_t len) {
+  int n = mg_write(r->conn, data, len);
+  if (n > 0)
+    r->bytes += (uint64_t)n;
+  return n;
+}
+
+int idl_http_chunk(struct idl_req *r, const void *data, size_t len) {
+  int n = mg_send_chunk(r->conn, data, (unsigned)len);
+  if (n > 0)
+    r->bytes += len;
+  return n;
+}
+
 static int send_text(struct idl_req *r, int status, char *text, size_t len,
                      const char *extra) {
   static const char no_memory[] = "{\"detail\":\"Out of memory.\"}";
@@ -68,7 +90,7 @@ static int send_text(struct idl_req *r, int status, char *text, size_t len,
     char head[160];
     int n = snprintf(head, sizeof(head), "HTTP/1.1 204 No Content\r\n%s%s\r\n",
                      r->close ? "Connection: close\r\n" : "", extra ? extra : "");
-    mg_write(r->conn, head, (size_t)n);
+    idl_http_write(r, head, (size_t)n);
     return 204;
   }
   if (!text)
@@ -96,7 +118,7 @@ static int send_text(struct idl_req *r, int status, char *text, size_t len,
   if (out) {
     memcpy(out, head, (size_t)n);
     memcpy(out + n, payload, body);
-    mg_write(r->conn, out, (size_t)n + body);
+    idl_http_write(r, out, (size_t)n + body);
   }
   free(out);
   free(text);
@@ -318,6 +340,7 @@ static const struct idl_route routes[] = {
     {"GET", "/conflicts", idl_handle_conflicts},
     {"POST", "/erasure", idl_handle_erasure},
     {"GET", "/healthz", idl_handle_healthz},
+    {"GET", "/metrics", idl_handle_metrics},
     {"GET", "/api/v1/identities/", idl_handle_identity_find},
     {"GET", "/api/v1/identities/{id}/", idl_handle_identity_view},
     {"GET", "/upload/customers", idl_handle_upload_page},
@@ -461,6 +484,7 @@ static void connection_close(const struct mg_connection *conn) {
 }
 
 static int dispatch(struct mg_connection *conn, void *cbdata) {
+  int64_t started_us = idl_now_us();
   struct idl_http *h = cbdata;
   const struct mg_request_info *ri = mg_get_request_info(conn);
   struct idl_req r = {.conn = conn, .svc = h->svc, .http = h, .max_body = h->max_body,
@@ -481,13 +505,38 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
     ;
   else if (len < 0 || (size_t)len != strlen(path))
     status = idl_http_detail(&r, 404, "Not found.");
+  else if (h->tokens && strcmp(path, "/healthz") != 0 &&
+           (status = idl_tokens_check(h->tokens, &r, idl_route_role(r.method, path))))
+    ;
   else
     status = route(&r, path);
+  idl_access_log_write(h->access_log, &r, status, started_us);
+  idl_metrics_request(r.route, r.method, status, (double)(idl_now_us() - started_us) / 1e6);
   atomic_fetch_sub(&h->in_flight, 1);
   return status;
 }
 
 /* ---------------------------------------------------------- start/stop */
+
+/* HTTPS: the certificate chain and the key from their own files, into
+ * civetweb's OpenSSL context (its ssl_certificate option wants both in one
+ * file). 1: done; -1: refused, and the server does not start. */
+static int init_tls(void *ssl_ctx, void *user_data) {
+  struct idl_http *h = user_data;
+  SSL_CTX *ctx = ssl_ctx;
+  if (SSL_CTX_use_certificate_chain_file(ctx, h->tls_cert) != 1) {
+    idl_log_error("http: --tls-cert %s: not a PEM certificate (chain) that can be read: %s",
+                  h->tls_cert, ERR_reason_error_string(ERR_get_error()));
+    return -1;
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, h->tls_key, SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key(ctx) != 1) {
+    idl_log_error("http: --tls-key %s: not the PEM private key of the certificate: %s",
+                  h->tls_key, ERR_reason_error_string(ERR_get_error()));
+    return -1;
+  }
+  return 1;
+}
 
 static int authorize_all(struct mg_connection *conn, void *cbdata) {
   (void)conn;
@@ -555,6 +604,21 @@ static int http_error(struct mg_connection *conn, int status, const char *msg) {
 
 int idl_http_ipv6(void) { return mg_check_feature(8) != 0; }
 
+/* civetweb loads OpenSSL at run time. Debian 12's civetweb 1.15 calls
+ * SSL_get_peer_certificate on every TLS connection, a function OpenSSL 3
+ * no longer exports (it became a macro of SSL_get1_peer_certificate): its
+ * pointer stays NULL and the first HTTPS request would crash the server. So
+ * TLS is offered only when the loaded OpenSSL has it. */
+int idl_http_tls(void) {
+  if (!mg_check_feature(2))
+    return 0;
+  void *ssl = dlopen("libssl.so", RTLD_LAZY | RTLD_LOCAL);
+  int ok = ssl && dlsym(ssl, "SSL_get_peer_certificate") != NULL;
+  if (ssl)
+    dlclose(ssl);
+  return ok;
+}
+
 enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts *opts,
                             struct idl_http **out) {
   if (opts->listen[0] == '[' && !idl_http_ipv6()) {
@@ -567,6 +631,8 @@ enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts 
     return IDL_ERR_NOMEM;
   h->svc = svc;
   h->max_body = opts->max_body;
+  h->tokens = opts->tokens;
+  h->access_log = opts->access_log;
   h->max_upload = opts->max_upload ? opts->max_upload : (size_t)64 << 20;
   h->crm_channel = opts->crm_channel > 0 ? opts->crm_channel : 1;
   snprintf(h->listen, sizeof(h->listen), "%s", opts->listen);
@@ -580,11 +646,16 @@ enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts 
     free(h);
     return IDL_ERR_NOMEM;
   }
-  char threads[16];
+  char threads[16], listen[80];
   snprintf(threads, sizeof(threads), "%u", opts->threads);
+  /* civetweb marks a TLS port with a trailing 's'. */
+  snprintf(listen, sizeof(listen), "%s%s", opts->listen, opts->tls_cert ? "s" : "");
+  h->tls_cert = opts->tls_cert;
+  h->tls_key = opts->tls_key;
   /* Connections wait for a worker in a queue as long as the pool, and in
    * the kernel's backlog beyond that. */
-  const char *options[] = {"listening_ports", opts->listen,
+  const char *options[] = {"listening_ports", listen,
+                           "ssl_protocol_version", "4", /* TLS 1.2 and later */
                            "num_threads", threads,
                            "connection_queue", threads,
                            "listen_backlog", "4096",
@@ -598,11 +669,12 @@ enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts 
   struct mg_callbacks callbacks = {.log_message = log_message, .http_error = http_error,
                                    .init_connection = init_connection,
                                    .end_request = end_request,
-                                   .connection_close = connection_close};
+                                   .connection_close = connection_close,
+                                   .init_ssl = opts->tls_cert ? init_tls : NULL};
   struct mg_init_data init = {&callbacks, h, options};
   char text[256] = "";
   struct mg_error_data error = {.text = text, .text_buffer_size = sizeof(text)};
-  mg_init_library(0);
+  mg_init_library(opts->tls_cert ? MG_FEATURES_TLS : 0);
   h->ctx = mg_start2(&init, &error);
   if (!h->ctx) {
     mg_exit_library();

@@ -224,8 +224,8 @@ int idl_handle_upload_page(struct idl_req *r) {
   char head[256];
   int h = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: text/html; "
                    "charset=utf-8\r\nCache-Control: no-cache\r\nContent-Length: %d\r\n\r\n", n);
-  mg_write(r->conn, head, (size_t)h);
+  idl_http_write(r, head, (size_t)h);
   if (!r->head_only)
-    mg_write(r->conn, page, (size_t)n);
+    idl_http_write(r, page, (size_t)n);
   return 200;
 }

@@ -23,7 +23,14 @@ struct idl_req {
   const char *route;  /* the matched route's template, for logs */
   int head_only;      /* a HEAD request: the answer's head only */
   int close;          /* close the connection after the answer */
+  char token_name[64]; /* the NAME of the request's token, for the access log */
+  char route_buf[96];  /* a route template built for the request (a collection's) */
+  uint64_t bytes;      /* bytes of the answer sent, for the access log */
 };
+
+/* mg_write and mg_send_chunk, counting the bytes into r->bytes. */
+int idl_http_write(struct idl_req *r, const void *data, size_t len);
+int idl_http_chunk(struct idl_req *r, const void *data, size_t len);
 
 typedef int (*idl_handler)(struct idl_req *r);
 
@@ -141,6 +148,18 @@ void idl_http_put_encoded(struct idl_text *t, const char *s);
  * /api/v1/{collection}/export/ does. */
 int idl_http_export(struct idl_req *r, const struct idl_resource *res, const char *query);
 
+/* Writes r's line to the access log (NULL: none). */
+void idl_access_log_write(struct idl_access_log *l, const struct idl_req *r, int status,
+                          int64_t started_us);
+
+/* The role a request needs: admin for /erasure, read for GET, HEAD and the
+ * read-only lookup, write for any other. */
+enum idl_role idl_route_role(const char *method, const char *path);
+
+/* Checks r's token against role needed: 0, or the status of the 401 or 403
+ * it has answered. */
+int idl_tokens_check(struct idl_tokens *t, struct idl_req *r, enum idl_role needed);
+
 /* Handlers, one file per resource. */
 int idl_handle_identify(struct idl_req *r);
 int idl_handle_create(struct idl_req *r);
@@ -157,6 +176,7 @@ int idl_handle_explain(struct idl_req *r);
 int idl_handle_blocklist(struct idl_req *r);
 int idl_handle_conflicts(struct idl_req *r);
 int idl_handle_erasure(struct idl_req *r);
+int idl_handle_metrics(struct idl_req *r);
 int idl_handle_upload_page(struct idl_req *r);
 
 #endif

@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "http_internal.h"
+#include "idlink/metrics.h"
 #include "json.h"
+#include "record_internal.h"
 
 #define CHANGES_DEFAULT_LIMIT 100
 #define CHANGES_MAX_LIMIT 1000
@@ -103,4 +105,56 @@ int idl_handle_healthz(struct idl_req *r) {
   if (body)
     json_object_set_new(body, "mirror", mirror);
   return idl_http_send(r, 200, body);
+}
+
+/* GET /metrics: Prometheus' text format (SPEC section 11). */
+struct record_counts {
+  const char *names[32];
+  uint64_t counts[32];
+  size_t n;
+};
+
+static enum idl_err count_records(struct idl_txn *txn, void *arg) {
+  struct record_counts *rc = arg;
+  enum idl_err err = IDL_ERR_OK;
+  for (size_t t = 0; t < idl_n_resources && t < 32 && !err; t++, rc->n++) {
+    rc->names[t] = idl_resources[t]->name;
+    err = idl_table_count(txn, t, &rc->counts[t]);
+  }
+  return err;
+}
+
+int idl_handle_metrics(struct idl_req *r) {
+  struct idl_service_health h;
+  struct record_counts rc = {.n = 0};
+  enum idl_err err = idl_service_health(r->svc, &h);
+  if (!err)
+    err = idl_service_read(r->svc, count_records, &rc);
+  if (err)
+    return idl_http_fail(r, err);
+  struct idl_metrics_gauges g = {
+      .contacts = h.store.contacts,
+      .deleted_contacts = h.store.deleted,
+      .identities = h.store.contacts - h.store.deleted - h.store.secondaries,
+      .collections = rc.names,
+      .records = rc.counts,
+      .n_collections = rc.n,
+      .map_bytes = h.store.map_size,
+      .used_bytes = h.store.used_bytes,
+      .mirrored = h.mirrored,
+      .mirror_lag_entries = h.mirror_lag_entries,
+      .mirror_lag_seconds = h.mirror_lag_seconds,
+  };
+  size_t len = 0;
+  char *text = idl_metrics_render(&g, &len);
+  if (!text)
+    return idl_http_fail(r, IDL_ERR_NOMEM);
+  char head[160];
+  int n = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: text/plain; "
+                   "version=0.0.4; charset=utf-8\r\nContent-Length: %zu\r\n\r\n", len);
+  idl_http_write(r, head, (size_t)n);
+  if (!r->head_only)
+    idl_http_write(r, text, len);
+  free(text);
+  return 200;
 }

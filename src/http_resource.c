@@ -234,7 +234,7 @@ static const char *const export_params[] = {"format", NULL};
 struct exporting {
   const struct idl_resource *res;
   struct idl_query *q;
-  struct mg_connection *conn;
+  struct idl_req *r;
   const char *path; /* xlsx: the file written */
   const char *head; /* csv: the answer's head, sent before the first rows */
   int head_sent;
@@ -244,10 +244,10 @@ static int send_chunk(void *arg, const char *data, size_t len) {
   struct exporting *x = arg;
   if (!x->head_sent) {
     x->head_sent = 1;
-    if (mg_write(x->conn, x->head, strlen(x->head)) <= 0)
+    if (idl_http_write(x->r, x->head, strlen(x->head)) <= 0)
       return -1;
   }
-  return mg_send_chunk(x->conn, data, (unsigned)len) < 0 ? -1 : 0;
+  return idl_http_chunk(x->r, data, len) < 0 ? -1 : 0;
 }
 
 static enum idl_err export_csv(struct idl_txn *txn, void *arg) {
@@ -278,10 +278,10 @@ static int send_file(struct idl_req *r, const char *path, const char *type,
   rewind(f);
   int n = snprintf(buf, CHUNK, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n%s\r\n"
                    "Content-Length: %ld\r\n\r\n", type, disposition, size);
-  mg_write(r->conn, buf, (size_t)n);
+  idl_http_write(r, buf, (size_t)n);
   size_t got;
   while (!r->head_only && (got = fread(buf, 1, CHUNK, f)) > 0)
-    if (mg_write(r->conn, buf, got) <= 0)
+    if (idl_http_write(r, buf, got) <= 0)
       break;
   free(buf);
   fclose(f);
@@ -311,7 +311,7 @@ int idl_http_export(struct idl_req *r, const struct idl_resource *res, const cha
   strftime(day, sizeof(day), "%Y%m%d", gmtime(&now));
   snprintf(disposition, sizeof(disposition),
            "Content-Disposition: attachment; filename=\"%s-%s.%s\"", res->name, day, format);
-  struct exporting x = {.res = res, .q = &q, .conn = r->conn};
+  struct exporting x = {.res = res, .q = &q, .r = r};
   int status = 200;
   enum idl_err err;
   if (csv) {
@@ -320,7 +320,7 @@ int idl_http_export(struct idl_req *r, const struct idl_resource *res, const cha
              "%s\r\nTransfer-Encoding: chunked\r\n\r\n", disposition);
     x.head = head;
     if (r->head_only) {
-      mg_write(r->conn, head, strlen(head));
+      idl_http_write(r, head, strlen(head));
       idl_query_fini(&q);
       return 200;
     }
@@ -328,7 +328,7 @@ int idl_http_export(struct idl_req *r, const struct idl_resource *res, const cha
     if (!err && !x.head_sent)
       send_chunk(&x, "", 0); /* sends the head */
     if (!err)
-      mg_send_chunk(r->conn, "", 0);
+      idl_http_chunk(r, "", 0);
     else if (!x.head_sent)
       status = idl_http_fail(r, err);
     else
@@ -373,6 +373,13 @@ int idl_http_not_allowed(struct idl_req *r, const char *allow) {
                              idl_json_detail("Method \"%.32s\" not allowed.", r->method), extra);
 }
 
+/* The route template of the request, for the access log and metrics:
+ * "/api/v1/customers/{pk}/" and the like. */
+static void set_route(struct idl_req *r, const struct idl_resource *res, const char *tail) {
+  snprintf(r->route_buf, sizeof(r->route_buf), PREFIX "%s/%s", res->name, tail);
+  r->route = r->route_buf;
+}
+
 int idl_http_resource_route(struct idl_req *r, const char *path) {
   if (strncmp(path, PREFIX, sizeof(PREFIX) - 1) != 0)
     return 0;
@@ -392,7 +399,7 @@ int idl_http_resource_route(struct idl_req *r, const char *path) {
   const char *m = r->method;
   int get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
   char allow[96] = "";
-  r->route = res->name;
+  set_route(r, res, "");
   if (*rest == '\0') { /* the collection */
     if (get && (res->ops & IDL_OP_LIST))
       return idl_http_list(r, res);
@@ -409,12 +416,14 @@ int idl_http_resource_route(struct idl_req *r, const char *path) {
     return idl_http_not_allowed(r, allow);
   }
   if (!strcmp(rest, "import") || !strcmp(rest, "import/")) {
+    set_route(r, res, "import/");
     if (!strcmp(m, "POST") && idl_import_supported(res))
       return idl_http_import(r, res);
     return idl_import_supported(res) ? idl_http_not_allowed(r, "POST")
                                      : idl_http_detail(r, 404, "Not found.");
   }
   if (!strcmp(rest, "export") || !strcmp(rest, "export/")) {
+    set_route(r, res, "export/");
     if (get && (res->ops & IDL_OP_EXPORT))
       return idl_http_export(r, res, mg_get_request_info(r->conn)->query_string);
     return idl_http_not_allowed(r, "GET, HEAD");
@@ -435,12 +444,16 @@ int idl_http_resource_route(struct idl_req *r, const char *path) {
       a++;
     if (!a || !a->name)
       return idl_http_detail(r, 404, "Not found.");
+    char action[64];
+    snprintf(action, sizeof(action), "{pk}/%s/", a->name);
+    set_route(r, res, action);
     r->id = pk;
     if (!strcmp(m, "POST"))
       return handle_write(r, res, IDL_WRITE_ACTION, pk, a);
     return idl_http_not_allowed(r, "POST");
   }
   r->id = pk;
+  set_route(r, res, "{pk}/");
   if (get && (res->ops & IDL_OP_RETRIEVE))
     return send_record(r, res, pk, 200);
   if ((!strcmp(m, "PATCH") || !strcmp(m, "PUT")) && (res->ops & IDL_OP_UPDATE))

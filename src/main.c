@@ -33,6 +33,10 @@ struct config {
   int64_t crm_channel;
   uint64_t max_identity;
   const char *phone_region;
+  const char *token_file;
+  const char *access_log;
+  const char *tls_cert, *tls_key;
+  int insecure;
   const char *blocklists[32]; /* --blocklist, in the order given */
   size_t n_blocklists;
   size_t map_size;
@@ -81,6 +85,17 @@ struct config {
   XX(BLOCKLIST, "blocklist", "default|FILE", "IDLINK_BLOCKLIST",                         \
      "junk emails and phones never matched: default, the shipped rules; FILE, lines "     \
      "email:PATTERN or phone:PATTERN ('*' any run); give it as often as needed (none)")  \
+  XX(TOKEN_FILE, "token-file", "FILE", "IDLINK_TOKEN_FILE",                              \
+     "lines TOKEN ROLE [NAME], ROLE read, write or admin: every route but /healthz then "  \
+     "needs Authorization: Token T; SIGHUP reads the file again (none)")                \
+  XX(ACCESS_LOG, "access-log", "FILE|-|off", "IDLINK_ACCESS_LOG",                       \
+     "a JSON line per request, emails and phones masked: to FILE, to stderr (-) or "     \
+     "none (off); stderr when not given")                                              \
+  XX(TLS_CERT, "tls-cert", "FILE", "IDLINK_TLS_CERT",                                    \
+     "serve HTTPS with this PEM certificate (chain); needs --tls-key (HTTP)")            \
+  XX(TLS_KEY, "tls-key", "FILE", "IDLINK_TLS_KEY", "the PEM private key of --tls-cert")  \
+  XX(INSECURE, "insecure", "", "IDLINK_INSECURE",                                        \
+     "listen beyond loopback without a token file (refused without it)")                \
   XX(MAP_SIZE, "map-size", "BYTES", "IDLINK_MAP_SIZE",                                   \
      "LMDB map size, the store's largest size; full gives 507 (17179869184)")            \
   XX(MAX_BATCH, "max-batch", "N", "IDLINK_MAX_BATCH", "requests per group commit (1024)")  \
@@ -130,7 +145,8 @@ static void print_usage(void) {
          "Every option also reads the environment variable shown; a flag wins.\n");
   for (int i = 0; i < OPT_COUNT; i++) {
     char head[96];
-    snprintf(head, sizeof(head), "  --%s %s", options[i].flag, options[i].arg);
+    snprintf(head, sizeof(head), "  --%s%s%s", options[i].flag, *options[i].arg ? " " : "",
+             options[i].arg);
     printf("%-22s %s\n%*s", head, options[i].var, 25, "");
     put_wrapped(options[i].help, 25, 80);
   }
@@ -219,6 +235,11 @@ static void apply(struct config *c, enum option_id opt, const char *name, const 
   case OPT_MAX_UPLOAD: c->max_upload = parse_size(name, v, 1, (size_t)1 << 40); break;
   case OPT_CRM_CHANNEL: c->crm_channel = (int64_t)parse_size(name, v, 1, (size_t)INT64_MAX); break;
   case OPT_MAX_IDENTITY: c->max_identity = parse_size(name, v, 1, (size_t)1 << 40); break;
+  case OPT_TOKEN_FILE: c->token_file = v; break;
+  case OPT_ACCESS_LOG: c->access_log = v; break;
+  case OPT_TLS_CERT: c->tls_cert = v; break;
+  case OPT_TLS_KEY: c->tls_key = v; break;
+  case OPT_INSECURE: c->insecure = strcmp(v, "0") != 0; break;
   case OPT_PHONE_REGION:
     if (!idl_phone_region_built_in())
       die_usage(name, "'%s': libphonenumber is not built into this idlinkd", v);
@@ -264,7 +285,8 @@ static void parse_config(int argc, char **argv, struct config *c) {
   }
   struct option long_options[OPT_COUNT + 3];
   for (int i = 0; i < OPT_COUNT; i++)
-    long_options[i] = (struct option){options[i].flag, required_argument, NULL, i};
+    long_options[i] = (struct option){options[i].flag,
+                                      *options[i].arg ? required_argument : no_argument, NULL, i};
   long_options[OPT_HELP] = (struct option){"help", no_argument, NULL, OPT_HELP};
   long_options[OPT_VERSION] = (struct option){"version", no_argument, NULL, OPT_VERSION};
   long_options[OPT_VERSION + 1] = (struct option){NULL, 0, NULL, 0};
@@ -284,10 +306,23 @@ static void parse_config(int argc, char **argv, struct config *c) {
     }
     char flag[32];
     snprintf(flag, sizeof(flag), "--%s", long_options[index].name);
-    apply(c, (enum option_id)opt, flag, optarg);
+    apply(c, (enum option_id)opt, flag, optarg ? optarg : "1");
   }
   if (optind < argc)
     die_usage(argv[optind], "%s", "unexpected argument (see --help)");
+  if (!c->tls_cert != !c->tls_key)
+    die_usage(c->tls_cert ? "--tls-cert" : "--tls-key", "%s",
+              "give both --tls-cert and --tls-key");
+  if (c->tls_cert && !idl_http_tls())
+    die_usage("--tls-cert", "'%s': HTTPS is not available: this civetweb cannot use the "
+              "installed OpenSSL (Debian 12's civetweb 1.15 calls SSL_get_peer_certificate, "
+              "which OpenSSL 3 no longer exports, and would crash on the first HTTPS "
+              "request); terminate TLS in a proxy in front of idlinkd", c->tls_cert);
+  /* Personal data answers anyone who reaches the port: beyond loopback,
+   * only with tokens, or when the operator says so. */
+  if (strncmp(c->listen, "127.", 4) != 0 && !c->token_file && !c->insecure)
+    die_usage("--listen", "'%s' is beyond loopback: give --token-file, or --insecure to "
+              "serve it without tokens", c->listen);
 }
 
 /* The junk-value rules of every --blocklist; an empty list without any, so
@@ -311,6 +346,20 @@ int main(int argc, char **argv) {
   struct config c;
   parse_config(argc, argv, &c);
   struct idl_blocklist *blocklist = load_blocklist(&c);
+  struct idl_tokens *tokens = NULL;
+  struct idl_access_log *access_log = NULL;
+  char why[512];
+  if (idl_access_log_open(c.access_log, &access_log, why, sizeof(why)) != IDL_ERR_OK) {
+    fprintf(stderr, "idlinkd: --access-log: %s\n", why);
+    idl_blocklist_free(blocklist);
+    return 2;
+  }
+  if (c.token_file && idl_tokens_open(c.token_file, &tokens, why, sizeof(why)) != IDL_ERR_OK) {
+    fprintf(stderr, "idlinkd: --token-file: %s\n", why);
+    idl_access_log_close(access_log);
+    idl_blocklist_free(blocklist);
+    return 2;
+  }
   idl_log_set_level((enum idl_log_level)c.log_level);
 
   /* Signals are taken by sigwait below; every thread started after this
@@ -319,6 +368,7 @@ int main(int argc, char **argv) {
   sigemptyset(&stop);
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
   signal(SIGPIPE, SIG_IGN);
 
@@ -334,6 +384,8 @@ int main(int argc, char **argv) {
   if (err == IDL_ERR_LOCKED) {
     fprintf(stderr, "idlinkd: %s is in use by another idlinkd (or idlink-restore)\n",
             c.data);
+    idl_tokens_close(tokens);
+    idl_access_log_close(access_log);
     idl_blocklist_free(blocklist);
     return 1;
   }
@@ -341,16 +393,22 @@ int main(int argc, char **argv) {
     fprintf(stderr, "idlinkd: cannot open the store in %s: %s\n", c.data,
             err == IDL_ERR_INVAL ? "it was built with other options (see the line above)"
                                  : idl_strerror(err));
+    idl_tokens_close(tokens);
+    idl_access_log_close(access_log);
     idl_blocklist_free(blocklist);
     return 1;
   }
   struct idl_http_opts ho = {.listen = c.listen, .threads = c.threads,
                              .max_body = c.max_body, .max_upload = c.max_upload,
                              .crm_channel = c.crm_channel, .peer_bodies = c.peer_bodies,
-                             .peer_connections = c.peer_connections};
+                             .peer_connections = c.peer_connections, .tokens = tokens,
+                             .access_log = access_log, .tls_cert = c.tls_cert,
+                             .tls_key = c.tls_key};
   struct idl_http *http = NULL;
   if ((err = idl_http_start(svc, &ho, &http))) {
     idl_service_close(svc);
+    idl_tokens_close(tokens);
+    idl_access_log_close(access_log);
     idl_blocklist_free(blocklist);
     return 1;
   }
@@ -362,10 +420,14 @@ int main(int argc, char **argv) {
                IDLINK_VERSION, c.listen, c.data, c.sync_full ? "full" : "none", c.threads,
                mirror);
   int sig = 0;
-  sigwait(&stop, &sig);
+  while (sigwait(&stop, &sig) == 0 && sig == SIGHUP)
+    if (tokens)
+      idl_tokens_reload(tokens);
   idl_log_info("%s: stopping", strsignal(sig));
   idl_http_stop(http);
   idl_service_close(svc);
+  idl_tokens_close(tokens);
+  idl_access_log_close(access_log);
   idl_blocklist_free(blocklist);
   idl_log_info("stopped");
   return 0;

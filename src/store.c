@@ -113,6 +113,7 @@ static enum idl_err xlate_write(const struct idl_store *s, int rc, const char *w
 
 static const char *const META_SCHEMA = "schema_version";
 static const char *const META_NEXT_ID = "next_id";
+static const char *const META_DELETED = "deleted_contacts";
 static const char *const META_LAST_SEQ = "last_seq";
 
 static int mkdir_p(const char *dir) {
@@ -707,10 +708,22 @@ static enum idl_err put_record(struct idl_txn *txn, const struct idl_contact *c,
   return err;
 }
 
+/* Counts a contact turning deleted (or back) in the store's metadata. */
+static enum idl_err count_deleted(struct idl_txn *txn, int64_t delta) {
+  uint64_t n = 0;
+  enum idl_err err = meta_get(txn->txn, txn->s->meta, META_DELETED, &n);
+  if (err && err != IDL_ERR_NOTFOUND)
+    return err;
+  return meta_put(txn->txn, txn->s->meta, META_DELETED, (uint64_t)((int64_t)n + delta));
+}
+
 enum idl_err idl_store_put(struct idl_txn *txn, const struct idl_contact *c,
                            const struct idl_contact *old) {
   txn->dirty = 1;
-  enum idl_err err = put_record(txn, c, 0);
+  int was = old && old->deleted_ms != IDL_TIME_NULL, now = c->deleted_ms != IDL_TIME_NULL;
+  enum idl_err err = was != now ? count_deleted(txn, now - was) : IDL_ERR_OK;
+  if (!err)
+    err = put_record(txn, c, 0);
   if (!err)
     err = index_update(txn, IDL_INDEX_EMAIL, c, old);
   if (!err)
@@ -807,7 +820,9 @@ static enum idl_err bulk_value(struct idl_bulk *b, struct bulk_list *l, enum idl
 
 enum idl_err idl_bulk_add(struct idl_bulk *b, const struct idl_contact *c) {
   enum idl_err err = put_record(b->txn, c, MDB_APPEND);
-  if (err || c->deleted_ms != IDL_TIME_NULL)
+  if (!err && c->deleted_ms != IDL_TIME_NULL)
+    return count_deleted(b->txn, 1);
+  if (err)
     return err;
   if (!(err = bulk_value(b, &b->email, IDL_INDEX_EMAIL, c->email, c->id)))
     err = bulk_value(b, &b->phone, IDL_INDEX_PHONE, c->phone, c->id);
@@ -1019,10 +1034,12 @@ enum idl_err idl_store_trim_log(struct idl_txn *txn, uint64_t upto, size_t max,
 }
 
 enum idl_err idl_store_info(struct idl_txn *txn, struct idl_store_info *out) {
-  MDB_stat contacts, changes;
+  MDB_stat contacts, changes, members;
   MDB_envinfo env;
   MDB_stat envstat;
   int rc = mdb_stat(txn->txn, txn->s->contacts, &contacts);
+  if (!rc)
+    rc = mdb_stat(txn->txn, txn->s->members, &members);
   if (!rc)
     rc = mdb_stat(txn->txn, txn->s->changes, &changes);
   if (!rc)
@@ -1033,6 +1050,7 @@ enum idl_err idl_store_info(struct idl_txn *txn, struct idl_store_info *out) {
     return xlate(rc, "read statistics");
   struct idl_store_info info = {
       .contacts = contacts.ms_entries,
+      .secondaries = members.ms_entries,
       .log_entries = changes.ms_entries,
       .map_size = env.me_mapsize,
       .used_bytes = (uint64_t)(env.me_last_pgno + 1) * envstat.ms_psize,
@@ -1040,6 +1058,9 @@ enum idl_err idl_store_info(struct idl_txn *txn, struct idl_store_info *out) {
   enum idl_err err = meta_get(txn->txn, txn->s->meta, META_NEXT_ID, &info.next_id);
   if (!err)
     err = meta_get(txn->txn, txn->s->meta, META_LAST_SEQ, &info.last_seq);
+  if (!err && (err = meta_get(txn->txn, txn->s->meta, META_DELETED, &info.deleted)) ==
+                  IDL_ERR_NOTFOUND)
+    err = IDL_ERR_OK; /* none deleted yet */
   if (!err)
     *out = info;
   return err;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "idlink/log.h"
+#include "idlink/metrics.h"
 
 /* One queued change; lives on the submitting thread's stack. */
 struct job {
@@ -103,6 +104,7 @@ static void run_batch(struct idl_writer *w, struct job *batch) {
   if (w->opts.committed)
     w->opts.committed(w->opts.arg);
   int64_t done = idl_now_us();
+  idl_metrics_commit(jobs, (double)(done - commit_started) / 1e6);
   idl_log_debug("writer: committed %zu requests in %lld us (commit %lld us)", jobs,
                 (long long)(done - started), (long long)(done - commit_started));
 }

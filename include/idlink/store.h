@@ -113,6 +113,8 @@ enum idl_err idl_store_trim_log(struct idl_txn *txn, uint64_t upto, size_t max,
 
 struct idl_store_info {
   uint64_t contacts;   /* rows in the contacts table */
+  uint64_t deleted;    /* of them deleted */
+  uint64_t secondaries; /* active secondaries: contacts - deleted - these are identities */
   uint64_t next_id;    /* the id the next contact gets */
   uint64_t last_seq;   /* the newest change-log sequence number, 0 when none */
   uint64_t log_entries;

@@ -1,0 +1,134 @@
+"""Operating idlink (SPEC section 11): GET /metrics in Prometheus' text format
+(checked with Debian's promtool when it is installed, and by values that must
+move), and the JSON access log with route templates and masked emails and
+phones."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+import harness
+
+
+def series(text):
+    """{(name, frozenset(labels)): value} of a text exposition."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
+        assert m, "not a sample line: %r" % line
+        labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        out[(m.group(1), labels)] = float(m.group(4))
+    return out
+
+
+def value(samples, name, **labels):
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+class MetricsTests(harness.ServerTestCase):
+    def scrape(self):
+        status, headers, _, raw = self.srv.request("GET", "/metrics")
+        self.assertEqual(status, 200, raw)
+        self.assertTrue(headers["content-type"].startswith("text/plain; version=0.0.4"), headers)
+        return raw.decode()
+
+    def test_promtool_accepts_it(self):
+        self.srv.post("/identify", {"email": "a@x.io", "phoneNumber": "123456"})
+        text = self.scrape()
+        promtool = shutil.which("promtool")
+        if not promtool:
+            self.fail("promtool (Debian's prometheus package) is not installed")
+        out = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                             capture_output=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+
+    def test_values_move(self):
+        before = series(self.scrape())
+        for i in range(3):
+            st, _ = self.srv.post("/identify", {"email": "u%d@x.io" % i, "phoneNumber": "5550100"})
+            self.assertEqual(st, 200)
+        self.srv.get("/contacts/1")
+        self.srv.get("/contacts/999")
+        self.srv.post("/api/v1/customers/", {"channel": 1, "email": "c@x.io", "channel_code": "c"})
+        after = series(self.scrape())
+        key = dict(route="/identify", method="POST", status="200")
+        self.assertEqual(value(after, "idlink_http_requests_total", **key)
+                         - value(before, "idlink_http_requests_total", **key), 3)
+        self.assertEqual(value(after, "idlink_http_requests_total", route="/contacts/{id}",
+                               method="GET", status="404"), 1)
+        self.assertEqual(value(after, "idlink_http_requests_total",
+                               route="/api/v1/customers/", method="POST", status="201"), 1)
+        self.assertEqual(value(after, "idlink_http_request_duration_seconds_count",
+                               route="/identify"), 3)
+        # Each durable write was a commit: the batch sizes add up to the writes.
+        self.assertGreaterEqual(value(after, "idlink_writer_batch_size_count"),
+                                value(before, "idlink_writer_batch_size_count") + 1)
+        self.assertEqual(value(after, "idlink_writer_batch_size_sum")
+                         - value(before, "idlink_writer_batch_size_sum"), 4)
+        self.assertGreater(value(after, "idlink_writer_commit_duration_seconds_sum"), 0)
+        self.assertEqual(value(after, "idlink_contacts", state="active"), 4)
+        self.assertEqual(value(after, "idlink_identities"), 1 + 1)  # the customer's own
+        self.assertEqual(value(after, "idlink_records", collection="customers"), 1)
+        self.assertGreater(value(after, "idlink_lmdb_used_bytes"), 0)
+        self.assertGreater(value(after, "process_resident_memory_bytes"), 0)
+        self.srv.request("DELETE", "/contacts/2")
+        later = series(self.scrape())
+        self.assertEqual(value(later, "idlink_contacts", state="deleted"), 1)
+
+
+class AccessLogTests(harness.ServerTestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="idlink-e2e-access-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.log = os.path.join(self.dir, "access.log")
+        self.srv = self.start_server(extra_args=("--access-log", self.log))
+
+    def lines(self):
+        """The log's lines, less the harness's own readiness probes."""
+        with open(self.log) as f:
+            lines = [json.loads(l) for l in f if l.strip()]
+        return [l for l in lines if l["route"] != "/healthz"]
+
+    def test_one_masked_json_line_per_request(self):
+        sent = ["jane.doe@example.com", "+90 555 123 45 67", "905551234567"]
+        self.srv.post("/identify", {"email": sent[0], "phoneNumber": sent[1]})
+        self.srv.get("/api/v1/identities/?email=jane.doe%40example.com")
+        self.srv.get("/api/v1/customers/?phone_number=%2B905551234567&page=1")
+        self.srv.get("/contacts/1")
+        self.srv.request("DELETE", "/contacts/1")
+        self.srv.get("/nowhere")
+        # A line is written once its answer has gone: wait for the last.
+        deadline = time.time() + 5
+        while len(self.lines()) < 6 and time.time() < deadline:
+            time.sleep(0.02)
+        lines = self.lines()
+        self.assertEqual(len(lines), 6, lines)
+        for line in lines:
+            self.assertEqual(set(line), {"time", "method", "route", "status", "duration_ms",
+                                         "bytes", "token", "query"}, line)
+            self.assertIsInstance(line["status"], int)
+            self.assertIsNone(line["token"])
+        self.assertEqual([(l["method"], l["route"], l["status"]) for l in lines],
+                         [("POST", "/identify", 200),
+                          ("GET", "/api/v1/identities/", 200),
+                          ("GET", "/api/v1/customers/", 200),
+                          ("GET", "/contacts/{id}", 200),
+                          ("DELETE", "/contacts/{id}", 200),
+                          ("GET", None, 404)])
+        self.assertEqual(lines[1]["query"], "email=j***@example.com")
+        self.assertEqual(lines[2]["query"], "phone_number=***4567&page=1")
+        self.assertGreater(lines[0]["bytes"], 50)
+        text = open(self.log).read() + self.srv.stderr()
+        for value in sent + ["jane.doe", "1234567", "5551234"]:
+            self.assertNotIn(value, text)
+
+
+if __name__ == "__main__":
+    unittest.main()
