@@ -16,6 +16,8 @@
 
 #include <civetweb.h>
 
+#include "idlink/http.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -223,15 +225,17 @@ static int ceil_log_message(const struct mg_connection *conn, const char *msg)
     return 1;
 }
 
-/* The civetweb options are idlinkd's (src/http.c); keep them in step. */
+/* The civetweb options are idlinkd's (src/http.c): the same timeouts and
+ * head limit, from the same definitions. */
 static struct mg_context *ceil_start(struct ceil_opts *opts)
 {
     const char *options[] = {
         "listening_ports", opts->listen,
         "num_threads", opts->threads,
         "enable_keep_alive", "yes",
-        "keep_alive_timeout_ms", "5000",
-        "request_timeout_ms", "10000",
+        "keep_alive_timeout_ms", IDL_HTTP_KEEP_ALIVE_TIMEOUT_MS,
+        "request_timeout_ms", IDL_HTTP_REQUEST_TIMEOUT_MS,
+        "max_request_size", IDL_HTTP_MAX_HEAD_BYTES,
         "tcp_nodelay", "1",
         NULL, NULL,
     };

@@ -211,7 +211,7 @@ static enum idl_err pack_change(msgpack_sbuffer *sbuf, const struct idl_change *
   return IDL_ERR_OK;
 }
 
-static int key_is(const msgpack_object *k, const char *name) {
+int idl_msgpack_key_is(const msgpack_object *k, const char *name) {
   return k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen(name) &&
          memcmp(k->via.str.ptr, name, k->via.str.size) == 0;
 }
@@ -237,12 +237,12 @@ static enum idl_err unpack_change_cb(const msgpack_object *o, void *arg) {
   for (uint32_t i = 0; i < o->via.map.size; i++) {
     const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
     enum idl_err rc = IDL_ERR_OK;
-    if (key_is(k, "at")) {
+    if (idl_msgpack_key_is(k, "at")) {
       rc = get_int(v, &out->at_ms) ? IDL_ERR_CORRUPT : IDL_ERR_OK;
-    } else if (key_is(k, "kind")) {
+    } else if (idl_msgpack_key_is(k, "kind")) {
       have_kind = 1;
       size_t kind = 0;
-      while (kind < N_KINDS && (!kinds[kind].name || !key_is(v, kinds[kind].name)))
+      while (kind < N_KINDS && (!kinds[kind].name || !idl_msgpack_key_is(v, kinds[kind].name)))
         kind++;
       if (kind < N_KINDS)
         out->kind = (enum idl_change_kind)kind;
@@ -255,13 +255,13 @@ static enum idl_err unpack_change_cb(const msgpack_object *o, void *arg) {
       } else {
         rc = IDL_ERR_CORRUPT;
       }
-    } else if (key_is(k, "primary")) {
+    } else if (idl_msgpack_key_is(k, "primary")) {
       rc = get_uint(v, &out->primary) ? IDL_ERR_CORRUPT : IDL_ERR_OK;
-    } else if (key_is(k, "contact")) {
+    } else if (idl_msgpack_key_is(k, "contact")) {
       rc = get_uint(v, &out->contact) ? IDL_ERR_CORRUPT : IDL_ERR_OK;
-    } else if (key_is(k, "pk")) {
+    } else if (idl_msgpack_key_is(k, "pk")) {
       rc = get_uint(v, &out->pk) ? IDL_ERR_CORRUPT : IDL_ERR_OK;
-    } else if (key_is(k, "absorbed") || key_is(k, "parts") || key_is(k, "contacts")) {
+    } else if (idl_msgpack_key_is(k, "absorbed") || idl_msgpack_key_is(k, "parts") || idl_msgpack_key_is(k, "contacts")) {
       rc = unpack_absorbed(v, &out->absorbed);
     }
     if (rc)

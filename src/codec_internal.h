@@ -14,4 +14,7 @@ enum idl_err idl_codec_pack_contact(msgpack_packer *pk, const struct idl_contact
  * record (wrong shape, types or lengths); out is then unspecified. */
 enum idl_err idl_codec_unpack_contact(const msgpack_object *o, struct idl_contact *out);
 
+/* Whether msgpack object k is the string name. */
+int idl_msgpack_key_is(const msgpack_object *k, const char *name);
+
 #endif

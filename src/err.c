@@ -1,6 +1,8 @@
 #include "idlink/err.h"
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define XX(name, status, msg) [IDL_ERR_##name] = msg,
 static const char *const messages[] = {IDL_ERR_MAP(XX)};
@@ -26,4 +28,12 @@ const char *idl_err_name(enum idl_err err) {
 
 int idl_err_http_status(enum idl_err err) {
   return IN_TABLE(err) ? statuses[err] : 500;
+}
+
+enum idl_err idl_why(char *why, size_t why_len, enum idl_err err, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, why_len, fmt, ap);
+  va_end(ap);
+  return err;
 }

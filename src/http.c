@@ -30,11 +30,11 @@
 
 /* Pre-request time: the whole request head must arrive within this (civetweb
  * also waits this long at most for each read of a body). */
-#define REQUEST_TIMEOUT_MS "3000"
+#define REQUEST_TIMEOUT_MS IDL_HTTP_REQUEST_TIMEOUT_MS
 /* Idle time between two requests of a keep-alive connection. */
-#define KEEP_ALIVE_TIMEOUT_MS "2000"
+#define KEEP_ALIVE_TIMEOUT_MS IDL_HTTP_KEEP_ALIVE_TIMEOUT_MS
 /* Bytes of a request line and headers; more is answered 431. */
-#define MAX_HEAD_BYTES "16384"
+#define MAX_HEAD_BYTES IDL_HTTP_MAX_HEAD_BYTES
 /* A body must arrive within BODY_BASE_US plus BODY_US_PER_KIB per KiB
  * announced: 1 MiB at 64 KiB/s or better. */
 #define BODY_BASE_US 10000000LL

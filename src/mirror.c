@@ -86,17 +86,6 @@ static double lag_p99(struct idl_mirror *m) {
 
 /* ------------------------------------------------------------------ URLs */
 
-static enum idl_err url_fail(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static enum idl_err url_fail(char *why, size_t why_len, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, why_len, fmt, ap);
-  va_end(ap);
-  return IDL_ERR_INVAL;
-}
-
 /* Parses a decimal in [min, max] from s[0..len); -1 when it is not one. */
 static long parse_num(const char *s, size_t len, long min, long max) {
   long v = 0;
@@ -124,35 +113,35 @@ enum idl_err idl_redis_url_parse(const char *url, struct idl_redis_url *out, cha
   memset(out, 0, sizeof(*out));
   out->port = 6379;
   if (strncmp(url, scheme, sizeof(scheme) - 1) != 0)
-    return url_fail(why, why_len, "expected redis://[:password@]host[:port][/db], got '%s'",
+    return idl_why(why, why_len, IDL_ERR_INVAL, "expected redis://[:password@]host[:port][/db], got '%s'",
                     url);
   const char *p = url + sizeof(scheme) - 1, *at = strrchr(p, '@');
   if (at) {
     const char *colon = memchr(p, ':', (size_t)(at - p));
     if (!colon || copy_part(out->user, sizeof(out->user), p, (size_t)(colon - p)) ||
         copy_part(out->password, sizeof(out->password), colon + 1, (size_t)(at - colon - 1)))
-      return url_fail(why, why_len, "expected ':password@' before the host in '%s'", url);
+      return idl_why(why, why_len, IDL_ERR_INVAL, "expected ':password@' before the host in '%s'", url);
     p = at + 1;
   }
   size_t host_len = strcspn(p, ":/");
   if (host_len == 0 || copy_part(out->host, sizeof(out->host), p, host_len))
-    return url_fail(why, why_len, "no host in '%s'", url);
+    return idl_why(why, why_len, IDL_ERR_INVAL, "no host in '%s'", url);
   p += host_len;
   if (*p == ':') {
     size_t len = strcspn(p + 1, "/");
     long port = parse_num(p + 1, len, 1, 65535);
     if (port < 0)
-      return url_fail(why, why_len, "the port in '%s' is not a number from 1 to 65535", url);
+      return idl_why(why, why_len, IDL_ERR_INVAL, "the port in '%s' is not a number from 1 to 65535", url);
     out->port = (int)port;
     p += 1 + len;
   }
   if (*p == '/' && p[1]) {
     long db = parse_num(p + 1, strlen(p + 1), 0, 100000);
     if (db < 0)
-      return url_fail(why, why_len, "the database in '%s' is not a number", url);
+      return idl_why(why, why_len, IDL_ERR_INVAL, "the database in '%s' is not a number", url);
     out->db = (int)db;
   } else if (*p && strcmp(p, "/") != 0) {
-    return url_fail(why, why_len, "unexpected '%s' in '%s'", p, url);
+    return idl_why(why, why_len, IDL_ERR_INVAL, "unexpected '%s' in '%s'", p, url);
   }
   return IDL_ERR_OK;
 }
@@ -809,12 +798,6 @@ static enum idl_err resume(struct idl_mirror *m) {
 
 /* ------------------------------------------------------------- the thread */
 
-static int64_t now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Waits up to ms for a notification or a stop. Returns 1 when stopping. */
 static int wait_for(struct idl_mirror *m, int ms) {
   struct timespec until;
@@ -837,7 +820,7 @@ static int wait_for(struct idl_mirror *m, int ms) {
 
 static int past_deadline(struct idl_mirror *m) {
   pthread_mutex_lock(&m->lock);
-  int past = m->stopping && now_us() >= m->deadline_us;
+  int past = m->stopping && idl_now_us() >= m->deadline_us;
   pthread_mutex_unlock(&m->lock);
   return past;
 }
@@ -933,10 +916,10 @@ static void *mirror_main(void *arg) {
       continue;
     if (stopping(m))
       break; /* drained */
-    int64_t idle_since = now_us();
+    int64_t idle_since = idl_now_us();
     if (wait_for(m, IDLE_CHECK_MS))
       continue;
-    if (now_us() - idle_since >= (int64_t)IDLE_CHECK_MS * 1000) {
+    if (idl_now_us() - idle_since >= (int64_t)IDLE_CHECK_MS * 1000) {
       if (m->rc)
         still_in_step(m);
     } else {
@@ -996,7 +979,7 @@ void idl_mirror_stop(struct idl_mirror *m, int flush_ms) {
     return;
   pthread_mutex_lock(&m->lock);
   m->stopping = 1;
-  m->deadline_us = now_us() + (int64_t)flush_ms * 1000;
+  m->deadline_us = idl_now_us() + (int64_t)flush_ms * 1000;
   pthread_cond_signal(&m->wake);
   pthread_mutex_unlock(&m->lock);
   pthread_join(m->thread, NULL);

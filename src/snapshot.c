@@ -23,17 +23,6 @@
  * store may hand out, so that the restored store can take the next one. */
 #define MAX_RESTORED (IDL_CHECK_MAX_ID - 1)
 
-/* Writes a message into why and returns err. */
-static enum idl_err say(char *why, size_t why_len, enum idl_err err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static enum idl_err say(char *why, size_t why_len, enum idl_err err, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, why_len, fmt, ap);
-  va_end(ap);
-  return err;
-}
 
 const char *const idl_snapshot_tables[IDL_SNAPSHOT_TABLES] = {
     "customers", "orders", "products", "feedback", "tickets", "bridges", "conflicts"};
@@ -306,7 +295,7 @@ enum idl_err idl_snapshot_write(struct idl_txn *txn, int fd, const struct idl_du
   if (!err && !(o = calloc(1, sizeof(*o))))
     err = IDL_ERR_NOMEM;
   if (err)
-    return say(why, why_len, err, "%s: %s", opts->store, idl_strerror(err));
+    return idl_why(why, why_len, err, "%s: %s", opts->store, idl_strerror(err));
   o->fd = fd;
   o->crc = crc32_z(0, NULL, 0);
   struct dump d = {.total = info.contacts, .progress = opts->progress, .arg = opts->arg};
@@ -337,12 +326,12 @@ enum idl_err idl_snapshot_write(struct idl_txn *txn, int fd, const struct idl_du
   /* Writing fails on the output's side (a full disk, a closed pipe): the
    * output is named, with the system's reason; anything else is the store's. */
   if (o->failed)
-    err = say(why, why_len, idl_errno_err(o->failed), "%s: %s", opts->output,
+    err = idl_why(why, why_len, idl_errno_err(o->failed), "%s: %s", opts->output,
               strerror(o->failed));
   else if (err)
-    say(why, why_len, err, "%s: %s", opts->store, idl_strerror(err));
+    idl_why(why, why_len, err, "%s: %s", opts->store, idl_strerror(err));
   else if (d.rows != d.total)
-    err = say(why, why_len, IDL_ERR_CORRUPT, "%s: the tables count %llu rows, "
+    err = idl_why(why, why_len, IDL_ERR_CORRUPT, "%s: the tables count %llu rows, "
               "but %llu were read", opts->store, ULL(d.total), ULL(d.rows));
   free(o);
   if (err)
@@ -370,7 +359,7 @@ struct reader {
   struct idl_blocklist *blocklist; /* the header's, when it has one */
 };
 
-#define bad(r, err, ...) say((r)->why, (r)->why_len, err, __VA_ARGS__)
+#define bad(r, err, ...) idl_why((r)->why, (r)->why_len, err, __VA_ARGS__)
 
 /* Reads the next object into r->u. what names it for messages: "row" with
  * row number row, or anything else on its own. */
@@ -396,8 +385,7 @@ static enum idl_err next_object(struct reader *r, const char *what, uint64_t row
 }
 
 static int key_is(const msgpack_object_kv *kv, const char *name) {
-  return kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == strlen(name) &&
-         memcmp(kv->key.via.str.ptr, name, kv->key.via.str.size) == 0;
+  return idl_msgpack_key_is(&kv->key, name);
 }
 
 /* Finds key name in map o holding an unsigned integer. */
@@ -964,7 +952,7 @@ static enum idl_err build(const char *tmp, const void *buf, size_t len,
   struct idl_store *s;
   enum idl_err err = idl_store_open(tmp, &so, &s);
   if (err)
-    return say(why, why_len, err, "cannot create the new store in %s: %s", tmp,
+    return idl_why(why, why_len, err, "cannot create the new store in %s: %s", tmp,
                idl_strerror(err));
   struct loader l = {.store = s, .header = h, .progress = opts->progress, .arg = opts->arg};
   int refused = 0;
@@ -976,10 +964,10 @@ static enum idl_err build(const char *tmp, const void *buf, size_t len,
   if (err && refused)
     return err;
   if (err && l.failed)
-    return say(why, why_len, err, "cannot write the new store in %s (row %llu): %s", tmp,
+    return idl_why(why, why_len, err, "cannot write the new store in %s (row %llu): %s", tmp,
                ULL(l.rows + 1), idl_strerror(err));
   if (err)
-    return say(why, why_len, err, "cannot write the new store in %s: %s", tmp,
+    return idl_why(why, why_len, err, "cannot write the new store in %s: %s", tmp,
                idl_strerror(err));
   if (opts->progress)
     opts->progress(l.rows, h->contacts, opts->arg);
@@ -1020,10 +1008,10 @@ static enum idl_err may_replace(const char *dir, int force, const struct held *h
   if (force)
     return IDL_ERR_OK;
   if (h->err)
-    return say(why, why_len, h->err, "cannot read the store in %s (%s); --force replaces it",
+    return idl_why(why, why_len, h->err, "cannot read the store in %s (%s); --force replaces it",
                dir, idl_strerror(h->err));
   if (h->contacts || h->last_seq)
-    return say(why, why_len, IDL_ERR_INVAL, "%s holds a store with %llu contacts: restore "
+    return idl_why(why, why_len, IDL_ERR_INVAL, "%s holds a store with %llu contacts: restore "
                "refuses to replace it without --force", dir, ULL(h->contacts));
   return IDL_ERR_OK;
 }
@@ -1038,7 +1026,7 @@ static enum idl_err replace(const char *dir, const void *buf, size_t len,
   idl_store_remove(tmp); /* what an interrupted restore left */
   enum idl_err err = build(tmp, buf, len, opts, h, why, why_len);
   if (!err && (err = idl_store_install(tmp, dir)))
-    say(why, why_len, err, "cannot move the new store into %s: %s", dir, idl_strerror(err));
+    idl_why(why, why_len, err, "cannot move the new store into %s: %s", dir, idl_strerror(err));
   idl_store_remove(tmp);
   return err;
 }
@@ -1080,10 +1068,10 @@ enum idl_err idl_snapshot_restore(const char *dir, const void *buf, size_t len,
   first_missing(dir, created, sizeof(created));
   enum idl_err err = idl_store_lock(dir, &lock);
   if (err == IDL_ERR_LOCKED)
-    return say(why, why_len, err, "%s is in use by a running idlinkd (or another restore)",
+    return idl_why(why, why_len, err, "%s is in use by a running idlinkd (or another restore)",
                dir);
   if (err)
-    say(why, why_len, err, "cannot lock %s: %s", dir, idl_strerror(err));
+    idl_why(why, why_len, err, "cannot lock %s: %s", dir, idl_strerror(err));
   struct held before;
   if (!err) {
     held(dir, &before);

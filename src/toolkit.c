@@ -12,17 +12,6 @@
 
 #include "idlink/contact.h"
 
-static enum idl_err fail(char *why, size_t why_len, enum idl_err err, const char *fmt,
-                         ...) __attribute__((format(printf, 4, 5)));
-
-static enum idl_err fail(char *why, size_t why_len, enum idl_err err, const char *fmt,
-                         ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, why_len, fmt, ap);
-  va_end(ap);
-  return err;
-}
 
 enum idl_err idl_errno_err(int e) {
   return e == ENOSPC || e == EDQUOT ? IDL_ERR_FULL : e == ENOMEM ? IDL_ERR_NOMEM : IDL_ERR_IO;
@@ -34,18 +23,18 @@ enum idl_err idl_read_all(const char *path, char **buf, size_t *len, char *why,
   const char *name = stdin_ ? "standard input" : path;
   int fd = stdin_ ? 0 : open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return fail(why, why_len, idl_errno_err(errno), "%s: %s", name, strerror(errno));
+    return idl_why(why, why_len, idl_errno_err(errno), "%s: %s", name, strerror(errno));
   struct stat st;
   size_t cap = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 1 << 20;
   size_t n = 0;
   char *b = malloc(cap);
   enum idl_err err = b ? IDL_ERR_OK
-                       : fail(why, why_len, IDL_ERR_NOMEM, "%s: out of memory", name);
+                       : idl_why(why, why_len, IDL_ERR_NOMEM, "%s: out of memory", name);
   while (!err) {
     if (n == cap) {
       char *grown = realloc(b, cap * 2);
       if (!grown) {
-        err = fail(why, why_len, IDL_ERR_NOMEM, "%s: out of memory", name);
+        err = idl_why(why, why_len, IDL_ERR_NOMEM, "%s: out of memory", name);
         break;
       }
       b = grown;
@@ -55,7 +44,7 @@ enum idl_err idl_read_all(const char *path, char **buf, size_t *len, char *why,
     if (got == 0)
       break;
     if (got < 0 && errno != EINTR)
-      err = fail(why, why_len, idl_errno_err(errno), "%s: %s", name, strerror(errno));
+      err = idl_why(why, why_len, idl_errno_err(errno), "%s: %s", name, strerror(errno));
     else if (got > 0)
       n += (size_t)got;
   }
@@ -76,7 +65,7 @@ enum idl_err idl_atomic_open(struct idl_atomic_file *f, const char *path, char *
   snprintf(f->tmp, sizeof(f->tmp), "%s.tmp-XXXXXX", path);
   f->fd = mkostemp(f->tmp, O_CLOEXEC);
   if (f->fd < 0)
-    return fail(why, why_len, idl_errno_err(errno), "%s: cannot create a file beside it: %s",
+    return idl_why(why, why_len, idl_errno_err(errno), "%s: cannot create a file beside it: %s",
                 path, strerror(errno));
   fchmod(f->fd, 0640);
   return IDL_ERR_OK;
@@ -91,7 +80,7 @@ enum idl_err idl_atomic_commit(struct idl_atomic_file *f, char *why, size_t why_
     e = errno;
   if (e) {
     unlink(f->tmp);
-    return fail(why, why_len, idl_errno_err(e), "%s: %s", f->path, strerror(e));
+    return idl_why(why, why_len, idl_errno_err(e), "%s: %s", f->path, strerror(e));
   }
   char dir[4096];
   snprintf(dir, sizeof(dir), "%s", f->path);

@@ -2,6 +2,8 @@
 #ifndef IDLINK_ERR_H
 #define IDLINK_ERR_H
 
+#include <stddef.h>
+
 /* XX(name, http status, message) */
 #define IDL_ERR_MAP(XX)                                                        \
   XX(OK, 200, "success")                                                       \
@@ -30,5 +32,10 @@ const char *idl_err_name(enum idl_err err);
 
 /* The HTTP status a request failing with err answers with. */
 int idl_err_http_status(enum idl_err err);
+
+/* Writes a message (printf-style) into why, why_len bytes, and returns err:
+ * how a call that can fail for a reason a person must read says why. */
+enum idl_err idl_why(char *why, size_t why_len, enum idl_err err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

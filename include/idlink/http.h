@@ -45,6 +45,13 @@ struct idl_http_opts {
 
 #define IDL_HTTP_DEFAULT_PEER_BODIES 32
 
+/* civetweb's timeouts and head limit, as its options take them: a request
+ * head must arrive within the first, an idle keep-alive connection closes
+ * after the second. The benchmarks' ceiling server uses the same. */
+#define IDL_HTTP_REQUEST_TIMEOUT_MS "3000"
+#define IDL_HTTP_KEEP_ALIVE_TIMEOUT_MS "2000"
+#define IDL_HTTP_MAX_HEAD_BYTES "16384"
+
 /* Whether the HTTP library can serve TLS (civetweb loads OpenSSL). */
 int idl_http_tls(void);
 
