@@ -15,7 +15,7 @@ DEPS_TEST := $(DEPS_BUILD) python3 python3-openpyxl python3-xlwt python3-xlrd cu
              redis-server
 DEPS_BENCH := $(DEPS_BUILD) wrk curl redis-server python3 python3-openpyxl
 
-.PHONY: all deps build run test test-release test-sanitize bench clean
+.PHONY: all deps build run test test-release test-sanitize bench soak clean
 
 all: build
 
@@ -45,6 +45,12 @@ test-sanitize: deps
 	cmake --build $(ASAN_DIR) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir $(ASAN_DIR) --output-on-failure $(CTEST_ARGS)
+
+# 100 kill -9 cycles under a write load with Redis on (tests/soak/soak.py):
+# not part of `make test`; SOAK_CYCLES sets how many.
+soak: build
+	./scripts/install-deps $(DEPS_TEST)
+	/usr/bin/python3 tests/soak/soak.py
 
 bench:
 	./scripts/install-deps $(DEPS_BENCH)
