@@ -1,4 +1,5 @@
-/* The Redis mirror: the only file that includes hiredis.h.
+/* The Redis mirror's thread (the Redis side it shares with idlink-check's
+ * comparison is mirror_redis.c's).
  *
  * One thread owns the connection. It reads the change log after the position
  * Redis holds (PREFIX mirror:seq) and applies each batch of entries in one
@@ -12,28 +13,23 @@
 #include "idlink/mirror.h"
 
 #include <errno.h>
-#include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "idlink/identity.h"
-#include "json.h"
 #include "idlink/log.h"
+#include "mirror_internal.h"
 
 #define BATCH_ENTRIES 512    /* log entries per MULTI/EXEC */
-#define PIPELINE_DEPTH 1024  /* commands in flight during a full sync or a compare */
 #define FILL_ENTRIES 4096    /* log entries read at a time to refill the events stream */
 #define IDLE_CHECK_MS 1000   /* how often an idle mirror checks Redis still has its keys */
 #define COALESCE_US 5000     /* after a wake-up, let a few commits gather */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-#define KEY_MAX (64 + 16 + IDL_EMAIL_MAX_BYTES)
 
 struct idl_mirror {
   struct idl_store *store;
@@ -84,237 +80,38 @@ static double lag_p99(struct idl_mirror *m) {
   return p99;
 }
 
-/* ------------------------------------------------------------------ URLs */
-
-/* Parses a decimal in [min, max] from s[0..len); -1 when it is not one. */
-static long parse_num(const char *s, size_t len, long min, long max) {
-  long v = 0;
-  if (len == 0 || len > 9)
-    return -1;
-  for (size_t i = 0; i < len; i++) {
-    if (s[i] < '0' || s[i] > '9')
-      return -1;
-    v = v * 10 + (s[i] - '0');
-  }
-  return v < min || v > max ? -1 : v;
-}
-
-static int copy_part(char *out, size_t cap, const char *s, size_t len) {
-  if (len >= cap)
-    return -1;
-  memcpy(out, s, len);
-  out[len] = '\0';
-  return 0;
-}
-
-enum idl_err idl_redis_url_parse(const char *url, struct idl_redis_url *out, char *why,
-                                 size_t why_len) {
-  static const char scheme[] = "redis://";
-  memset(out, 0, sizeof(*out));
-  out->port = 6379;
-  if (strncmp(url, scheme, sizeof(scheme) - 1) != 0)
-    return idl_why(why, why_len, IDL_ERR_INVAL, "expected redis://[:password@]host[:port][/db], got '%s'",
-                    url);
-  const char *p = url + sizeof(scheme) - 1, *at = strrchr(p, '@');
-  if (at) {
-    const char *colon = memchr(p, ':', (size_t)(at - p));
-    if (!colon || copy_part(out->user, sizeof(out->user), p, (size_t)(colon - p)) ||
-        copy_part(out->password, sizeof(out->password), colon + 1, (size_t)(at - colon - 1)))
-      return idl_why(why, why_len, IDL_ERR_INVAL, "expected ':password@' before the host in '%s'", url);
-    p = at + 1;
-  }
-  size_t host_len = strcspn(p, ":/");
-  if (host_len == 0 || copy_part(out->host, sizeof(out->host), p, host_len))
-    return idl_why(why, why_len, IDL_ERR_INVAL, "no host in '%s'", url);
-  p += host_len;
-  if (*p == ':') {
-    size_t len = strcspn(p + 1, "/");
-    long port = parse_num(p + 1, len, 1, 65535);
-    if (port < 0)
-      return idl_why(why, why_len, IDL_ERR_INVAL, "the port in '%s' is not a number from 1 to 65535", url);
-    out->port = (int)port;
-    p += 1 + len;
-  }
-  if (*p == '/' && p[1]) {
-    long db = parse_num(p + 1, strlen(p + 1), 0, 100000);
-    if (db < 0)
-      return idl_why(why, why_len, IDL_ERR_INVAL, "the database in '%s' is not a number", url);
-    out->db = (int)db;
-  } else if (*p && strcmp(p, "/") != 0) {
-    return idl_why(why, why_len, IDL_ERR_INVAL, "unexpected '%s' in '%s'", p, url);
-  }
-  return IDL_ERR_OK;
-}
-
-int idl_mirror_prefix_ok(const char *prefix) {
-  size_t len = strlen(prefix);
-  if (len == 0 || len > 48)
-    return 0;
-  for (const char *p = prefix; *p; p++)
-    if ((unsigned char)*p <= ' ' || (unsigned char)*p == 0x7f || strchr("*?[]\\", *p))
-      return 0;
-  return 1;
-}
-
-/* ------------------------------------------------------------- connection */
-
-/* Connects, authenticates and selects the database. Returns NULL and says
- * why on failure. */
-static redisContext *redis_open(const struct idl_redis_url *u, char *why, size_t why_len) {
-  struct timeval connect_tv = {1, 0}, io_tv = {5, 0};
-  redisContext *c = redisConnectWithTimeout(u->host, u->port, connect_tv);
-  if (!c) {
-    snprintf(why, why_len, "out of memory");
-    return NULL;
-  }
-  if (c->err) {
-    snprintf(why, why_len, "%s", c->errstr);
-    redisFree(c);
-    return NULL;
-  }
-  redisSetTimeout(c, io_tv);
-  redisEnableKeepAlive(c);
-  redisReply *r = NULL;
-  if (*u->password) {
-    r = *u->user ? redisCommand(c, "AUTH %s %s", u->user, u->password)
-                 : redisCommand(c, "AUTH %s", u->password);
-    if (!r || r->type == REDIS_REPLY_ERROR)
-      goto fail;
-    freeReplyObject(r);
-  }
-  if (u->db) {
-    r = redisCommand(c, "SELECT %d", u->db);
-    if (!r || r->type == REDIS_REPLY_ERROR)
-      goto fail;
-    freeReplyObject(r);
-  }
-  return c;
-fail:
-  snprintf(why, why_len, "%s", r ? r->str : c->errstr);
-  freeReplyObject(r);
-  redisFree(c);
-  return NULL;
-}
-
-/* A pipeline: commands appended, replies read back in order by a callback. */
-struct pipe {
-  redisContext *c;
-  size_t pending;
-  /* Called with each reply in order; returns non-zero to fail the pipeline. */
-  int (*on_reply)(struct pipe *p, redisReply *r);
-  void *arg;
-  int failed;
-};
-
-static int pipe_flush(struct pipe *p) {
-  while (p->pending) {
-    void *reply = NULL;
-    if (redisGetReply(p->c, &reply) != REDIS_OK) {
-      p->failed = 1;
-      return -1;
-    }
-    p->pending--;
-    if (p->on_reply && p->on_reply(p, reply))
-      p->failed = 1;
-    freeReplyObject(reply);
-  }
-  return p->failed ? -1 : 0;
-}
-
-/* Appends one command of argc arguments (NUL-terminated strings). */
-static int pipe_cmd(struct pipe *p, int argc, const char **argv) {
-  size_t lens[16];
-  for (int i = 0; i < argc; i++)
-    lens[i] = strlen(argv[i]);
-  if (p->failed || redisAppendCommandArgv(p->c, argc, argv, lens) != REDIS_OK) {
-    p->failed = 1;
-    return -1;
-  }
-  if (++p->pending >= PIPELINE_DEPTH)
-    return pipe_flush(p);
-  return 0;
-}
-
 /* ------------------------------------------------------------------- keys */
 
-static void make_key(const char *prefix, char *buf, const char *kind, const char *value) {
-  snprintf(buf, KEY_MAX, "%s%s%s%s", prefix, kind, *value ? ":" : "", value);
-}
-
-static void id_str(uint64_t id, char *buf) { snprintf(buf, 24, "%" PRIu64, id); }
-
-/* The shapes of the mirror's keys, after the prefix. */
-enum key_kind { KEY_FOREIGN, KEY_EMAIL, KEY_PHONE, KEY_IDENTITY, KEY_EVENTS, KEY_SEQ };
-
-/* Which of the mirror's keys key is. SCAN MATCH prefix* also finds the keys of
- * a mirror whose prefix extends ours ("idlink:n:email:x" under "idlink:"), so
- * a key is ours only when one of our shapes comes right after the prefix:
- * email:VALUE, phone:VALUE, identity:ID, events or mirror:seq, the last two
- * exactly. An ID is digits alone, so that the keys of a mirror prefixed
- * "idlink:identity:" are not ours either. Values may hold ':' and are not
- * checked further; a prefix that extends another by "email:" or "phone:"
- * therefore remains indistinguishable from that other mirror's keys. */
-static enum key_kind key_kind(const char *prefix, const char *key) {
-  size_t len = strlen(prefix);
-  if (strncmp(key, prefix, len) != 0)
-    return KEY_FOREIGN;
-  const char *rest = key + len;
-  if (strcmp(rest, "events") == 0)
-    return KEY_EVENTS;
-  if (strcmp(rest, "mirror:seq") == 0)
-    return KEY_SEQ;
-  if (strncmp(rest, "email:", 6) == 0 && rest[6])
-    return KEY_EMAIL;
-  if (strncmp(rest, "phone:", 6) == 0 && rest[6])
-    return KEY_PHONE;
-  if (strncmp(rest, "identity:", 9) == 0 && rest[9] && !rest[9 + strspn(rest + 9, "0123456789")])
-    return KEY_IDENTITY;
-  return KEY_FOREIGN;
-}
-
-int idl_mirror_key_ours(const char *prefix, const char *key) {
-  return key_kind(prefix, key) != KEY_FOREIGN;
-}
-
-/* The JSON of section 2's contact object for ident, as the mirror stores it.
- * NULL without memory; free() it. */
-static char *identity_json(const struct idl_identity *ident) {
-  char *text = NULL;
-  size_t len;
-  return idl_json_identity_text(ident, IDL_FRAME_BARE, &text, &len) ? NULL : text;
-}
-
 /* SET prefix kind:value -> value_of. */
-static int set_key(struct pipe *p, const char *prefix, const char *kind, const char *value,
-                   const char *to) {
+static int set_key(struct idl_pipe *p, const char *prefix, enum key_kind kind,
+                   const char *value, const char *to) {
   char key[KEY_MAX];
-  make_key(prefix, key, kind, value);
+  idl_mirror_make_key(prefix, key, kind, value);
   const char *argv[] = {"SET", key, to};
-  return pipe_cmd(p, 3, argv);
+  return idl_pipe_cmd(p, 3, argv);
 }
 
 /* The keys of an identity: the values of its contacts (all of them when
  * only is NULL, else only) pointing at its primary, and its JSON. */
-static enum idl_err put_identity(struct pipe *p, const struct idl_store *s,
+static enum idl_err put_identity(struct idl_pipe *p, const struct idl_store *s,
                                  const char *prefix, const struct idl_identity *ident,
                                  const struct idl_contact *only) {
   char primary[24];
-  id_str(ident->c[0].id, primary);
+  idl_mirror_id_str(ident->c[0].id, primary);
   for (size_t i = 0; i < ident->n; i++) {
     const struct idl_contact *c = &ident->c[i];
     if (c->deleted_ms != IDL_TIME_NULL || (only && c->id != only->id))
       continue;
-    /* A blocked value gets no key: it matches nothing. */
-    if ((*c->email && !idl_store_blocked(s, IDL_INDEX_EMAIL, c->email) &&
-         set_key(p, prefix, "email", c->email, primary)) ||
-        (*c->phone && !idl_store_blocked(s, IDL_INDEX_PHONE, c->phone) &&
-         set_key(p, prefix, "phone", c->phone, primary)))
+    if ((idl_mirror_value_keyed(s, KEY_EMAIL, c->email) &&
+         set_key(p, prefix, KEY_EMAIL, c->email, primary)) ||
+        (idl_mirror_value_keyed(s, KEY_PHONE, c->phone) &&
+         set_key(p, prefix, KEY_PHONE, c->phone, primary)))
       return IDL_ERR_IO;
   }
-  char *json = identity_json(ident);
+  char *json = idl_mirror_identity_json(ident);
   if (!json)
     return IDL_ERR_NOMEM;
-  int rc = set_key(p, prefix, "identity", primary, json);
+  int rc = set_key(p, prefix, KEY_IDENTITY, primary, json);
   free(json);
   return rc ? IDL_ERR_IO : IDL_ERR_OK;
 }
@@ -327,19 +124,20 @@ static void set_state(struct idl_mirror *m, enum idl_mirror_state s) {
 
 /* XADD of the event of log entry e, at id 0-seq: the same fields whether the
  * entry is applied live or refilled after a full sync. */
-static enum idl_err add_event(struct idl_mirror *m, struct pipe *p, const struct idl_change *e) {
+static enum idl_err add_event(struct idl_mirror *m, struct idl_pipe *p,
+                              const struct idl_change *e) {
   char stream[KEY_MAX], maxlen[24], xid[48], seq[24], prim[24];
-  make_key(m->prefix, stream, "events", "");
-  id_str(m->opts.stream_maxlen, maxlen);
+  idl_mirror_make_key(m->prefix, stream, KEY_EVENTS, "");
+  idl_mirror_id_str(m->opts.stream_maxlen, maxlen);
   snprintf(xid, sizeof(xid), "0-%" PRIu64, e->seq);
-  id_str(e->seq, seq);
+  idl_mirror_id_str(e->seq, seq);
   if (e->kind == IDL_CHANGE_RECORD) { /* a collection's record: its kind and pk */
-    id_str(e->pk, prim);
+    idl_mirror_id_str(e->pk, prim);
     const char *argv[] = {"XADD", stream, "MAXLEN", "~", maxlen, xid,
                           "seq", seq, "kind", idl_change_name(e), "pk", prim};
-    return pipe_cmd(p, 12, argv) ? IDL_ERR_IO : IDL_ERR_OK;
+    return idl_pipe_cmd(p, 12, argv) ? IDL_ERR_IO : IDL_ERR_OK;
   }
-  id_str(e->primary, prim);
+  idl_mirror_id_str(e->primary, prim);
   char *absorbed = malloc(e->absorbed.n * 21 + 1);
   if (!absorbed)
     return IDL_ERR_NOMEM;
@@ -349,29 +147,30 @@ static enum idl_err add_event(struct idl_mirror *m, struct pipe *p, const struct
   /* A split's list is its parts; a deletion names its contact. */
   const char *list = idl_change_list_key(e);
   char contact[24];
-  id_str(e->contact, contact);
+  idl_mirror_id_str(e->contact, contact);
   const char *argv[] = {"XADD", stream, "MAXLEN", "~", maxlen, xid,
                         "seq", seq, "kind", idl_change_name(e),
                         "primary", prim, list ? list : "absorbed", absorbed,
                         "contact", contact};
-  int rc = pipe_cmd(p, e->kind == IDL_CHANGE_CONTACT_DELETED ? 16 : 14, argv);
+  int rc = idl_pipe_cmd(p, e->kind == IDL_CHANGE_CONTACT_DELETED ? 16 : 14, argv);
   free(absorbed);
   return rc ? IDL_ERR_IO : IDL_ERR_OK;
 }
 
 /* DEL prefix kind:value. */
-static int del_key(struct pipe *p, const char *prefix, const char *kind, const char *value) {
+static int del_key(struct idl_pipe *p, const char *prefix, enum key_kind kind,
+                   const char *value) {
   char key[KEY_MAX];
-  make_key(prefix, key, kind, value);
+  idl_mirror_make_key(prefix, key, kind, value);
   const char *argv[] = {"DEL", key};
-  return pipe_cmd(p, 2, argv);
+  return idl_pipe_cmd(p, 2, argv);
 }
 
 /* The key of one value of a contact that left the indexes: pointing at the
  * primary of whoever holds the value now, or gone when nobody does. */
-static enum idl_err put_value(struct pipe *p, struct idl_txn *txn, const char *prefix,
+static enum idl_err put_value(struct idl_pipe *p, struct idl_txn *txn, const char *prefix,
                               enum idl_index which, const char *value) {
-  const char *kind = which == IDL_INDEX_EMAIL ? "email" : "phone";
+  enum key_kind kind = which == IDL_INDEX_EMAIL ? KEY_EMAIL : KEY_PHONE;
   uint64_t holder = 0;
   struct idl_contact c;
   enum idl_err err = idl_store_find_first(txn, which, value, &holder);
@@ -382,13 +181,13 @@ static enum idl_err put_value(struct pipe *p, struct idl_txn *txn, const char *p
   if (err)
     return err;
   char primary[24];
-  id_str(idl_contact_primary(&c), primary);
+  idl_mirror_id_str(idl_contact_primary(&c), primary);
   return set_key(p, prefix, kind, value, primary) ? IDL_ERR_IO : IDL_ERR_OK;
 }
 
 /* The keys of the identity contact id belongs to now, all of them; none
  * when it belongs to none (deleted since). */
-static enum idl_err put_identity_of(struct pipe *p, struct idl_txn *txn, const char *prefix,
+static enum idl_err put_identity_of(struct idl_pipe *p, struct idl_txn *txn, const char *prefix,
                                     uint64_t id) {
   struct idl_identity ident = {0};
   enum idl_err err = idl_identity_of_contact(txn, id, &ident);
@@ -401,7 +200,7 @@ static enum idl_err put_identity_of(struct pipe *p, struct idl_txn *txn, const c
 }
 
 /* The identity key of a former primary goes unless it still leads one. */
-static enum idl_err drop_identity(struct pipe *p, struct idl_txn *txn, const char *prefix,
+static enum idl_err drop_identity(struct idl_pipe *p, struct idl_txn *txn, const char *prefix,
                                   uint64_t id) {
   struct idl_contact c;
   enum idl_err err = idl_store_get(txn, id, &c);
@@ -410,12 +209,12 @@ static enum idl_err drop_identity(struct pipe *p, struct idl_txn *txn, const cha
   if (!err && c.precedence == IDL_PRIMARY && c.deleted_ms == IDL_TIME_NULL)
     return IDL_ERR_OK;
   char key[24];
-  id_str(id, key);
-  return del_key(p, prefix, "identity", key) ? IDL_ERR_IO : IDL_ERR_OK;
+  idl_mirror_id_str(id, key);
+  return del_key(p, prefix, KEY_IDENTITY, key) ? IDL_ERR_IO : IDL_ERR_OK;
 }
 
 /* A deleted contact's values, and the identities a split left. */
-static enum idl_err deletion_commands(struct pipe *p, struct idl_txn *txn, const char *prefix,
+static enum idl_err deletion_commands(struct idl_pipe *p, struct idl_txn *txn, const char *prefix,
                                       const struct idl_change *e) {
   enum idl_err err = IDL_ERR_OK;
   if (e->kind == IDL_CHANGE_CONTACT_DELETED) {
@@ -437,7 +236,7 @@ static enum idl_err deletion_commands(struct pipe *p, struct idl_txn *txn, const
 }
 
 /* The keys of one log entry, from the store's current state, and its event. */
-static enum idl_err entry_commands(struct idl_mirror *m, struct pipe *p, struct idl_txn *txn,
+static enum idl_err entry_commands(struct idl_mirror *m, struct idl_pipe *p, struct idl_txn *txn,
                                    const struct idl_change *e) {
   if (e->kind == IDL_CHANGE_RECORD) /* no key of the mirror holds records */
     return add_event(m, p, e);
@@ -475,7 +274,7 @@ struct batch_replies {
   uint64_t expected;
 };
 
-static int on_batch_reply(struct pipe *p, redisReply *r) {
+static int on_batch_reply(struct idl_pipe *p, redisReply *r) {
   struct batch_replies *b = p->arg;
   if (r->type != REDIS_REPLY_ARRAY) /* MULTI's +OK and the +QUEUED replies */
     return r->type == REDIS_REPLY_ERROR || r->type == REDIS_REPLY_NIL;
@@ -483,9 +282,9 @@ static int on_batch_reply(struct pipe *p, redisReply *r) {
     return 1;
   /* Errors of single commands (an XADD whose id the stream already passed)
    * do not stop the others: keys are idempotent, events are kept once. */
-  redisReply *was = r->element[0];
-  uint64_t seq = was->type == REDIS_REPLY_STRING ? strtoull(was->str, NULL, 10) : 0;
-  b->seq_matches = was->type == REDIS_REPLY_STRING && seq == b->expected;
+  struct idl_mirror_seq was;
+  idl_mirror_seq_of(r->element[0], &was);
+  b->seq_matches = was.got == IDL_GOT_STRING && was.seq == b->expected;
   for (size_t i = 1; i < r->elements; i++) {
     redisReply *e = r->element[i];
     if (e->type == REDIS_REPLY_ERROR && !strstr(e->str, "XADD")) {
@@ -522,20 +321,20 @@ static enum idl_err apply_batch(struct idl_mirror *m, int *more, int *resync) {
     return IDL_ERR_OK;
   }
   struct batch_replies b = {.expected = from};
-  struct pipe p = {.c = m->rc, .on_reply = on_batch_reply, .arg = &b};
+  struct idl_pipe p = {.c = m->rc, .on_reply = on_batch_reply, .arg = &b};
   char seqkey[KEY_MAX], last[24];
-  make_key(m->prefix, seqkey, "mirror:seq", "");
+  idl_mirror_make_key(m->prefix, seqkey, KEY_SEQ, "");
   if (!err && n) {
     const char *multi[] = {"MULTI"}, *get[] = {"GET", seqkey}, *exec[] = {"EXEC"};
-    pipe_cmd(&p, 1, multi);
-    pipe_cmd(&p, 2, get);
+    idl_pipe_cmd(&p, 1, multi);
+    idl_pipe_cmd(&p, 2, get);
     for (size_t i = 0; i < n && !err; i++)
       err = entry_commands(m, &p, txn, &entries[i]);
-    id_str(entries[n - 1].seq, last);
+    idl_mirror_id_str(entries[n - 1].seq, last);
     const char *set[] = {"SET", seqkey, last};
-    pipe_cmd(&p, 3, set);
-    pipe_cmd(&p, 1, exec);
-    if (!err && pipe_flush(&p))
+    idl_pipe_cmd(&p, 3, set);
+    idl_pipe_cmd(&p, 1, exec);
+    if (!err && idl_pipe_flush(&p))
       err = IDL_ERR_IO;
   }
   idl_txn_abort(txn);
@@ -555,52 +354,31 @@ static enum idl_err apply_batch(struct idl_mirror *m, int *more, int *resync) {
 
 /* --------------------------------------------------------------- full sync */
 
-static int on_any_reply(struct pipe *p, redisReply *r) {
+static int on_any_reply(struct idl_pipe *p, redisReply *r) {
   (void)p;
   return r->type == REDIS_REPLY_ERROR;
 }
 
-/* SCAN's answer: a cursor and an array of key strings. */
-static int scan_reply_ok(const redisReply *r) {
-  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-      r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY)
-    return 0;
-  for (size_t i = 0; i < r->element[1]->elements; i++)
-    if (r->element[1]->element[i]->type != REDIS_REPLY_STRING)
-      return 0;
-  return 1;
+/* A key SCAN found in clear_keys: UNLINKed unless it is the events stream. */
+static enum idl_err unlink_key(const char *key, enum key_kind kind, const char *value,
+                               void *arg) {
+  (void)value;
+  const char *argv[] = {"UNLINK", key};
+  if (kind != KEY_EVENTS)
+    idl_pipe_cmd(arg, 2, argv);
+  return IDL_ERR_OK;
 }
 
 /* Removes every key of the mirror's but the events stream, which readers
  * keep their place in (refill_events completes it). Other keys under the
- * prefix belong to another mirror (key_kind) and stay. */
+ * prefix belong to another mirror (idl_mirror_key_kind) and stay. */
 static enum idl_err clear_keys(struct idl_mirror *m) {
-  char pattern[KEY_MAX], cursor[32] = "0";
-  snprintf(pattern, sizeof(pattern), "%s*", m->prefix);
-  do {
-    redisReply *r = redisCommand(m->rc, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
-    if (!scan_reply_ok(r)) {
-      freeReplyObject(r);
-      return IDL_ERR_IO;
-    }
-    snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-    struct pipe p = {.c = m->rc, .on_reply = on_any_reply};
-    for (size_t i = 0; i < r->element[1]->elements; i++) {
-      const char *key = r->element[1]->element[i]->str;
-      const char *argv[] = {"UNLINK", key};
-      enum key_kind kind = key_kind(m->prefix, key);
-      if (kind != KEY_FOREIGN && kind != KEY_EVENTS)
-        pipe_cmd(&p, 2, argv);
-    }
-    freeReplyObject(r);
-    if (pipe_flush(&p))
-      return IDL_ERR_IO;
-  } while (strcmp(cursor, "0") != 0);
-  return IDL_ERR_OK;
+  struct idl_pipe p = {.c = m->rc, .on_reply = on_any_reply};
+  return idl_mirror_scan_keys(m->rc, m->prefix, &p, unlink_key, &p);
 }
 
 struct sync_scan {
-  struct pipe *p;
+  struct idl_pipe *p;
   struct idl_txn *txn;
   const char *prefix;
   struct idl_mirror *m;
@@ -649,7 +427,7 @@ static int parse_event_id(const char *id, uint64_t *seq) {
  * and refilled from the log. */
 static enum idl_err events_top(struct idl_mirror *m, uint64_t last_seq, uint64_t *top) {
   char stream[KEY_MAX];
-  make_key(m->prefix, stream, "events", "");
+  idl_mirror_make_key(m->prefix, stream, KEY_EVENTS, "");
   redisReply *r = redisCommand(m->rc, "XINFO STREAM %s", stream);
   if (!r)
     return IDL_ERR_IO;
@@ -687,7 +465,7 @@ static enum idl_err refill_events(struct idl_mirror *m, struct idl_txn *txn, uin
   enum idl_err err = events_top(m, last_seq, &after);
   if (upto > cap && upto - cap > after)
     after = upto - cap;
-  struct pipe p = {.c = m->rc, .on_reply = on_any_reply};
+  struct idl_pipe p = {.c = m->rc, .on_reply = on_any_reply};
   for (size_t n = FILL_ENTRIES; !err && after < upto && n == FILL_ENTRIES;) {
     struct idl_change *e = NULL;
     n = 0;
@@ -702,7 +480,7 @@ static enum idl_err refill_events(struct idl_mirror *m, struct idl_txn *txn, uin
     if (!err && past_deadline(m))
       err = IDL_ERR_SHUTDOWN;
   }
-  if (!err && pipe_flush(&p))
+  if (!err && idl_pipe_flush(&p))
     err = IDL_ERR_IO;
   return err;
 }
@@ -712,7 +490,7 @@ static enum idl_err refill_events(struct idl_mirror *m, struct idl_txn *txn, uin
 static enum idl_err full_sync(struct idl_mirror *m) {
   set_state(m, IDL_MIRROR_SYNCING);
   char seqkey[KEY_MAX], last[24];
-  make_key(m->prefix, seqkey, "mirror:seq", "");
+  idl_mirror_make_key(m->prefix, seqkey, KEY_SEQ, "");
   redisReply *r = redisCommand(m->rc, "DEL %s", seqkey);
   if (!r) 
     return IDL_ERR_IO;
@@ -724,11 +502,11 @@ static enum idl_err full_sync(struct idl_mirror *m) {
     err = idl_txn_begin_read(m->store, &txn);
   if (!err)
     err = idl_store_info(txn, &info);
-  struct pipe p = {.c = m->rc, .on_reply = on_any_reply};
+  struct idl_pipe p = {.c = m->rc, .on_reply = on_any_reply};
   struct sync_scan s = {&p, txn, m->prefix, m};
   if (!err)
     err = idl_store_scan_contacts(txn, sync_contact, &s);
-  if (!err && pipe_flush(&p))
+  if (!err && idl_pipe_flush(&p))
     err = IDL_ERR_IO;
   /* The events after the keys, so that a reader who looks an event's
    * identity up finds it; before the position, so that the next batch's
@@ -737,10 +515,10 @@ static enum idl_err full_sync(struct idl_mirror *m) {
     err = refill_events(m, txn, info.last_seq, info.last_seq);
   idl_txn_abort(txn);
   if (!err) {
-    id_str(info.last_seq, last);
+    idl_mirror_id_str(info.last_seq, last);
     const char *set[] = {"SET", seqkey, last};
-    pipe_cmd(&p, 3, set);
-    if (pipe_flush(&p))
+    idl_pipe_cmd(&p, 3, set);
+    if (idl_pipe_flush(&p))
       err = IDL_ERR_IO;
   }
   if (!err) {
@@ -754,20 +532,17 @@ static enum idl_err full_sync(struct idl_mirror *m) {
 
 /* Reads Redis's position and decides whether it can go on from the log. */
 static enum idl_err resume(struct idl_mirror *m) {
-  char seqkey[KEY_MAX];
-  make_key(m->prefix, seqkey, "mirror:seq", "");
-  redisReply *r = redisCommand(m->rc, "GET %s", seqkey);
-  if (!r)
-    return IDL_ERR_IO;
-  int present = r->type == REDIS_REPLY_STRING;
-  uint64_t seq = present ? strtoull(r->str, NULL, 10) : 0;
-  freeReplyObject(r);
+  struct idl_mirror_seq held;
+  enum idl_err err = idl_mirror_read_seq(m->rc, m->prefix, &held);
+  if (err)
+    return err;
+  int present = held.got == IDL_GOT_STRING;
+  uint64_t seq = held.seq;
   struct idl_txn *txn;
   struct idl_store_info info;
   struct idl_change *first = NULL;
   size_t n = 0;
-  enum idl_err err = idl_txn_begin_read(m->store, &txn);
-  if (err)
+  if ((err = idl_txn_begin_read(m->store, &txn)))
     return err;
   err = idl_store_info(txn, &info);
   if (!err)
@@ -845,7 +620,7 @@ static void drop_connection(struct idl_mirror *m, const char *why) {
 
 static int connect_and_resume(struct idl_mirror *m) {
   char why[256];
-  if (!(m->rc = redis_open(&m->opts.url, why, sizeof(why)))) {
+  if (!(m->rc = idl_redis_open(&m->opts.url, why, sizeof(why)))) {
     drop_connection(m, why);
     return -1;
   }
@@ -880,15 +655,12 @@ static int catch_up(struct idl_mirror *m) {
 
 /* When idle: does Redis still hold our position (not flushed, not restarted)? */
 static int still_in_step(struct idl_mirror *m) {
-  char seqkey[KEY_MAX];
-  make_key(m->prefix, seqkey, "mirror:seq", "");
-  redisReply *r = redisCommand(m->rc, "GET %s", seqkey);
-  if (!r) {
+  struct idl_mirror_seq held;
+  if (idl_mirror_read_seq(m->rc, m->prefix, &held) != IDL_ERR_OK) {
     drop_connection(m, m->rc->errstr);
     return 0;
   }
-  int ok = r->type == REDIS_REPLY_STRING && strtoull(r->str, NULL, 10) == atomic_load(&m->applied);
-  freeReplyObject(r);
+  int ok = held.got == IDL_GOT_STRING && held.seq == atomic_load(&m->applied);
   if (!ok && full_sync(m) != IDL_ERR_OK) {
     drop_connection(m, m->rc->err ? m->rc->errstr : "sync failed");
     return 0;
@@ -1001,210 +773,4 @@ uint64_t idl_mirror_applied(struct idl_mirror *m) { return atomic_load(&m->appli
 const char *idl_mirror_state_name(enum idl_mirror_state state) {
   static const char *const names[] = {"connecting", "syncing", "up", "down"};
   return names[state];
-}
-
-/* ----------------------------------------------------------------- compare */
-
-/* One expected key of a pipelined comparison. */
-struct expect {
-  char key[KEY_MAX];
-  char *want; /* owned */
-  const char *what; /* "email", "phone", "identity", "position" */
-  uint64_t contact;
-};
-
-struct compare {
-  struct idl_txn *txn;
-  const char *prefix;
-  int show_values;
-  idl_mirror_diff_fn fn;
-  void *arg;
-  uint64_t *differences;
-  struct expect *pending; /* PIPELINE_DEPTH of them */
-  size_t n, next;
-};
-
-static void differ(struct compare *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void differ(struct compare *c, const char *fmt, ...) {
-  char line[KEY_MAX + 256];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof(line), fmt, ap);
-  va_end(ap);
-  (*c->differences)++;
-  c->fn(line, c->arg);
-}
-
-/* A key as shown: in full with show_values, else with the value hidden. */
-static void shown_key(const struct compare *c, const struct expect *e, char *out) {
-  if (c->show_values || (strcmp(e->what, "email") != 0 && strcmp(e->what, "phone") != 0))
-    snprintf(out, KEY_MAX, "%s", e->key);
-  else
-    snprintf(out, KEY_MAX, "%s%s:<%s of contact %" PRIu64 ">", c->prefix, e->what, e->what,
-             e->contact);
-}
-
-static int on_compare_reply(struct pipe *p, redisReply *r) {
-  struct compare *c = p->arg;
-  struct expect *e = &c->pending[c->next++];
-  char key[KEY_MAX];
-  shown_key(c, e, key);
-  if (r->type == REDIS_REPLY_NIL)
-    differ(c, "missing: %s", key);
-  else if (r->type != REDIS_REPLY_STRING)
-    differ(c, "stale: %s is not a string", key);
-  else if (strcmp(r->str, e->want) != 0 && strcmp(e->what, "identity") == 0)
-    differ(c, "stale: %s differs from the store's identity", key);
-  else if (strcmp(r->str, e->want) != 0)
-    differ(c, "stale: %s is %s, the store says %s", key, r->str, e->want);
-  free(e->want);
-  e->want = NULL;
-  return 0;
-}
-
-static enum idl_err expect_key(struct compare *c, struct pipe *p, const char *what,
-                               const char *value, uint64_t contact, char *want) {
-  if (!want)
-    return IDL_ERR_NOMEM;
-  if (c->n == PIPELINE_DEPTH - 1) {
-    c->next = 0;
-    int failed = pipe_flush(p);
-    for (size_t i = 0; i < c->n; i++)
-      free(c->pending[i].want);
-    c->n = 0;
-    if (failed) {
-      free(want);
-      return IDL_ERR_IO;
-    }
-  }
-  struct expect *e = &c->pending[c->n++];
-  make_key(c->prefix, e->key, what, value);
-  e->want = want;
-  e->what = what;
-  e->contact = contact;
-  const char *argv[] = {"GET", e->key};
-  return pipe_cmd(p, 2, argv) ? IDL_ERR_IO : IDL_ERR_OK;
-}
-
-static char *id_dup(uint64_t id) {
-  char buf[24];
-  id_str(id, buf);
-  return strdup(buf);
-}
-
-static enum idl_err compare_contact(const struct idl_contact *ct, void *arg) {
-  struct pipe *p = arg;
-  struct compare *c = p->arg;
-  if (ct->deleted_ms != IDL_TIME_NULL)
-    return IDL_ERR_OK;
-  uint64_t primary = idl_contact_primary(ct);
-  enum idl_err err = IDL_ERR_OK;
-  const struct idl_store *s = idl_txn_store(c->txn);
-  if (*ct->email && !idl_store_blocked(s, IDL_INDEX_EMAIL, ct->email))
-    err = expect_key(c, p, "email", ct->email, ct->id, id_dup(primary));
-  if (!err && *ct->phone && !idl_store_blocked(s, IDL_INDEX_PHONE, ct->phone))
-    err = expect_key(c, p, "phone", ct->phone, ct->id, id_dup(primary));
-  if (!err && ct->precedence == IDL_PRIMARY) {
-    struct idl_identity ident = {0};
-    char id[24];
-    id_str(ct->id, id);
-    if (!(err = idl_identity_of_contact(c->txn, ct->id, &ident)))
-      err = expect_key(c, p, "identity", id, ct->id, identity_json(&ident));
-    idl_identity_fini(&ident);
-  }
-  return err;
-}
-
-/* Whether a key of the mirror's, of the given kind, is one the store implies. */
-static enum idl_err key_known(struct compare *c, const char *key, enum key_kind kind,
-                              int *known) {
-  const char *rest = key + strlen(c->prefix);
-  *known = kind == KEY_SEQ || kind == KEY_EVENTS;
-  if (kind == KEY_EMAIL || kind == KEY_PHONE) {
-    struct idl_ids ids = {0};
-    size_t len = strlen(rest + 6);
-    enum idl_err err = len > IDL_EMAIL_MAX_BYTES ? IDL_ERR_OK
-        : idl_store_find(c->txn, kind == KEY_EMAIL ? IDL_INDEX_EMAIL : IDL_INDEX_PHONE,
-                         rest + 6, &ids);
-    *known = ids.n > 0;
-    idl_ids_fini(&ids);
-    return err;
-  }
-  if (kind == KEY_IDENTITY) {
-    char *end;
-    uint64_t id = strtoull(rest + 9, &end, 10);
-    struct idl_contact ct;
-    enum idl_err err = *end || !id ? IDL_ERR_NOTFOUND : idl_store_get(c->txn, id, &ct);
-    *known = !err && ct.precedence == IDL_PRIMARY && ct.deleted_ms == IDL_TIME_NULL;
-    return err == IDL_ERR_NOTFOUND ? IDL_ERR_OK : err;
-  }
-  return IDL_ERR_OK;
-}
-
-static enum idl_err find_extra_keys(struct compare *c, redisContext *rc) {
-  char pattern[KEY_MAX], cursor[32] = "0";
-  snprintf(pattern, sizeof(pattern), "%s*", c->prefix);
-  do {
-    redisReply *r = redisCommand(rc, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
-    if (!scan_reply_ok(r)) {
-      freeReplyObject(r);
-      return IDL_ERR_IO;
-    }
-    snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-    enum idl_err err = IDL_ERR_OK;
-    for (size_t i = 0; i < r->element[1]->elements && !err; i++) {
-      const char *key = r->element[1]->element[i]->str;
-      const char *rest = key + strlen(c->prefix);
-      enum key_kind kind = key_kind(c->prefix, key);
-      int known, personal = kind == KEY_EMAIL || kind == KEY_PHONE;
-      if (kind == KEY_FOREIGN)
-        continue; /* another mirror's, under a longer prefix */
-      err = key_known(c, key, kind, &known);
-      if (!err && !known && (c->show_values || !personal))
-        differ(c, "extra: %s", key);
-      else if (!err && !known)
-        differ(c, "extra: %s%.6s<%zu bytes hidden>", c->prefix, rest, strlen(rest) - 6);
-    }
-    freeReplyObject(r);
-    if (err)
-      return err;
-  } while (strcmp(cursor, "0") != 0);
-  return IDL_ERR_OK;
-}
-
-enum idl_err idl_mirror_compare(struct idl_txn *txn, const struct idl_redis_url *url,
-                                const char *prefix, int show_values, idl_mirror_diff_fn fn,
-                                void *arg, uint64_t *differences, char *why,
-                                size_t why_len) {
-  redisContext *rc = redis_open(url, why, why_len);
-  if (!rc)
-    return IDL_ERR_IO;
-  *differences = 0;
-  struct compare c = {.txn = txn, .prefix = prefix, .show_values = show_values, .fn = fn,
-                      .arg = arg, .differences = differences};
-  c.pending = calloc(PIPELINE_DEPTH, sizeof(*c.pending));
-  struct pipe p = {.c = rc, .on_reply = on_compare_reply, .arg = &c};
-  struct idl_store_info info;
-  enum idl_err err = c.pending ? idl_store_info(txn, &info) : IDL_ERR_NOMEM;
-  if (!err)
-    err = idl_store_scan_contacts(txn, compare_contact, &p);
-  if (!err)
-    err = expect_key(&c, &p, "mirror:seq", "", 0, id_dup(info.last_seq));
-  if (!err) {
-    c.next = 0;
-    if (pipe_flush(&p))
-      err = IDL_ERR_IO;
-  }
-  for (size_t i = 0; i < c.n; i++)
-    free(c.pending[i].want); /* what a failure left unread (NULL once read) */
-  if (!err)
-    err = find_extra_keys(&c, rc);
-  if (err == IDL_ERR_IO)
-    snprintf(why, why_len, "%s", rc->err ? rc->errstr : "unexpected reply from Redis");
-  else if (err)
-    snprintf(why, why_len, "%s", idl_strerror(err));
-  free(c.pending);
-  redisFree(rc);
-  return err;
 }
