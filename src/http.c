@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "http_internal.h"
+#include "openapi_internal.h"
 #include "idlink/metrics.h"
 
 #include <dlfcn.h>
@@ -341,8 +342,10 @@ static const struct idl_route routes[] = {
     {"POST", "/erasure", idl_handle_erasure},
     {"GET", "/healthz", idl_handle_healthz},
     {"GET", "/metrics", idl_handle_metrics},
+    {"GET", "/openapi.json", idl_handle_openapi},
     {"GET", "/api/v1/identities/", idl_handle_identity_find},
     {"GET", "/api/v1/identities/{id}/", idl_handle_identity_view},
+    {"GET", "/console/", idl_handle_console},
     {"GET", "/upload/customers", idl_handle_upload_page},
     {"POST", "/upload/customers", idl_handle_upload},
     {"GET", "/upload/products", idl_handle_upload_page},
@@ -350,6 +353,11 @@ static const struct idl_route routes[] = {
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
+
+size_t idl_http_routes(const struct idl_route **out) {
+  *out = routes;
+  return N_ROUTES;
+}
 
 /* Parses a positive decimal id of len digits. */
 static int parse_id(const char *s, size_t len, uint64_t *out) {
@@ -415,6 +423,8 @@ static int route(struct idl_req *r, const char *path) {
     int status = idl_http_resource_route(r, path);
     if (!status)
       status = idl_http_seed_route(r, path);
+    if (!status)
+      status = idl_handle_console(r);
     return status ? status : idl_http_detail(r, 404, "Not found.");
   }
   char extra[128];
@@ -505,7 +515,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
     ;
   else if (len < 0 || (size_t)len != strlen(path))
     status = idl_http_detail(&r, 404, "Not found.");
-  else if (h->tokens && strcmp(path, "/healthz") != 0 &&
+  else if (h->tokens && strcmp(path, "/healthz") != 0 && strncmp(path, "/console/", 9) != 0 &&
            (status = idl_tokens_check(h->tokens, &r, idl_route_role(r.method, path))))
     ;
   else

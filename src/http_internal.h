@@ -153,7 +153,8 @@ void idl_access_log_write(struct idl_access_log *l, const struct idl_req *r, int
                           int64_t started_us);
 
 /* The role a request needs: admin for /erasure, read for GET, HEAD and the
- * read-only lookup, write for any other. */
+ * read-only lookup, write for any other (seed 003's GET /api/delete/customer
+ * included). */
 enum idl_role idl_route_role(const char *method, const char *path);
 
 /* Checks r's token against role needed: 0, or the status of the 401 or 403
@@ -177,6 +178,8 @@ int idl_handle_blocklist(struct idl_req *r);
 int idl_handle_conflicts(struct idl_req *r);
 int idl_handle_erasure(struct idl_req *r);
 int idl_handle_metrics(struct idl_req *r);
+int idl_handle_openapi(struct idl_req *r);
 int idl_handle_upload_page(struct idl_req *r);
+int idl_handle_console(struct idl_req *r);
 
 #endif
