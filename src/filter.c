@@ -23,6 +23,13 @@ static const struct {
     {"date", IDL_L_DATE},   {"in", IDL_L_IN},                 {"isnull", IDL_L_ISNULL},
 };
 
+const char *idl_lookup_name(unsigned lookup) {
+  for (size_t k = 0; k < sizeof(lookups) / sizeof(lookups[0]); k++)
+    if (lookups[k].lookup == lookup)
+      return lookups[k].name;
+  return NULL;
+}
+
 /* ------------------------------------------------------------ the query */
 
 /* Decodes a www-form-urlencoded part of len bytes ('+' is a space) into a

@@ -35,6 +35,11 @@ struct idl_query {
   size_t n_params, params_cap;
 };
 
+/* The name of a lookup (one IDL_L_ bit) in a filter parameter: "gt" of
+ * created_date__gt. NULL for IDL_L_KEY (the parameter names a JSON key:
+ * attributes__colour) and for bits that are no lookup. */
+const char *idl_lookup_name(unsigned lookup);
+
 /* Parses a query string for a list of res (extra: more parameter names the
  * caller reads itself, NULL-terminated, or NULL). Errors go to e: a field
  * error keyed by the parameter for a bad value, a detail for an unknown

@@ -422,9 +422,9 @@ int idl_http_resource_route(struct idl_req *r, const char *path) {
     return idl_import_supported(res) ? idl_http_not_allowed(r, "POST")
                                      : idl_http_detail(r, 404, "Not found.");
   }
-  if (!strcmp(rest, "export") || !strcmp(rest, "export/")) {
+  if ((!strcmp(rest, "export") || !strcmp(rest, "export/")) && (res->ops & IDL_OP_EXPORT)) {
     set_route(r, res, "export/");
-    if (get && (res->ops & IDL_OP_EXPORT))
+    if (get)
       return idl_http_export(r, res, mg_get_request_info(r->conn)->query_string);
     return idl_http_not_allowed(r, "GET, HEAD");
   }
@@ -466,5 +466,8 @@ int idl_http_resource_route(struct idl_req *r, const char *path) {
     add_allow(allow, sizeof(allow), "PUT, PATCH");
   if (res->ops & IDL_OP_DELETE)
     add_allow(allow, sizeof(allow), "DELETE");
+  /* A collection without routes for one record (conflicts) has no such path. */
+  if (!*allow)
+    return idl_http_detail(r, 404, "Not found.");
   return idl_http_not_allowed(r, allow);
 }

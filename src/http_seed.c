@@ -14,6 +14,7 @@
 #include "filter_internal.h"
 #include "http_internal.h"
 #include "idlink/normalize.h"
+#include "openapi_internal.h"
 #include "res_internal.h"
 
 /* ------------------------------------------------------------- the shapes */
@@ -379,8 +380,8 @@ static enum idl_err seed_delete(struct idl_txn *txn, struct idl_write *w) {
   return err;
 }
 
-static const struct idl_action update_action = {"update", seed_update};
-static const struct idl_action delete_action = {"delete", seed_delete};
+static const struct idl_action update_action = {.name = "update", .apply = seed_update};
+static const struct idl_action delete_action = {.name = "delete", .apply = seed_delete};
 
 /* Starts a write of op on s's collection of record pk, from the keys of
  * args that mode takes. */
@@ -790,6 +791,15 @@ static const struct {
     {"GET", "GET, HEAD", "/api/customer/export", export_customers},
     {"GET", "GET, HEAD", "/api/product/export", export_products},
 };
+
+size_t idl_http_seed_routes(size_t i, const char **method, const char **path) {
+  size_t n = sizeof(routes) / sizeof(routes[0]);
+  if (i < n) {
+    *method = routes[i].method;
+    *path = routes[i].path;
+  }
+  return n;
+}
 
 int idl_http_seed_route(struct idl_req *r, const char *path) {
   size_t i = 0, n = sizeof(routes) / sizeof(routes[0]);

@@ -38,13 +38,17 @@ static const struct idl_index_def indexes[] = {
     [IX_OPENED] = {"opened_date", {TICKET_OPENED, -1}, 0},
 };
 
-/* POST .../close/ {"resolved": bool, "resolution": string}: both required. */
+/* The body of POST .../close/ {"resolved": bool, "resolution": string}:
+ * both required. */
+enum { CLOSE_RESOLVED, CLOSE_RESOLUTION };
+static const struct idl_field close_body[] = {
+    [CLOSE_RESOLVED] = {.name = "resolved", .type = IDL_F_BOOL, .flags = IDL_FF_REQUIRED,
+                        .index = -1},
+    [CLOSE_RESOLUTION] = {.name = "resolution", .type = IDL_F_STR,
+                          .flags = IDL_FF_REQUIRED | IDL_FF_BLANK, .index = -1, .max = 10000},
+};
+
 static enum idl_err close_ticket(struct idl_txn *txn, struct idl_write *w) {
-  static const struct idl_field resolved = {.name = "resolved", .type = IDL_F_BOOL,
-                                            .flags = IDL_FF_REQUIRED, .index = -1};
-  static const struct idl_field resolution = {.name = "resolution", .type = IDL_F_STR,
-                                              .flags = IDL_FF_REQUIRED | IDL_FF_BLANK,
-                                              .index = -1, .max = 10000};
   struct idl_record old, rec;
   enum idl_err err = idl_record_get(txn, &idl_tickets, w->pk, &old);
   if (err)
@@ -63,7 +67,8 @@ static enum idl_err close_ticket(struct idl_txn *txn, struct idl_write *w) {
   const struct {
     const struct idl_field *f;
     int field;
-  } sent[] = {{&resolved, TICKET_RESOLVED}, {&resolution, TICKET_RESOLUTION}};
+  } sent[] = {{&close_body[CLOSE_RESOLVED], TICKET_RESOLVED},
+              {&close_body[CLOSE_RESOLUTION], TICKET_RESOLUTION}};
   for (size_t i = 0; i < 2; i++) {
     const json_t *j = json_is_object(body) ? json_object_get(body, sent[i].f->name) : NULL;
     if (!json_is_object(body) && i == 0)
@@ -89,7 +94,11 @@ static enum idl_err close_ticket(struct idl_txn *txn, struct idl_write *w) {
   return err;
 }
 
-static const struct idl_action actions[] = {{"close", close_ticket}, {NULL, NULL}};
+static const struct idl_action actions[] = {
+    {.name = "close", .apply = close_ticket, .body = close_body,
+     .n_body = sizeof(close_body) / sizeof(close_body[0])},
+    {.name = NULL},
+};
 
 const struct idl_resource idl_tickets = {
     .name = "tickets",

@@ -226,6 +226,10 @@ enum {
 struct idl_action {
   const char *name;
   enum idl_err (*apply)(struct idl_txn *txn, struct idl_write *w);
+  /* The fields its body takes (n_body of them; NULL: none), as apply reads
+   * them: the OpenAPI document describes the body from them. */
+  const struct idl_field *body;
+  size_t n_body;
 };
 
 struct idl_resource {

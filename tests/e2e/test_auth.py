@@ -42,6 +42,7 @@ class TokenTests(harness.ServerTestCase):
                  ("POST", "/api/identify/", {"email": "nobody@x.io"}),
                  ("GET", "/api/v1/customers/", None)]
         writes = [("POST", "/identify", {"email": "a@x.io"}),
+                  ("GET", "/api/delete/customer?id=999", None),
                   ("POST", "/api/v1/products/", {"name": "P", "price": "1.00",
                                                  "purchased": "2024-01-01", "warranty": 0}),
                   ("DELETE", "/contacts/999", None)]
