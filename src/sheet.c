@@ -82,7 +82,7 @@ static void row_set(struct row *w, size_t col, enum idl_cell_type type, const ch
     else
       s = num, len = strlen(num);
   }
-  if (type == IDL_CELL_TEXT) { /* white space around a text is not its value */
+  if (type == IDL_CELL_TEXT || type == IDL_CELL_DATE) { /* white space around is no value */
     while (len && isspace((unsigned char)*s))
       s++, len--;
     while (len && isspace((unsigned char)s[len - 1]))
@@ -154,7 +154,9 @@ static void text_field(void *s, size_t len, void *data) {
     t->too_long = 1;
     return;
   }
-  if (!idl_utf8_valid(s, len)) {
+  /* A NUL is no text's (it would end the cell's text early): a file of
+   * them is most likely UTF-16, which the message asks to save as UTF-8. */
+  if (!idl_utf8_valid(s, len) || (len && memchr(s, '\0', len))) {
     t->bad_utf8 = 1;
     return;
   }
@@ -585,8 +587,13 @@ static void sheet_cell(struct xlsx *x) {
     row_set(&x->row, x->col, IDL_CELL_BOOL, strcmp(s, "1") == 0 ? "1" : "0", 1);
   } else if (!strcmp(t, "n")) {
     row_set(&x->row, x->col, IDL_CELL_NUMBER, s, len);
-  } else if (!strcmp(t, "d")) { /* an ISO 8601 date: its day */
-    row_set(&x->row, x->col, IDL_CELL_DATE, s, len < 10 ? len : 10);
+  } else if (!strcmp(t, "d")) { /* an ISO 8601 date: its day, never part of a character */
+    while (len && isspace((unsigned char)*s))
+      s++, len--;
+    size_t day = len < 10 ? len : 10;
+    while (day && day < len && ((unsigned char)s[day] & 0xC0) == 0x80)
+      day--;
+    row_set(&x->row, x->col, IDL_CELL_DATE, s, day);
   } else if (!strcmp(t, "e")) { /* an error value (#N/A): empty */
     row_set(&x->row, x->col, IDL_CELL_EMPTY, "", 0);
   } else { /* str (a formula's text), inlineStr */

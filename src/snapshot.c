@@ -88,7 +88,9 @@ static json_t *to_json(const msgpack_object *o, int depth) {
   case MSGPACK_OBJECT_FLOAT32:
   case MSGPACK_OBJECT_FLOAT64:
     return json_real(o->via.f64);
-  case MSGPACK_OBJECT_STR:
+  case MSGPACK_OBJECT_STR: /* msgpack-c may give "" a NULL ptr */
+    if (o->via.str.size == 0)
+      return json_string("");
     return memchr(o->via.str.ptr, '\0', o->via.str.size)
                ? NULL
                : json_stringn(o->via.str.ptr, o->via.str.size);
@@ -112,7 +114,8 @@ static json_t *to_json(const msgpack_object *o, int depth) {
         json_decref(m);
         return NULL;
       }
-      memcpy(key, kv->key.via.str.ptr, kv->key.via.str.size);
+      if (kv->key.via.str.size) /* "" may have a NULL ptr */
+        memcpy(key, kv->key.via.str.ptr, kv->key.via.str.size);
       key[kv->key.via.str.size] = '\0';
       json_t *v = to_json(&kv->val, depth + 1);
       if (!v || json_object_set_new(m, key, v)) {
@@ -361,13 +364,67 @@ struct reader {
 
 #define bad(r, err, ...) idl_why((r)->why, (r)->why_len, err, __VA_ARGS__)
 
+/* The big-endian unsigned integer of n bytes at p. */
+static uint64_t be_uint(const unsigned char *p, size_t n) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++)
+    v = v << 8 | p[i];
+  return v;
+}
+
+/* Whether the msgpack object at buf + off, len bytes on, declares no more
+ * bytes and elements than there are left. msgpack-c allocates the elements
+ * of an array or map as its head declares them, before reading any: five
+ * bytes of a damaged file could ask it for 64 GiB. A byte that is not
+ * msgpack passes here and is refused by msgpack-c. */
+static int fits(const unsigned char *buf, size_t len, size_t off) {
+  /* the bytes each head byte from 0xc4 to 0xdf is followed by, before the
+   * data: the length of the size, or the data itself */
+  static const unsigned char head[] = {1, 2, 4, 1, 2, 4, 4, 8, 1, 2, 4, 8, 1, 2,
+                                       4, 8, 2, 3, 5, 9, 17, 1, 2, 4, 2, 4, 2, 4};
+  uint64_t pending = 1; /* objects still to come */
+  while (pending && off < len) {
+    unsigned t = buf[off++];
+    uint64_t n = 0, skip = 0; /* elements it holds, bytes it spans */
+    pending--;
+    if (t >= 0x80 && t <= 0x8f)
+      n = 2 * (t & 0x0f);
+    else if (t >= 0x90 && t <= 0x9f)
+      n = t & 0x0f;
+    else if (t >= 0xa0 && t <= 0xbf)
+      skip = t & 0x1f;
+    else if (t >= 0xc4 && t <= 0xdf) {
+      size_t h = head[t - 0xc4];
+      if (h > len - off)
+        return 0;
+      int sized = t <= 0xc9 || (t >= 0xd9 && t <= 0xdf); /* bin, ext, str, array, map */
+      uint64_t size = sized ? be_uint(buf + off, h) : 0;
+      if (!sized)
+        skip = h;
+      else if (t >= 0xdc)
+        n = t >= 0xde ? 2 * size : size;
+      else
+        skip = h + size + (t >= 0xc7 && t <= 0xc9); /* an ext's type byte */
+      off += sized && t >= 0xdc ? h : 0;
+    }
+    if (skip > len - off)
+      return 0;
+    off += skip;
+    pending += n;
+    if (pending > len - off) /* each element takes a byte at least */
+      return 0;
+  }
+  return pending == 0;
+}
+
 /* Reads the next object into r->u. what names it for messages: "row" with
  * row number row, or anything else on its own. */
 static enum idl_err next_object(struct reader *r, const char *what, uint64_t row) {
   size_t at = r->off;
   char name[64];
-  int rc = at == r->len ? MSGPACK_UNPACK_CONTINUE
-                        : msgpack_unpack_next(&r->u, r->buf, r->len, &r->off);
+  int rc = at == r->len || !fits((const unsigned char *)r->buf, r->len, at)
+               ? MSGPACK_UNPACK_CONTINUE
+               : msgpack_unpack_next(&r->u, r->buf, r->len, &r->off);
   if (rc == MSGPACK_UNPACK_SUCCESS || rc == MSGPACK_UNPACK_EXTRA_BYTES)
     return IDL_ERR_OK;
   if (strcmp(what, "row") == 0)
@@ -463,7 +520,8 @@ static enum idl_err read_blocklist(struct reader *r, const msgpack_object *o) {
   char *text = malloc(v->via.str.size + 1);
   enum idl_err err = text && !idl_blocklist_new(&r->blocklist) ? IDL_ERR_OK : IDL_ERR_NOMEM;
   if (!err) {
-    memcpy(text, v->via.str.ptr, v->via.str.size);
+    if (v->via.str.size) /* "" may have a NULL ptr */
+      memcpy(text, v->via.str.ptr, v->via.str.size);
     text[v->via.str.size] = '\0';
     err = idl_blocklist_add_text(r->blocklist, text);
   }

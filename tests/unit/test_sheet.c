@@ -97,6 +97,21 @@ static void test_text_refusals(void) {
   expect_refused("ok,fine\nJos\xe9,x\n", "The file is not a valid csv file: row 2 is not UTF-8");
 }
 
+/* A NUL would end a cell's text early: a file holding one is not UTF-8
+ * text (here UTF-16, as Excel's Unicode Text without its byte order mark). */
+static void test_text_with_nul_refused(void) {
+  static const char utf16[] = "J\0a\0n\0e\0,\0j\0@\0x\0.\0i\0o\0\n\0";
+  const char *path = write_file("upload", utf16, sizeof(utf16) - 1);
+  struct seen s = {0};
+  char why[320] = "";
+  struct idl_sheet sheet;
+  ASSERT_EQ(idl_sheet_read(path, collect, &s, &sheet, why, sizeof(why)), IDL_ERR_INVAL);
+  ASSERT_STR(why, "The file is not a valid csv file: row 1 is not UTF-8 (save the file as UTF-8 "
+                  "text).");
+  ASSERT_STR(s.out, "");
+  cleanup(path);
+}
+
 /* Writes an xlsx of the parts given (name, text pairs, NULL-ended). */
 static const char *write_zip(const char *const *parts) {
   const char *path = write_file("book", "", 0);
@@ -183,6 +198,24 @@ static void test_serial_dates(void) {
   cleanup(path);
 }
 
+/* A date cell's day: the white space around it is not its value, and its
+ * ten bytes never end inside a character. */
+static void test_xlsx_date_cells(void) {
+  const char *parts[] = {
+      "xl/workbook.xml", "<workbook><sheets><sheet name=\"S\" sheetId=\"1\"/></sheets></workbook>",
+      "xl/worksheets/sheet1.xml",
+      "<worksheet><sheetData><row><c t=\"d\"><v> 2024-03-05T10:00:00 </v></c>"
+      "<c t=\"d\"><v>2024-03-0\xCE\xA9</v></c><c t=\"d\"><v>  </v></c></row></sheetData>"
+      "</worksheet>", NULL};
+  const char *path = write_zip(parts);
+  struct seen s = {0};
+  char why[320] = "";
+  struct idl_sheet sheet;
+  ASSERT_OK(idl_sheet_read(path, collect, &s, &sheet, why, sizeof(why)));
+  ASSERT_STR(s.out, "1:d2024-03-05|d2024-03-0|e;");
+  cleanup(path);
+}
+
 static void expect_zip_refused(const char *const *parts, const char *why_prefix) {
   const char *path = write_zip(parts);
   struct seen s = {0};
@@ -235,8 +268,10 @@ int main(int argc, char **argv) {
   RUN(test_separator_from_the_first_line);
   RUN(test_bom_crlf_and_blank_lines);
   RUN(test_text_refusals);
+  RUN(test_text_with_nul_refused);
   RUN(test_xlsx_cells);
   RUN(test_serial_dates);
+  RUN(test_xlsx_date_cells);
   RUN(test_xlsx_refusals);
   RUN(test_kind_from_content);
   TEST_EXIT();

@@ -1,7 +1,8 @@
 /* Snapshots on a full disk (a 2 MB tmpfs of the test's own): restore and
  * dump fail naming the folder or the file and the cause, and leave the
  * target as it was. Mounting needs the right to: where it is not permitted,
- * a test exits 77, which ctest reports as skipped. */
+ * a test exits 77, which ctest reports as skipped. And a damaged file's
+ * sizes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -162,10 +163,23 @@ static void test_dump_onto_a_full_disk_names_the_file(void) {
   unmount_small_disk(disk);
 }
 
+/* A map or an array whose head declares more elements than there are bytes
+ * left is a truncated file, said at once: msgpack-c would first allocate
+ * them all (here 2^32 - 1 entries, 64 GiB). */
+static void test_read_refuses_sizes_past_the_end(void) {
+  static const char map32[] = "\xdf\xff\xff\xff\xff\xa6" "format";
+  struct idl_snapshot_header h;
+  char why[512] = "";
+  ASSERT_EQ(idl_snapshot_read(map32, sizeof(map32) - 1, NULL, &h, why, sizeof(why)),
+            IDL_ERR_CORRUPT);
+  ASSERT_STR(why, "truncated at byte 12: the header at byte 0 is incomplete");
+}
+
 int main(int argc, char **argv) {
   TEST_INIT(argc, argv);
   RUN(test_restore_onto_a_full_disk_keeps_the_store);
   RUN(test_restore_into_a_new_folder_on_a_full_disk_leaves_nothing);
   RUN(test_dump_onto_a_full_disk_names_the_file);
+  RUN(test_read_refuses_sizes_past_the_end);
   return TEST_EXIT();
 }
