@@ -9,12 +9,17 @@
 #include <expat.h>
 #include <freexl.h>
 #include <math.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zip.h>
 
+#include "idlink/log.h"
 #include "idlink/normalize.h"
 #include "json.h"
 #include "sheet_internal.h"
@@ -266,8 +271,13 @@ static const char *freexl_why(int code) {
   }
 }
 
-static enum idl_err read_xls(const char *path, idl_sheet_row_fn fn, void *arg, char *why,
-                             size_t why_len) {
+/* The cells of the first sheet of the xls at path, written to out as the
+ * reader's stream: "C row col type len" and len bytes for a cell, "R row"
+ * at the end of a row, "E message" when the file cannot be read. freexl
+ * runs here, in the idlink-xls process of each upload: Debian's freexl 1.0.6
+ * crashes on some damaged files and leaks on others (found by fuzzing), and
+ * a crash there must not take the server with it. */
+int idl_sheet_xls_dump(const char *path, FILE *out) {
   const void *h = NULL;
   int rc = freexl_open(path, &h);
   unsigned sheets = 0, password = 0;
@@ -276,13 +286,15 @@ static enum idl_err read_xls(const char *path, idl_sheet_row_fn fn, void *arg, c
   if (rc == FREEXL_OK && freexl_get_info(h, FREEXL_BIFF_PASSWORD, &password) == FREEXL_OK &&
       password == FREEXL_BIFF_OBFUSCATED) {
     freexl_close(h);
-    return refuse(why, why_len, IDL_SHEET_XLS, "it is protected by a password.");
+    fprintf(out, "E it is protected by a password.\n");
+    return 3;
   }
   unsigned rows = 0;
   unsigned short columns = 0;
   if (rc == FREEXL_OK && sheets == 0) {
     freexl_close(h);
-    return refuse(why, why_len, IDL_SHEET_XLS, "it has no worksheet.");
+    fprintf(out, "E it has no worksheet.\n");
+    return 3;
   }
   if (rc == FREEXL_OK)
     rc = freexl_select_active_worksheet(h, 0);
@@ -291,47 +303,151 @@ static enum idl_err read_xls(const char *path, idl_sheet_row_fn fn, void *arg, c
   if (rc != FREEXL_OK) {
     if (h)
       freexl_close(h);
-    if (rc == FREEXL_INSUFFICIENT_MEMORY)
-      return IDL_ERR_NOMEM;
-    return refuse(why, why_len, IDL_SHEET_XLS, "%s (freexl error %d).", freexl_why(rc), rc);
+    fprintf(out, "E %s (freexl error %d).\n", freexl_why(rc), rc);
+    return 3;
   }
-  struct row w = {0};
-  enum idl_err err = IDL_ERR_OK;
   size_t width = columns < IDL_SHEET_MAX_COLUMNS ? columns : IDL_SHEET_MAX_COLUMNS;
-  for (unsigned r = 0; !err && r < rows; r++) {
+  for (unsigned r = 0; r < rows; r++) {
     for (unsigned short c = 0; c < width; c++) {
       FreeXL_CellValue v;
       if (freexl_get_cell_value(h, r, c, &v) != FREEXL_OK)
         continue;
       char num[64];
+      const char *text = NULL;
+      enum idl_cell_type type = IDL_CELL_TEXT;
+      size_t len = 0;
       switch (v.type) {
       case FREEXL_CELL_INT:
         snprintf(num, sizeof(num), "%d", v.value.int_value);
-        row_set(&w, c, IDL_CELL_NUMBER, num, strlen(num));
+        text = num, type = IDL_CELL_NUMBER;
         break;
       case FREEXL_CELL_DOUBLE:
         if (format_number(v.value.double_value, num, sizeof(num)) == 0)
-          row_set(&w, c, IDL_CELL_NUMBER, num, strlen(num));
+          text = num, type = IDL_CELL_NUMBER;
         break;
       case FREEXL_CELL_DATE:
       case FREEXL_CELL_DATETIME: /* the day only */
-        row_set(&w, c, IDL_CELL_DATE, v.value.text_value, strnlen(v.value.text_value, 10));
+        text = v.value.text_value, type = IDL_CELL_DATE;
+        len = strnlen(text, 10);
         break;
       case FREEXL_CELL_TEXT:
       case FREEXL_CELL_SST_TEXT:
       case FREEXL_CELL_TIME:
-        row_set(&w, c, IDL_CELL_TEXT, v.value.text_value,
-                strnlen(v.value.text_value, CELL_MAX_BYTES));
+        text = v.value.text_value;
+        len = strnlen(text, CELL_MAX_BYTES);
         break;
       default:
         break;
       }
+      if (!text)
+        continue;
+      if (text == num)
+        len = strlen(num);
+      fprintf(out, "C %u %u %d %zu\n", r + 1, (unsigned)c, (int)type, len);
+      fwrite(text, 1, len, out);
     }
-    err = row_emit(&w, r + 1, fn, arg);
+    fprintf(out, "R %u\n", r + 1);
   }
-  free(w.buf.data);
   freexl_close(h);
-  return err;
+  return fflush(out) == 0 ? 0 : 4;
+}
+
+/* The idlink-xls program: beside this process's own, or where
+ * IDLINK_XLS_READER says. */
+static void xls_reader_path(char *out, size_t cap) {
+  const char *env = getenv("IDLINK_XLS_READER");
+  if (env && *env) {
+    snprintf(out, cap, "%s", env);
+    return;
+  }
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  self[n > 0 ? n : 0] = '\0';
+  char *slash = strrchr(self, '/');
+  if (slash)
+    *slash = '\0';
+  /* the programs' folder; a test's or a fuzzer's one level below it */
+  snprintf(out, cap, "%s/idlink-xls", self);
+  if (access(out, X_OK) != 0)
+    snprintf(out, cap, "%s/../idlink-xls", self);
+}
+
+/* Reads an xls through idlink-xls, a process of its own: rows come back
+ * over a pipe; a crash of the reader is a damaged file, not a dead server. */
+static enum idl_err read_xls(const char *path, idl_sheet_row_fn fn, void *arg, char *why,
+                             size_t why_len) {
+  char reader[4200];
+  xls_reader_path(reader, sizeof(reader));
+  int fds[2];
+  if (pipe(fds) != 0)
+    return IDL_ERR_IO;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addclose(&actions, fds[0]);
+  posix_spawn_file_actions_addclose(&actions, fds[1]);
+  char *const argv[] = {reader, (char *)path, NULL};
+  char *const envp[] = {NULL};
+  pid_t pid;
+  int rc = posix_spawn(&pid, reader, &actions, NULL, argv, envp);
+  posix_spawn_file_actions_destroy(&actions);
+  close(fds[1]);
+  if (rc != 0) {
+    close(fds[0]);
+    idl_log_error("import: cannot start %s, the xls reader: %s", reader, strerror(rc));
+    return IDL_ERR_IO;
+  }
+  FILE *in = fdopen(fds[0], "r");
+  struct row w = {0};
+  enum idl_err err = in ? IDL_ERR_OK : IDL_ERR_NOMEM;
+  char line[512], message[320] = "";
+  char *text = NULL;
+  while (!err && in && fgets(line, sizeof(line), in)) {
+    unsigned row, col;
+    int type;
+    size_t len;
+    if (sscanf(line, "C %u %u %d %zu", &row, &col, &type, &len) == 4 && len <= CELL_MAX_BYTES &&
+        type >= IDL_CELL_EMPTY && type <= IDL_CELL_DATE) {
+      char *grown = realloc(text, len + 1);
+      if (!grown) {
+        err = IDL_ERR_NOMEM;
+        break;
+      }
+      text = grown;
+      if (fread(text, 1, len, in) != len)
+        break;
+      row_set(&w, col, (enum idl_cell_type)type, text, len);
+    } else if (sscanf(line, "R %u", &row) == 1) {
+      err = row_emit(&w, row, fn, arg);
+    } else if (line[0] == 'E' && line[1] == ' ') {
+      snprintf(message, sizeof(message), "%.*s", (int)strcspn(line + 2, "\n"), line + 2);
+    } else {
+      break;
+    }
+  }
+  if (err) /* the caller stopped the read: the reader goes too */
+    kill(pid, SIGKILL);
+  if (in)
+    fclose(in);
+  else
+    close(fds[0]);
+  free(text);
+  free(w.buf.data);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (err)
+    return err;
+  if (WIFSIGNALED(status))
+    return refuse(why, why_len, IDL_SHEET_XLS, "it is damaged (the xls reader stopped on "
+                  "signal %d).", WTERMSIG(status));
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
+    return refuse(why, why_len, IDL_SHEET_XLS, "%s", message);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    idl_log_error("import: %s, the xls reader, failed (status %d)", reader, status);
+    return IDL_ERR_IO;
+  }
+  return IDL_ERR_OK;
 }
 
 /* ----------------------------------------------------------------- xlsx */

@@ -6,6 +6,7 @@
 #define IDLINK_SHEET_INTERNAL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "idlink/err.h"
@@ -49,6 +50,11 @@ enum idl_err idl_sheet_read(const char *path, idl_sheet_row_fn fn, void *arg,
 
 /* The day (since 1970-01-01) of a spreadsheet's serial date number. */
 int64_t idl_sheet_serial_day(const struct idl_sheet *sheet, double serial);
+
+/* The idlink-xls program's work: the first sheet of the xls at path to out
+ * as the stream sheet.c reads back. Returns its exit status: 0, or 3 with an
+ * "E why" line when the file cannot be read. */
+int idl_sheet_xls_dump(const char *path, FILE *out);
 
 /* The name of a kind, for messages: "csv", "xls", "xlsx". */
 const char *idl_sheet_kind_name(enum idl_sheet_kind kind);

@@ -34,7 +34,9 @@ import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import harness  # noqa: E402
+import harness
+
+HERE_TESTS = os.path.dirname(os.path.abspath(__file__))  # noqa: E402
 
 try:
     import openpyxl
@@ -1235,6 +1237,25 @@ class BadFileTests(ImportCase):
     def real_xls(self):
         return xls_bytes([["Real Person %d" % i, "real%d@bad.example" % i, "Street " * 20,
                            "555%04d" % i, 1, 0, 1, "s"] for i in range(50)], CUSTOMER_HEADER)
+
+    def test_xls_that_crashes_the_reader_leaves_the_server_up(self):
+        # Inputs the fuzzer found: Debian's freexl 1.0.6 crashes on one and
+        # leaks 256 MiB on the other; idlinkd reads xls in a process of its
+        # own, so the server answers and keeps its memory.
+        known = os.path.join(os.path.dirname(HERE_TESTS), "..", "fuzz", "known")
+        with open(os.path.join(known, "freexl-segv.xls"), "rb") as f:
+            st, parsed, _, raw = self.upload(PRODUCTS_IMPORT, f.read(), "crash.xls")
+        self.assertEqual(st, 400, raw)
+        self.assertTrue(parsed["file"][0].startswith("The file is not a valid xls workbook: "),
+                        parsed)
+        with open(os.path.join(known, "freexl-leak-256mib.xls"), "rb") as f:
+            leaky = f.read()
+        for _ in range(3):
+            self.upload(PRODUCTS_IMPORT, leaky, "leak.xls")
+        with open("/proc/%d/status" % self.srv.proc.pid) as f:
+            rss_kib = int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
+        self.assertLess(rss_kib, 200 * 1024, "the server's memory grew with the leaky files")
+        self.assertEqual(self.srv.get("/healthz")[0], 200)
 
     def test_zip_that_is_not_a_workbook(self):
         buf = io.BytesIO()
