@@ -274,19 +274,32 @@ static void test_large_identity_costs_the_writer_little(void) {
   }
   ASSERT_OK(idl_txn_commit(txn));
   ASSERT_OK(idl_txn_begin_write(t.s, NULL, &txn));
-  struct idl_request r = req_of("new@x.io", "5550000");
+  /* The best of a few runs of each, so that a busy machine's stall in one
+   * of them does not decide. */
+  int64_t reconcile_us = INT64_MAX, load_us = INT64_MAX;
   struct idl_outcome o;
-  int64_t t0 = idl_now_us();
-  ASSERT_OK(idl_identity_reconcile(txn, &r, 9000, IDL_RECONCILE_WRITE, &o));
-  int64_t reconcile_us = idl_now_us() - t0;
+  for (int i = 0; i < 5; i++) {
+    char email[32];
+    snprintf(email, sizeof(email), "new%d@x.io", i);
+    struct idl_request r = req_of(email, "5550000");
+    int64_t t0 = idl_now_us();
+    ASSERT_OK(idl_identity_reconcile(txn, &r, 9000 + i, IDL_RECONCILE_WRITE, &o));
+    int64_t us = idl_now_us() - t0;
+    reconcile_us = us < reconcile_us ? us : reconcile_us;
+  }
   struct idl_identity ident;
-  t0 = idl_now_us();
-  ASSERT_OK(idl_identity_of_contact(txn, o.primary, &ident));
-  int64_t load_us = idl_now_us() - t0;
+  for (int i = 0; i < 3; i++) {
+    int64_t t0 = idl_now_us();
+    ASSERT_OK(idl_identity_of_contact(txn, o.primary, &ident));
+    int64_t us = idl_now_us() - t0;
+    load_us = us < load_us ? us : load_us;
+    if (i < 2)
+      idl_identity_fini(&ident);
+  }
   idl_txn_abort(txn);
-  ASSERT_EQ(ident.n, HUB + 1);
+  ASSERT_EQ(ident.n, HUB + 5);
   ASSERT_EQ(o.primary, 1);
-  ASSERT_EQ(o.created_id, HUB + 1);
+  ASSERT_EQ(o.created_id, HUB + 5);
   idl_identity_fini(&ident);
   ASSERT_INT(<, reconcile_us * 20, load_us);
   test_store_close(&t);
