@@ -438,15 +438,16 @@ static enum idl_err read_xls(const char *path, idl_sheet_row_fn fn, void *arg, c
     ;
   if (err)
     return err;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
+    return refuse(why, why_len, IDL_SHEET_XLS, "%s", message);
+  /* The reader started (posix_spawn said so): it stops otherwise only on
+   * what freexl makes of a damaged file (a crash, a sanitizer's abort). */
   if (WIFSIGNALED(status))
     return refuse(why, why_len, IDL_SHEET_XLS, "it is damaged (the xls reader stopped on "
                   "signal %d).", WTERMSIG(status));
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
-    return refuse(why, why_len, IDL_SHEET_XLS, "%s", message);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    idl_log_error("import: %s, the xls reader, failed (status %d)", reader, status);
-    return IDL_ERR_IO;
-  }
+  if (WEXITSTATUS(status) != 0)
+    return refuse(why, why_len, IDL_SHEET_XLS, "it is damaged (the xls reader stopped with "
+                  "status %d).", WEXITSTATUS(status));
   return IDL_ERR_OK;
 }
 
