@@ -6,6 +6,7 @@
 #include <csv.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <expat.h>
 #include <freexl.h>
 #include <math.h>
@@ -384,6 +385,9 @@ static enum idl_err read_xls(const char *path, idl_sheet_row_fn fn, void *arg, c
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  /* What the reader says on stderr (a sanitizer's report of freexl) is not
+   * the server's to log: its end is judged from its status below. */
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addclose(&actions, fds[0]);
   posix_spawn_file_actions_addclose(&actions, fds[1]);
   char *const argv[] = {reader, (char *)path, NULL};

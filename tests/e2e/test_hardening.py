@@ -728,11 +728,14 @@ class PeerConnectionTests(HardeningCase):
 
     def test_connections_per_address_are_capped(self):
         srv = self.start_server(extra_args=("--peer-connections", "3"))
-        held = [self.request_on(srv.port) for _ in range(3)]
+        # From an address of its own: the harness's readiness probes come from
+        # 127.0.0.1, and a slow server may not have counted their close yet.
+        me = "127.0.0.3"
+        held = [self.request_on(srv.port, source=me) for _ in range(3)]
         try:
             for _, head in held:
                 self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head)
-            s, head = self.request_on(srv.port)
+            s, head = self.request_on(srv.port, source=me)
             s.close()
             self.assertTrue(head.startswith(b"HTTP/1.1 503 "), head)
             self.assertIn(b"Retry-After: 1", head)
@@ -746,7 +749,7 @@ class PeerConnectionTests(HardeningCase):
             held.pop()[0].close()
             deadline = time.monotonic() + 5
             while True:
-                s, head = self.request_on(srv.port)
+                s, head = self.request_on(srv.port, source=me)
                 s.close()
                 if head.startswith(b"HTTP/1.1 200 ") or time.monotonic() > deadline:
                     break
