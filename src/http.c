@@ -312,6 +312,18 @@ int idl_http_unsupported_type(struct idl_req *r, const char *type) {
   return idl_http_detail(r, 415, msg);
 }
 
+int idl_http_read_json(struct idl_req *r, json_t **out) {
+  char *text = NULL;
+  size_t len = 0;
+  int status = idl_http_read_body(r, &text, &len);
+  if (status)
+    return status;
+  json_t *error = NULL;
+  enum idl_err err = idl_json_parse_body(text, len, out, &error);
+  free(text);
+  return err ? idl_http_send(r, 400, error) : 0;
+}
+
 int idl_http_read_request(struct idl_req *r, struct idl_request *req) {
   char *body = NULL;
   size_t len = 0;

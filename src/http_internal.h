@@ -113,6 +113,11 @@ int idl_http_unsupported_type(struct idl_req *r, const char *type);
  * already answered. */
 int idl_http_read_body(struct idl_req *r, char **body, size_t *len);
 
+/* Reads the request body (as idl_http_read_body) and parses it as a JSON
+ * object (idl_json_parse_body). Returns 0 with *out the caller's, or the
+ * status of the error it has already answered (400 naming what is wrong). */
+int idl_http_read_json(struct idl_req *r, json_t **out);
+
 /* Reads the request body as JSON for an identify call: checks its type and
  * size, parses and normalizes. Returns 0 with req filled, or the status of
  * the error it has already answered. */
@@ -126,6 +131,10 @@ int idl_http_import(struct idl_req *r, const struct idl_resource *res);
  * as aliases of the collections' handlers; 0 when path is none of them
  * (http_seed.c). */
 int idl_http_seed_route(struct idl_req *r, const char *path);
+
+/* The token role seed 003's route path needs; 0 when path is none of its
+ * routes. */
+int idl_http_seed_role(const char *path, enum idl_role *role);
 
 /* ---- the generic handlers' helpers (http_resource.c), for the aliases */
 
@@ -153,8 +162,8 @@ void idl_access_log_write(struct idl_access_log *l, const struct idl_req *r, int
                           int64_t started_us);
 
 /* The role a request needs: admin for /erasure, read for GET, HEAD and the
- * read-only lookup, write for any other (seed 003's GET /api/delete/customer
- * included). */
+ * read-only lookup, write for any other; seed 003's routes as its table
+ * says (its GET /api/delete/customer writes). */
 enum idl_role idl_route_role(const char *method, const char *path);
 
 /* Checks r's token against role needed: 0, or the status of the 401 or 403

@@ -177,16 +177,11 @@ int idl_handle_conflicts(struct idl_req *r) {
 /* Reads {"email"}, {"phoneNumber"} or {"contactId"}: exactly one, valid.
  * Returns 0 with req filled (its value in buf), or the status answered. */
 static int erase_request(struct idl_req *r, struct idl_erase_request *req, char *buf) {
-  char *text = NULL;
-  size_t len = 0;
-  int status = idl_http_read_body(r, &text, &len);
+  json_t *body = NULL;
+  int status = idl_http_read_json(r, &body);
   if (status)
     return status;
-  json_t *body = NULL, *error = NULL;
-  enum idl_err err = idl_json_parse_body(text, len, &body, &error);
-  free(text);
-  if (err)
-    return idl_http_send(r, 400, error);
+  enum idl_err err;
   static const char *const keys[] = {"email", "phoneNumber", "contactId"};
   const json_t *v[3];
   int given = 0;

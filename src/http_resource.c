@@ -175,16 +175,9 @@ static int handle_write(struct idl_req *r, const struct idl_resource *res,
                         enum idl_write_op op, uint64_t pk, const struct idl_action *action) {
   json_t *body = NULL;
   if (op != IDL_WRITE_DELETE && op != IDL_WRITE_DELETE_MANY) {
-    char *text = NULL;
-    size_t len = 0;
-    int status = idl_http_read_body(r, &text, &len);
+    int status = idl_http_read_json(r, &body);
     if (status)
       return status;
-    json_t *error = NULL;
-    enum idl_err err = idl_json_parse_body(text, len, &body, &error);
-    free(text);
-    if (err)
-      return idl_http_send(r, 400, error);
   }
   struct idl_write w = {.res = res, .op = op, .body = body, .pk = pk,
                         .now_us = idl_now_wall_us(), .action = action};

@@ -736,17 +736,11 @@ static int add_query(json_t *args, const char *query) {
  * 0 with *out (the caller's), or the status of the error answered. */
 static int read_args(struct idl_req *r, json_t **out) {
   const struct mg_request_info *ri = mg_get_request_info(r->conn);
-  json_t *args = NULL, *error = NULL;
+  json_t *args = NULL;
   if (ri->content_length > 0 || mg_get_header(r->conn, "Transfer-Encoding")) {
-    char *body = NULL;
-    size_t len = 0;
-    int status = idl_http_read_body(r, &body, &len);
+    int status = idl_http_read_json(r, &args);
     if (status)
       return status;
-    enum idl_err err = idl_json_parse_body(body, len, &args, &error);
-    free(body);
-    if (err)
-      return idl_http_send(r, 400, error);
   } else {
     args = json_object();
   }
@@ -772,24 +766,25 @@ static const struct {
   const char *allow; /* the Allow header of a 405: HEAD too for a GET that reads */
   const char *path;
   int (*fn)(struct idl_req *r, json_t *args);
+  enum idl_role role; /* the token role it needs: the seed deletes with a GET too */
 } routes[] = {
-    {"POST", "POST", "/api/add/customer", add_customer},
-    {"GET", "GET, HEAD", "/api/get/customer", get_customer},
-    {"GET", "GET", "/api/delete/customer", delete_customer},
-    {"POST", "POST", "/api/update/customer", update_customer},
-    {"POST", "POST", "/api/add/product", add_product},
-    {"GET", "GET, HEAD", "/api/get/product", get_product},
-    {"POST", "POST", "/api/delete/product", delete_product},
-    {"POST", "POST", "/api/update/product", update_product},
-    {"POST", "POST", "/api/add/brand/feedback", add_brand_feedback},
-    {"POST", "POST", "/api/add/product/feedback", add_product_feedback},
-    {"GET", "GET, HEAD", "/api/get/brand/feedback", get_brand_feedback},
-    {"GET", "GET, HEAD", "/api/get/product/feedback", get_product_feedback},
-    {"POST", "POST", "/api/open/customer/request", open_ticket},
-    {"POST", "POST", "/api/close/customer/request", close_ticket},
-    {"GET", "GET, HEAD", "/api/get/customer/request", get_ticket},
-    {"GET", "GET, HEAD", "/api/customer/export", export_customers},
-    {"GET", "GET, HEAD", "/api/product/export", export_products},
+    {"POST", "POST", "/api/add/customer", add_customer, IDL_ROLE_WRITE},
+    {"GET", "GET, HEAD", "/api/get/customer", get_customer, IDL_ROLE_READ},
+    {"GET", "GET", "/api/delete/customer", delete_customer, IDL_ROLE_WRITE},
+    {"POST", "POST", "/api/update/customer", update_customer, IDL_ROLE_WRITE},
+    {"POST", "POST", "/api/add/product", add_product, IDL_ROLE_WRITE},
+    {"GET", "GET, HEAD", "/api/get/product", get_product, IDL_ROLE_READ},
+    {"POST", "POST", "/api/delete/product", delete_product, IDL_ROLE_WRITE},
+    {"POST", "POST", "/api/update/product", update_product, IDL_ROLE_WRITE},
+    {"POST", "POST", "/api/add/brand/feedback", add_brand_feedback, IDL_ROLE_WRITE},
+    {"POST", "POST", "/api/add/product/feedback", add_product_feedback, IDL_ROLE_WRITE},
+    {"GET", "GET, HEAD", "/api/get/brand/feedback", get_brand_feedback, IDL_ROLE_READ},
+    {"GET", "GET, HEAD", "/api/get/product/feedback", get_product_feedback, IDL_ROLE_READ},
+    {"POST", "POST", "/api/open/customer/request", open_ticket, IDL_ROLE_WRITE},
+    {"POST", "POST", "/api/close/customer/request", close_ticket, IDL_ROLE_WRITE},
+    {"GET", "GET, HEAD", "/api/get/customer/request", get_ticket, IDL_ROLE_READ},
+    {"GET", "GET, HEAD", "/api/customer/export", export_customers, IDL_ROLE_READ},
+    {"GET", "GET, HEAD", "/api/product/export", export_products, IDL_ROLE_READ},
 };
 
 size_t idl_http_seed_routes(size_t i, const char **method, const char **path) {
@@ -799,6 +794,15 @@ size_t idl_http_seed_routes(size_t i, const char **method, const char **path) {
     *path = routes[i].path;
   }
   return n;
+}
+
+int idl_http_seed_role(const char *path, enum idl_role *role) {
+  for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+    if (!strcmp(routes[i].path, path)) {
+      *role = routes[i].role;
+      return 1;
+    }
+  return 0;
 }
 
 int idl_http_seed_route(struct idl_req *r, const char *path) {

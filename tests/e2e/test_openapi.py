@@ -78,7 +78,7 @@ def routes_from_sources():
     for m in re.finditer(r'\{"([A-Z]+)",\s*"([^"]+)",\s*idl_handle_\w+\}', block):
         routes.add((m.group(1), m.group(2)))
     block = table_block(read("http_seed.c"), "} routes[] = {")
-    for m in re.finditer(r'\{"([A-Z]+)",\s*"[^"]*",\s*"([^"]+)",\s*\w+\}', block):
+    for m in re.finditer(r'\{"([A-Z]+)",\s*"[^"]*",\s*"([^"]+)",\s*\w+(?:,\s*\w+)?\}', block):
         routes.add((m.group(1), m.group(2)))
     names = re.findall(r"&idl_(\w+),", read("resources.c"))
     sources = "".join(read(f) for f in sorted(os.listdir(SRC))
