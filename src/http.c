@@ -23,9 +23,6 @@
 #include "openapi_internal.h"
 #include "idlink/metrics.h"
 
-#include <dlfcn.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include "json.h"
 #include "idlink/log.h"
 
@@ -51,7 +48,7 @@ struct idl_http {
   struct idl_http_guard *guard;
   struct idl_tokens *tokens;
   struct idl_access_log *access_log;
-  const char *tls_cert, *tls_key; /* HTTPS when set */
+  struct idl_tls *tls;  /* HTTPS: the front relaying to civetweb; NULL: HTTP */
   atomic_int in_flight; /* requests inside a handler */
   atomic_int draining;  /* set by idl_http_stop: new requests get 503 */
 };
@@ -279,7 +276,7 @@ int idl_http_body_begin(struct idl_req *r, long long max, struct idl_body_watch 
   long long declared = ri->content_length;
   long long kib = (declared >= 0 ? declared : max) / 1024;
   w->deadline_us = idl_now_us() + BODY_BASE_US + kib * BODY_US_PER_KIB;
-  if (idl_guard_body_begin(r->http->guard, ri, w->deadline_us, w) != 0) {
+  if (idl_guard_body_begin(r->http->guard, ri, r->peer, w->deadline_us, w) != 0) {
     r->close = 1;
     char msg[160];
     snprintf(msg, sizeof(msg), "Too many requests from your address are sending a body "
@@ -477,18 +474,33 @@ static int framing_refused(struct idl_req *r) {
   return idl_http_detail(r, 400, why);
 }
 
-/* Marks a connection the guard counts (its user data), so that its close
- * gives it back. */
-static char counted_connection;
+/* What idlinkd keeps of a connection (civetweb's user connection data, set
+ * on its first request): whom it speaks for, and whether the guard counts it. */
+struct conn_data {
+  int counted;
+  char peer[48]; /* "" behind the TLS front: not a connection of the front */
+};
+
+static struct conn_data *conn_data(struct idl_req *r) {
+  struct conn_data *d = mg_get_user_connection_data(r->conn);
+  if (d || !(d = calloc(1, sizeof(*d))))
+    return d;
+  const struct mg_request_info *ri = mg_get_request_info(r->conn);
+  if (r->http->tls)
+    idl_tls_peer(r->http->tls, ri->remote_addr, ri->remote_port, d->peer, sizeof(d->peer));
+  else
+    snprintf(d->peer, sizeof(d->peer), "%s", ri->remote_addr);
+  mg_set_user_connection_data(r->conn, d);
+  return d;
+}
 
 /* Counts the connection of r's address on its first request; refuses it
  * when the address holds as many as it may. Returns 0 when it may go on. */
-static int peer_refused(struct idl_req *r) {
-  if (mg_get_user_connection_data(r->conn) == &counted_connection)
+static int peer_refused(struct idl_req *r, struct conn_data *d) {
+  if (d->counted)
     return 0;
-  const char *addr = mg_get_request_info(r->conn)->remote_addr;
-  if (idl_guard_conn_open(r->http->guard, addr) == 0) {
-    mg_set_user_connection_data(r->conn, &counted_connection);
+  if (idl_guard_conn_open(r->http->guard, d->peer) == 0) {
+    d->counted = 1;
     return 0;
   }
   r->close = 1;
@@ -499,10 +511,11 @@ static int peer_refused(struct idl_req *r) {
 
 /* civetweb calls this before it forgets the connection's user data. */
 static void connection_close(const struct mg_connection *conn) {
-  const struct mg_request_info *ri = mg_get_request_info(conn);
   struct idl_http *h = mg_get_user_data(mg_get_context(conn));
-  if (ri && mg_get_user_connection_data(conn) == &counted_connection)
-    idl_guard_conn_close(h->guard, ri->remote_addr);
+  struct conn_data *d = mg_get_user_connection_data(conn);
+  if (d && d->counted)
+    idl_guard_conn_close(h->guard, d->peer);
+  free(d);
 }
 
 static int dispatch(struct mg_connection *conn, void *cbdata) {
@@ -518,10 +531,18 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
    * decoded string early and /contacts/1%00 would name contact 1. */
   char path[1024];
   int len = mg_url_decode(ri->local_uri, (int)strlen(ri->local_uri), path, sizeof(path), 0);
+  struct conn_data *d = conn_data(&r);
+  r.peer = d ? d->peer : ri->remote_addr;
   int status;
-  if (atomic_load(&h->draining))
+  if (!d)
+    status = idl_http_send_text(&r, 500, NULL, 0);
+  else if (atomic_load(&h->draining))
     status = idl_http_detail(&r, 503, "The server is shutting down.");
-  else if ((status = peer_refused(&r)))
+  else if (!d->peer[0])
+    status = (r.close = 1, idl_http_detail(&r, 403, "This port takes connections from "
+                                           "idlinkd's HTTPS front only: use the HTTPS "
+                                           "address."));
+  else if ((status = peer_refused(&r, d)))
     ;
   else if ((status = framing_refused(&r)))
     ;
@@ -539,26 +560,6 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
 }
 
 /* ---------------------------------------------------------- start/stop */
-
-/* HTTPS: the certificate chain and the key from their own files, into
- * civetweb's OpenSSL context (its ssl_certificate option wants both in one
- * file). 1: done; -1: refused, and the server does not start. */
-static int init_tls(void *ssl_ctx, void *user_data) {
-  struct idl_http *h = user_data;
-  SSL_CTX *ctx = ssl_ctx;
-  if (SSL_CTX_use_certificate_chain_file(ctx, h->tls_cert) != 1) {
-    idl_log_error("http: --tls-cert %s: not a PEM certificate (chain) that can be read: %s",
-                  h->tls_cert, ERR_reason_error_string(ERR_get_error()));
-    return -1;
-  }
-  if (SSL_CTX_use_PrivateKey_file(ctx, h->tls_key, SSL_FILETYPE_PEM) != 1 ||
-      SSL_CTX_check_private_key(ctx) != 1) {
-    idl_log_error("http: --tls-key %s: not the PEM private key of the certificate: %s",
-                  h->tls_key, ERR_reason_error_string(ERR_get_error()));
-    return -1;
-  }
-  return 1;
-}
 
 static int authorize_all(struct mg_connection *conn, void *cbdata) {
   (void)conn;
@@ -626,21 +627,6 @@ static int http_error(struct mg_connection *conn, int status, const char *msg) {
 
 int idl_http_ipv6(void) { return mg_check_feature(8) != 0; }
 
-/* civetweb loads OpenSSL at run time. Debian 12's civetweb 1.15 calls
- * SSL_get_peer_certificate on every TLS connection, a function OpenSSL 3
- * no longer exports (it became a macro of SSL_get1_peer_certificate): its
- * pointer stays NULL and the first HTTPS request would crash the server. So
- * TLS is offered only when the loaded OpenSSL has it. */
-int idl_http_tls(void) {
-  if (!mg_check_feature(2))
-    return 0;
-  void *ssl = dlopen("libssl.so", RTLD_LAZY | RTLD_LOCAL);
-  int ok = ssl && dlsym(ssl, "SSL_get_peer_certificate") != NULL;
-  if (ssl)
-    dlclose(ssl);
-  return ok;
-}
-
 enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts *opts,
                             struct idl_http **out) {
   if (opts->listen[0] == '[' && !idl_http_ipv6()) {
@@ -668,16 +654,25 @@ enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts 
     free(h);
     return IDL_ERR_NOMEM;
   }
-  char threads[16], listen[80];
+  char threads[16], why[256] = "";
   snprintf(threads, sizeof(threads), "%u", opts->threads);
-  /* civetweb marks a TLS port with a trailing 's'. */
-  snprintf(listen, sizeof(listen), "%s%s", opts->listen, opts->tls_cert ? "s" : "");
-  h->tls_cert = opts->tls_cert;
-  h->tls_key = opts->tls_key;
+  /* HTTPS: the front takes the address (and reads the certificate) first,
+   * civetweb an ephemeral port of loopback behind it. A relay per
+   * connection, as many as civetweb has workers and queue places. */
+  enum idl_err err = opts->tls_cert ? idl_tls_open(opts->listen, opts->tls_cert,
+                                                   opts->tls_key, 2 * opts->threads, &h->tls,
+                                                   why, sizeof(why))
+                                     : IDL_ERR_OK;
+  if (err) {
+    idl_log_error("http: %s", why);
+    idl_guard_stop(h->guard);
+    free(h);
+    return err;
+  }
+  const char *listen = h->tls ? "127.0.0.1:0" : opts->listen;
   /* Connections wait for a worker in a queue as long as the pool, and in
    * the kernel's backlog beyond that. */
   const char *options[] = {"listening_ports", listen,
-                           "ssl_protocol_version", "4", /* TLS 1.2 and later */
                            "num_threads", threads,
                            "connection_queue", threads,
                            "listen_backlog", "4096",
@@ -691,20 +686,30 @@ enum idl_err idl_http_start(struct idl_service *svc, const struct idl_http_opts 
   struct mg_callbacks callbacks = {.log_message = log_message, .http_error = http_error,
                                    .init_connection = init_connection,
                                    .end_request = end_request,
-                                   .connection_close = connection_close,
-                                   .init_ssl = opts->tls_cert ? init_tls : NULL};
+                                   .connection_close = connection_close};
   struct mg_init_data init = {&callbacks, h, options};
   char text[256] = "";
   struct mg_error_data error = {.text = text, .text_buffer_size = sizeof(text)};
-  mg_init_library(opts->tls_cert ? MG_FEATURES_TLS : 0);
+  mg_init_library(0);
   h->ctx = mg_start2(&init, &error);
+  struct mg_server_port port = {0};
+  if (h->ctx && h->tls &&
+      (mg_get_server_ports(h->ctx, 1, &port) != 1 || idl_tls_serve(h->tls, port.port))) {
+    snprintf(text, sizeof(text), "cannot relay HTTPS to the HTTP server");
+    mg_stop(h->ctx);
+    h->ctx = NULL;
+  }
   if (!h->ctx) {
     mg_exit_library();
-    idl_log_error("http: cannot listen on %s: %s", opts->listen, text);
+    idl_log_error("http: cannot listen on %s: %s", listen, text);
+    idl_tls_close(h->tls);
     idl_guard_stop(h->guard);
     free(h);
     return IDL_ERR_IO;
   }
+  /* The waker of idl_http_stop connects where civetweb listens. */
+  if (h->tls)
+    snprintf(h->listen, sizeof(h->listen), "127.0.0.1:%d", port.port);
   mg_set_request_handler(h->ctx, "/", dispatch, h);
   /* Without an authorization handler civetweb looks for a .htpasswd file
    * (a stat per request); idlinkd has no file-based authentication. */
@@ -755,6 +760,7 @@ void idl_http_stop(struct idl_http *h) {
   if (atomic_load(&h->in_flight) > 0)
     idl_log_warn("http: stopping with %d requests still reading their bodies",
                  atomic_load(&h->in_flight));
+  idl_tls_stop_accepting(h->tls);
   struct waker w = {.listen = h->listen};
   pthread_t waker;
   int woken = pthread_create(&waker, NULL, wake_acceptor, &w) == 0;
@@ -763,6 +769,7 @@ void idl_http_stop(struct idl_http *h) {
   if (woken)
     pthread_join(waker, NULL);
   mg_exit_library();
+  idl_tls_close(h->tls); /* after civetweb: relays pass on its last bytes */
   idl_guard_stop(h->guard);
   free(h);
 }

@@ -138,10 +138,11 @@ void idl_guard_conn_close(struct idl_http_guard *g, const char *addr) {
 /* ------------------------------------------------------------ watching */
 
 int idl_guard_body_begin(struct idl_http_guard *g, const struct mg_request_info *ri,
-                         int64_t deadline_us, struct idl_body_watch *w) {
+                         const char *peer, int64_t deadline_us, struct idl_body_watch *w) {
   *w = (struct idl_body_watch){.deadline_us = deadline_us, .remote_port = ri->remote_port,
                                .server_port = ri->server_port};
-  snprintf(w->addr, sizeof(w->addr), "%s", ri->remote_addr);
+  snprintf(w->addr, sizeof(w->addr), "%s", peer);
+  snprintf(w->remote_addr, sizeof(w->remote_addr), "%s", ri->remote_addr);
   pthread_mutex_lock(&g->lock);
   int rc = peer_hold(g, w->addr, HOLD_BODIES, 1);
   if (!rc) {
@@ -170,7 +171,7 @@ static void cut_late_bodies(struct idl_http_guard *g) {
     if (w->cut || now < w->deadline_us)
       continue;
     w->cut = 1;
-    int fd = find_socket(w->addr, w->remote_port, w->server_port);
+    int fd = find_socket(w->remote_addr, w->remote_port, w->server_port);
     if (fd >= 0)
       shutdown(fd, SHUT_RD);
   }

@@ -23,6 +23,7 @@ struct idl_req {
   const char *route;  /* the matched route's template, for logs */
   int head_only;      /* a HEAD request: the answer's head only */
   int close;          /* close the connection after the answer */
+  const char *peer;   /* the client's address (behind the TLS front, its own) */
   char token_name[64]; /* the NAME of the request's token, for the access log */
   char route_buf[96];  /* a route template built for the request (a collection's) */
   uint64_t bytes;      /* bytes of the answer sent, for the access log */
@@ -40,7 +41,8 @@ struct idl_http_guard;
 
 /* A body being received, watched for its deadline; on the reader's stack. */
 struct idl_body_watch {
-  char addr[48];
+  char addr[48];        /* the client's address, counted */
+  char remote_addr[48]; /* the connection's peer as civetweb sees it */
   int remote_port, server_port;
   int64_t deadline_us;
   int cut; /* its socket's read side was shut */
@@ -56,15 +58,36 @@ int idl_guard_conn_open(struct idl_http_guard *g, const char *addr);
 void idl_guard_conn_close(struct idl_http_guard *g, const char *addr);
 void idl_guard_stop(struct idl_http_guard *g);
 
-/* Counts a body of ri's address in and watches it: past deadline_us its
- * socket's read side is shut, ending the read. -1 (nothing counted) when the
- * address already sends as many bodies as it may. */
+/* Counts a body of the client at peer in and watches it: past deadline_us
+ * the read side of ri's socket is shut, ending the read. -1 (nothing
+ * counted) when the address already sends as many bodies as it may. */
 int idl_guard_body_begin(struct idl_http_guard *g, const struct mg_request_info *ri,
-                         int64_t deadline_us, struct idl_body_watch *w);
+                         const char *peer, int64_t deadline_us, struct idl_body_watch *w);
 void idl_guard_body_end(struct idl_http_guard *g, struct idl_body_watch *w);
 
 /* The bytes received so far on ri's connection; -1 when unknown. */
 long long idl_guard_bytes_received(const struct mg_request_info *ri);
+
+/* ---- the TLS front (http_tls.c): HTTPS relayed to civetweb on loopback */
+
+struct idl_tls;
+
+/* Reads the certificate chain and key and listens on ADDR:PORT; serves
+ * nothing yet. IDL_ERR_INVAL (a file) or IDL_ERR_IO (the address) with why. */
+enum idl_err idl_tls_open(const char *listen, const char *cert, const char *key,
+                          unsigned max_relays, struct idl_tls **out, char *why,
+                          size_t why_len);
+/* Accepts TLS connections and relays each to 127.0.0.1:backend_port. */
+enum idl_err idl_tls_serve(struct idl_tls *t, int backend_port);
+/* The client a connection to civetweb from remote_addr:remote_port speaks
+ * for, into peer; 0 when it is not one of the front's. */
+int idl_tls_peer(struct idl_tls *t, const char *remote_addr, int remote_port, char *peer,
+                 size_t len);
+/* Stops accepting; what is open goes on. */
+void idl_tls_stop_accepting(struct idl_tls *t);
+/* Stops accepting, lets relays pass on civetweb's last bytes, ends them,
+ * frees t. NULL is a no-op. */
+void idl_tls_close(struct idl_tls *t);
 
 /* One entry of the route table: a method and a path template in which
  * "{id}" stands for a positive decimal id. */

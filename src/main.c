@@ -313,11 +313,6 @@ static void parse_config(int argc, char **argv, struct config *c) {
   if (!c->tls_cert != !c->tls_key)
     die_usage(c->tls_cert ? "--tls-cert" : "--tls-key", "%s",
               "give both --tls-cert and --tls-key");
-  if (c->tls_cert && !idl_http_tls())
-    die_usage("--tls-cert", "'%s': HTTPS is not available: this civetweb cannot use the "
-              "installed OpenSSL (Debian 12's civetweb 1.15 calls SSL_get_peer_certificate, "
-              "which OpenSSL 3 no longer exports, and would crash on the first HTTPS "
-              "request); terminate TLS in a proxy in front of idlinkd", c->tls_cert);
   /* Personal data answers anyone who reaches the port: beyond loopback,
    * only with tokens, or when the operator says so. */
   if (strncmp(c->listen, "127.", 4) != 0 && !c->token_file && !c->insecure)
@@ -416,8 +411,8 @@ int main(int argc, char **argv) {
   if (c.redis)
     snprintf(mirror, sizeof(mirror), "mirror to Redis at %s:%d", c.redis_url.host,
              c.redis_url.port);
-  idl_log_info("idlinkd %s listening on %s, data in %s, sync %s, %u threads, %s",
-               IDLINK_VERSION, c.listen, c.data, c.sync_full ? "full" : "none", c.threads,
+  idl_log_info("idlinkd %s listening on %s%s, data in %s, sync %s, %u threads, %s",
+               IDLINK_VERSION, c.listen, c.tls_cert ? " (HTTPS)" : "", c.data, c.sync_full ? "full" : "none", c.threads,
                mirror);
   int sig = 0;
   while (sigwait(&stop, &sig) == 0 && sig == SIGHUP)

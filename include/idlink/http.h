@@ -52,9 +52,6 @@ struct idl_http_opts {
 #define IDL_HTTP_KEEP_ALIVE_TIMEOUT_MS "2000"
 #define IDL_HTTP_MAX_HEAD_BYTES "16384"
 
-/* Whether the HTTP library can serve TLS (civetweb loads OpenSSL). */
-int idl_http_tls(void);
-
 /* Whether the HTTP library was built with IPv6 (Debian's civetweb is not). */
 int idl_http_ipv6(void);
 
