@@ -30,6 +30,7 @@ try:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.common.exceptions import StaleElementReferenceException
 except ImportError:
     sys.path.append("/usr/lib/python3/dist-packages")
     try:
@@ -38,6 +39,7 @@ except ImportError:
         from selenium.webdriver.common.by import By  # noqa: E402
         from selenium.webdriver.common.keys import Keys  # noqa: E402
         from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+        from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
     except ImportError:
         webdriver = None
 
@@ -145,7 +147,10 @@ class ConsoleTestCase(unittest.TestCase):
     def wait(self, what, timeout=WAIT, message=""):
         """Waits until what() is truthy; returns its value."""
         try:
-            return WebDriverWait(self.browser, timeout, poll_frequency=0.05).until(
+            # The console redraws its table as answers come: an element read
+            # in the middle of a redraw is stale, and the next poll reads again.
+            return WebDriverWait(self.browser, timeout, poll_frequency=0.05,
+                                 ignored_exceptions=(StaleElementReferenceException,)).until(
                 lambda _: what())
         except Exception:
             self.fail("%s: not seen within %.1f s; message box: %r; url %s" % (
