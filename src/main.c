@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "idlink/blocklist.h"
@@ -320,6 +321,23 @@ static void parse_config(int argc, char **argv, struct config *c) {
               "serve it without tokens", c->listen);
 }
 
+/* Every connection holds a descriptor (three behind the TLS front: the
+ * client's, the relay's and civetweb's), so a pool of --threads needs more
+ * than the usual soft limit of 1024: it is raised towards the hard limit. */
+static void raise_file_limit(const struct config *c) {
+  struct rlimit rl;
+  rlim_t want = (rlim_t)c->threads * (c->tls_cert ? 6 : 2) + 256;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+    return;
+  rlim_t was = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+    idl_log_warn("open files are limited to %llu (wanted %llu for %u threads): connections "
+                 "beyond it are refused; raise the hard limit (LimitNOFILE=)",
+                 (unsigned long long)(rl.rlim_cur > was ? rl.rlim_cur : was),
+                 (unsigned long long)want, c->threads);
+}
+
 /* The junk-value rules of every --blocklist; an empty list without any, so
  * that rules dropped from the command line are dropped from the store too. */
 static struct idl_blocklist *load_blocklist(const struct config *c) {
@@ -357,6 +375,7 @@ int main(int argc, char **argv) {
   }
   idl_log_set_level((enum idl_log_level)c.log_level);
 
+  raise_file_limit(&c);
   /* Signals are taken by sigwait below; every thread started after this
    * inherits the mask. */
   sigset_t stop;

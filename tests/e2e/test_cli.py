@@ -2,6 +2,7 @@
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -135,6 +136,38 @@ class EnvironmentTests(unittest.TestCase):
         self.assertEqual(srv.stop(), 0)
         rc, out = srv.check()
         self.assertEqual(rc, 0, out + srv.last_check_stderr)
+
+    def open_files_limit(self, pid):
+        with open("/proc/%d/limits" % pid) as f:
+            for line in f:
+                if line.startswith("Max open files"):
+                    return int(line.split()[3])
+        self.fail("no open files line in /proc/%d/limits" % pid)
+
+    def test_open_files_limit_is_raised_for_the_pool(self):
+        # Started with the usual soft limit of 1024: 1024 threads need more.
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        self.assertGreaterEqual(hard, 4096, "this machine's hard limit is too low to test")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+        try:
+            srv = self.start(extra_args=["--threads", "1024"])
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        self.assertEqual(self.open_files_limit(srv.proc.pid), 1024 * 2 + 256)
+        # Where the hard limit is lower, idlinkd says so and still serves.
+        low = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1500))  # noqa: E731
+        port = harness.free_port()
+        proc = subprocess.Popen([harness.idlinkd_path(), "--listen", "127.0.0.1:%d" % port,
+                                 "--data", os.path.join(self.tmpdir(), "d"), "--threads", "1024"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=low, env=harness.clean_env())
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        line = proc.stderr.readline()
+        self.assertIn("open files are limited to 1500 (wanted 2304 for 1024 threads)", line)
+        self.assertEqual(self.open_files_limit(proc.pid), 1500)
+        proc.terminate()
+        proc.communicate(timeout=15)
+        self.assertEqual(proc.returncode, 0)
 
     def test_default_data_folder(self):
         cwd = self.tmpdir()
