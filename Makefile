@@ -19,7 +19,8 @@ DEPS_BUILD := cmake make gcc pkg-config libcivetweb-dev liblmdb-dev libhiredis-d
 # Debian's clang, and the compiler-rt runtimes it only recommends (libFuzzer).
 DEPS_FUZZ := $(DEPS_BUILD) clang libclang-rt-14-dev
 DEPS_TEST := $(DEPS_FUZZ) python3 python3-openpyxl python3-xlwt python3-xlrd curl prometheus \
-             redis-server groff-base systemd chromium chromium-driver python3-selenium
+             redis-server groff-base systemd chromium chromium-driver python3-selenium \
+             openssl
 DEPS_BENCH := $(DEPS_BUILD) wrk curl redis-server python3 python3-openpyxl
 # node runs the OpenAPI validator of tests/e2e/test_openapi.py (npm-deps installs it;
 # Debian's npm only when no npm is on PATH: NodeSource's nodejs carries its own and
