@@ -411,6 +411,23 @@ static int method_is(const char *method, const struct idl_route *rt) {
          (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0);
 }
 
+/* Names r's route template without serving it: a request refused before
+ * routing (a missing token) still has its template in the access log and
+ * the metrics. */
+static void name_route(struct idl_req *r, const char *path) {
+  uint64_t id;
+  for (size_t i = 0; i < N_ROUTES; i++)
+    if (path_matches(routes[i].path, path, &id)) {
+      r->route = routes[i].path;
+      return;
+    }
+  enum idl_role role;
+  if (!idl_http_resource_template(r, path) && idl_http_seed_role(path, &role)) {
+    snprintf(r->route_buf, sizeof(r->route_buf), "%s", path); /* its own template */
+    r->route = r->route_buf;
+  }
+}
+
 static int route(struct idl_req *r, const char *path) {
   const char *method = mg_get_request_info(r->conn)->request_method;
   char allow[96] = "";
@@ -549,7 +566,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
   else if (len < 0 || (size_t)len != strlen(path))
     status = idl_http_detail(&r, 404, "Not found.");
   else if (h->tokens && strcmp(path, "/healthz") != 0 && strncmp(path, "/console/", 9) != 0 &&
-           (status = idl_tokens_check(h->tokens, &r, idl_route_role(r.method, path))))
+           (name_route(&r, path),
+            status = idl_tokens_check(h->tokens, &r, idl_route_role(r.method, path))))
     ;
   else
     status = route(&r, path);

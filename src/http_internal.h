@@ -106,6 +106,9 @@ int idl_http_send_extra(struct idl_req *r, int status, json_t *body, const char 
 
 /* Serves /api/v1/{collection}/ paths; 0 when path names no collection. */
 int idl_http_resource_route(struct idl_req *r, const char *path);
+/* Sets r's route template from a collection's path without serving it; 0
+ * when path names no collection. */
+int idl_http_resource_template(struct idl_req *r, const char *path);
 
 /* Sends len bytes of JSON text (taken over: freed here) with status. */
 int idl_http_send_text(struct idl_req *r, int status, char *text, size_t len);

@@ -373,7 +373,20 @@ static void set_route(struct idl_req *r, const struct idl_resource *res, const c
   r->route = r->route_buf;
 }
 
-int idl_http_resource_route(struct idl_req *r, const char *path) {
+/* What a path under /api/v1/ names: a collection's own path, import,
+ * export, one record or one of its actions, or nothing (404) within it. */
+enum target_kind { T_COLLECTION, T_IMPORT, T_EXPORT, T_RECORD, T_ACTION, T_NOT_FOUND };
+
+struct target {
+  const struct idl_resource *res;
+  enum target_kind kind;
+  uint64_t pk;
+  const struct idl_action *action;
+  char tail[64]; /* the route template after the collection's name */
+};
+
+/* 0 when path names no collection (not a path of this layer). */
+static int parse_target(const char *path, struct target *t) {
   if (strncmp(path, PREFIX, sizeof(PREFIX) - 1) != 0)
     return 0;
   char name[64];
@@ -383,17 +396,69 @@ int idl_http_resource_route(struct idl_req *r, const char *path) {
     return 0;
   memcpy(name, rest, len);
   name[len] = '\0';
-  const struct idl_resource *res = idl_resource_find(name);
-  if (!res || !res->ops) /* a table of the store's own, with no route */
+  *t = (struct target){.res = idl_resource_find(name), .kind = T_NOT_FOUND};
+  if (!t->res || !t->res->ops) /* a table of the store's own, with no route */
     return 0;
   rest += len;
   if (*rest == '/')
     rest++;
+  if (*rest == '\0') {
+    t->kind = T_COLLECTION;
+  } else if (!strcmp(rest, "import") || !strcmp(rest, "import/")) {
+    t->kind = T_IMPORT;
+    snprintf(t->tail, sizeof(t->tail), "import/");
+  } else if ((!strcmp(rest, "export") || !strcmp(rest, "export/")) &&
+             (t->res->ops & IDL_OP_EXPORT)) {
+    t->kind = T_EXPORT;
+    snprintf(t->tail, sizeof(t->tail), "export/");
+  } else {
+    /* One record: a positive decimal pk, and an optional trailing slash, or
+     * one of its actions. */
+    size_t digits = strspn(rest, "0123456789");
+    const char *tail = rest + digits;
+    if (digits == 0 || digits > 18 || (t->pk = strtoull(rest, NULL, 10)) == 0)
+      return 1;
+    if (!*tail || !strcmp(tail, "/")) {
+      t->kind = T_RECORD;
+      snprintf(t->tail, sizeof(t->tail), "{pk}/");
+      return 1;
+    }
+    const struct idl_action *a = t->res->actions;
+    size_t name_len = strcspn(tail + 1, "/");
+    while (a && a->name &&
+           (strlen(a->name) != name_len || strncmp(a->name, tail + 1, name_len) ||
+            (tail[1 + name_len] && strcmp(tail + 1 + name_len, "/"))))
+      a++;
+    if (a && a->name) {
+      t->kind = T_ACTION;
+      t->action = a;
+      snprintf(t->tail, sizeof(t->tail), "{pk}/%s/", a->name);
+    }
+  }
+  return 1;
+}
+
+int idl_http_resource_template(struct idl_req *r, const char *path) {
+  struct target t;
+  if (!parse_target(path, &t))
+    return 0;
+  set_route(r, t.res, t.tail);
+  return 1;
+}
+
+int idl_http_resource_route(struct idl_req *r, const char *path) {
+  struct target t;
+  if (!parse_target(path, &t))
+    return 0;
+  const struct idl_resource *res = t.res;
   const char *m = r->method;
   int get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
   char allow[96] = "";
-  set_route(r, res, "");
-  if (*rest == '\0') { /* the collection */
+  set_route(r, res, t.tail);
+  switch (t.kind) {
+  case T_NOT_FOUND:
+    return idl_http_detail(r, 404, "Not found.");
+  case T_COLLECTION:
     if (get && (res->ops & IDL_OP_LIST))
       return idl_http_list(r, res);
     if (!strcmp(m, "POST") && (res->ops & IDL_OP_CREATE))
@@ -407,52 +472,31 @@ int idl_http_resource_route(struct idl_req *r, const char *path) {
     if (res->delete_by)
       add_allow(allow, sizeof(allow), "DELETE");
     return idl_http_not_allowed(r, allow);
-  }
-  if (!strcmp(rest, "import") || !strcmp(rest, "import/")) {
-    set_route(r, res, "import/");
+  case T_IMPORT:
     if (!strcmp(m, "POST") && idl_import_supported(res))
       return idl_http_import(r, res);
     return idl_import_supported(res) ? idl_http_not_allowed(r, "POST")
                                      : idl_http_detail(r, 404, "Not found.");
-  }
-  if ((!strcmp(rest, "export") || !strcmp(rest, "export/")) && (res->ops & IDL_OP_EXPORT)) {
-    set_route(r, res, "export/");
+  case T_EXPORT:
     if (get)
       return idl_http_export(r, res, mg_get_request_info(r->conn)->query_string);
     return idl_http_not_allowed(r, "GET, HEAD");
-  }
-  /* One record: a positive decimal pk, and an optional trailing slash, or
-   * one of its actions. */
-  size_t digits = strspn(rest, "0123456789");
-  uint64_t pk = 0;
-  const char *tail = rest + digits;
-  if (digits == 0 || digits > 18 || (pk = strtoull(rest, NULL, 10)) == 0)
-    return idl_http_detail(r, 404, "Not found.");
-  if (*tail && strcmp(tail, "/") != 0) {
-    const struct idl_action *a = res->actions;
-    size_t name_len = strcspn(tail + 1, "/");
-    while (a && a->name &&
-           (strlen(a->name) != name_len || strncmp(a->name, tail + 1, name_len) ||
-            (tail[1 + name_len] && strcmp(tail + 1 + name_len, "/"))))
-      a++;
-    if (!a || !a->name)
-      return idl_http_detail(r, 404, "Not found.");
-    char action[64];
-    snprintf(action, sizeof(action), "{pk}/%s/", a->name);
-    set_route(r, res, action);
-    r->id = pk;
+  case T_ACTION:
+    r->id = t.pk;
     if (!strcmp(m, "POST"))
-      return handle_write(r, res, IDL_WRITE_ACTION, pk, a);
+      return handle_write(r, res, IDL_WRITE_ACTION, t.pk, t.action);
     return idl_http_not_allowed(r, "POST");
+  case T_RECORD:
+    break;
   }
-  r->id = pk;
-  set_route(r, res, "{pk}/");
+  r->id = t.pk;
   if (get && (res->ops & IDL_OP_RETRIEVE))
-    return send_record(r, res, pk, 200);
+    return send_record(r, res, t.pk, 200);
   if ((!strcmp(m, "PATCH") || !strcmp(m, "PUT")) && (res->ops & IDL_OP_UPDATE))
-    return handle_write(r, res, !strcmp(m, "PUT") ? IDL_WRITE_PUT : IDL_WRITE_PATCH, pk, NULL);
+    return handle_write(r, res, !strcmp(m, "PUT") ? IDL_WRITE_PUT : IDL_WRITE_PATCH, t.pk,
+                        NULL);
   if (!strcmp(m, "DELETE") && (res->ops & IDL_OP_DELETE))
-    return handle_write(r, res, IDL_WRITE_DELETE, pk, NULL);
+    return handle_write(r, res, IDL_WRITE_DELETE, t.pk, NULL);
   if (res->ops & IDL_OP_RETRIEVE)
     add_allow(allow, sizeof(allow), "GET, HEAD");
   if (res->ops & IDL_OP_UPDATE)

@@ -2,7 +2,9 @@
 missing and wrong tokens as DRF answers them, a token file edited then
 SIGHUP, and the refusal to listen beyond loopback without tokens."""
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -74,6 +76,36 @@ class TokenTests(harness.ServerTestCase):
         status, _, _ = self.send("POST", "/identify", {"email": "a@x.io"}, "r3ad-t0ken")
         self.assertEqual(status, 403)
         self.assertEqual(self.send("GET", "/changes", token="r3ad-t0ken")[2]["results"], [])
+
+    def test_refused_requests_are_logged_and_counted_by_route_template(self):
+        folder = tempfile.mkdtemp(prefix="idlink-e2e-authlog-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        log = os.path.join(folder, "access.log")
+        srv = self.start_server(extra_args=("--token-file", self.token_file,
+                                            "--access-log", log))
+        refused = [("GET", "/contacts/7", None, "/contacts/{id}", 401),
+                   ("POST", "/identify", {"email": "a@x.io"}, "/identify", 403),
+                   ("GET", "/api/v1/customers/12/", None, "/api/v1/customers/{pk}/", 401),
+                   ("POST", "/api/v1/customers/import/", None, "/api/v1/customers/import/",
+                    403),
+                   ("GET", "/api/get/customer", None, "/api/get/customer", 401),
+                   ("GET", "/nowhere", None, None, 401)]
+        for method, path, body, _, status in refused:
+            token = {"Authorization": "Token r3ad-t0ken"} if status == 403 else {}
+            self.assertEqual(srv.request(method, path, body, headers=token)[0], status, path)
+        metrics = srv.request("GET", "/metrics",
+                              headers={"Authorization": "Token r3ad-t0ken"})[3].decode()
+        srv.stop()
+        with open(log) as f:
+            lines = [json.loads(l) for l in f if l.strip()]
+        logged = [(l["method"], l["route"], l["status"]) for l in lines
+                  if l["route"] not in ("/healthz", "/metrics")]
+        self.assertEqual(sorted(logged, key=str),
+                         sorted([(m, tpl, st) for m, _, _, tpl, st in refused], key=str))
+        self.assertIn('idlink_http_requests_total{route="/contacts/{id}",method="GET",'
+                      'status="401"} 1', metrics)
+        self.assertIn('idlink_http_requests_total{route="/api/v1/customers/import/",'
+                      'method="POST",status="403"} 1', metrics)
 
     def test_token_file_edited_then_sighup(self):
         self.assertEqual(self.send("GET", "/changes", token="n3w-t0ken")[0], 401)
