@@ -124,7 +124,7 @@ static int send_text(struct idl_req *r, int status, char *text, size_t len,
 }
 
 static int send_json(struct idl_req *r, int status, json_t *body, const char *extra) {
-  char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+  char *text = body ? json_dumps(body, IDL_JSON_DUMP_FLAGS) : NULL;
   json_decref(body);
   return send_text(r, status, text, text ? strlen(text) : 0, extra);
 }

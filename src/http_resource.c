@@ -27,7 +27,7 @@ int idl_http_send_errors(struct idl_req *r, const struct idl_errors *e) {
 struct shown {
   const struct idl_resource *res;
   uint64_t pk;
-  json_t *out;
+  struct idl_text out;
 };
 
 /* Reads record pk and renders it with its computed fields. */
@@ -38,19 +38,22 @@ static enum idl_err show_record(struct idl_txn *txn, void *arg) {
   if (err)
     return err;
   err = idl_record_compute(txn, s->res, &rec);
-  if (!err && !(s->out = idl_record_to_json(s->res, &rec)))
-    err = IDL_ERR_NOMEM;
+  s->out.len = 0; /* a read retried starts again */
+  if (!err)
+    idl_record_put_json(&s->out, s->res, &rec);
   idl_record_fini(&rec);
-  return err;
+  return err ? err : s->out.failed ? IDL_ERR_NOMEM : IDL_ERR_OK;
 }
 
 static int send_record(struct idl_req *r, const struct idl_resource *res, uint64_t pk,
                        int status) {
-  struct shown s = {res, pk, NULL};
+  struct shown s = {res, pk, {0}};
   enum idl_err err = idl_service_read(r->svc, show_record, &s);
-  if (err)
+  if (err) {
+    free(s.out.data);
     return idl_http_fail(r, err);
-  return idl_http_send(r, status, s.out);
+  }
+  return idl_http_send_text(r, status, s.out.data, s.out.len);
 }
 
 /* -------------------------------------------------------------- paging */
@@ -117,7 +120,7 @@ struct listing {
   const struct idl_resource *res;
   struct idl_query *q;
   struct idl_page page;
-  json_t *results;
+  struct idl_text results; /* the JSON array of the page's records */
 };
 
 static enum idl_err list_page(struct idl_txn *txn, void *arg) {
@@ -125,15 +128,27 @@ static enum idl_err list_page(struct idl_txn *txn, void *arg) {
   enum idl_err err = idl_query_page(txn, l->res, l->q, &l->page);
   if (err)
     return err;
-  if (!(l->results = json_array()))
-    return IDL_ERR_NOMEM;
+  l->results.len = 0; /* a read retried starts again */
+  idl_text_put(&l->results, "[", 1);
   for (size_t i = 0; !err && i < l->page.n; i++) {
     struct idl_record *rec = &l->page.recs[i];
     err = idl_record_compute(txn, l->res, rec);
-    if (!err && json_array_append_new(l->results, idl_record_to_json(l->res, rec)))
-      err = IDL_ERR_NOMEM;
+    if (i)
+      idl_text_put(&l->results, ",", 1);
+    if (!err)
+      idl_record_put_json(&l->results, l->res, rec);
   }
-  return err;
+  idl_text_put(&l->results, "]", 1);
+  return err ? err : l->results.failed ? IDL_ERR_NOMEM : IDL_ERR_OK;
+}
+
+/* A paging link (a string or null) as JSON text. */
+static void put_url(struct idl_text *t, json_t *url) {
+  if (json_is_string(url))
+    idl_text_put_json_string(t, json_string_value(url), json_string_length(url));
+  else
+    idl_text_put(t, "null", 4);
+  json_decref(url);
 }
 
 int idl_http_list(struct idl_req *r, const struct idl_resource *res) {
@@ -157,13 +172,23 @@ int idl_http_list(struct idl_req *r, const struct idl_resource *res) {
   } else if (q.page > 1 && q.page > pages) {
     status = idl_http_detail(r, 404, "Invalid page.");
   } else {
-    json_t *body = json_pack("{s:I, s:o, s:o, s:O}", "count", (json_int_t)l.page.count,
-                             "next", page_url(r, &q, q.page < pages ? q.page + 1 : 0),
-                             "previous", page_url(r, &q, q.page > 1 ? q.page - 1 : 0),
-                             "results", l.results);
-    status = idl_http_send(r, 200, body);
+    struct idl_text body = {0};
+    char count[48];
+    idl_text_put(&body, count, (size_t)snprintf(count, sizeof(count), "{\"count\":%llu,\"next\":",
+                                                (unsigned long long)l.page.count));
+    put_url(&body, page_url(r, &q, q.page < pages ? q.page + 1 : 0));
+    idl_text_put(&body, ",\"previous\":", 12);
+    put_url(&body, page_url(r, &q, q.page > 1 ? q.page - 1 : 0));
+    idl_text_put(&body, ",\"results\":", 11);
+    idl_text_put(&body, l.results.data, l.results.len);
+    idl_text_put(&body, "}", 1);
+    if (body.failed) {
+      free(body.data);
+      body.data = NULL;
+    }
+    status = idl_http_send_text(r, 200, body.data, body.len);
   }
-  json_decref(l.results);
+  free(l.results.data);
   idl_page_fini(&l.page);
   idl_query_fini(&q);
   return status;

@@ -69,26 +69,33 @@ static void put_uint(struct idl_text *t, uint64_t v) {
   idl_text_put(t, buf, (size_t)snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v));
 }
 
-/* A JSON string: quotes, backslashes and control characters escaped; the
- * (valid) UTF-8 of emails and phones passes as it is. */
-static void put_json_string(struct idl_text *t, const char *s) {
+/* Quotes, backslashes and control characters escaped (the short forms
+ * where JSON has them, else \u00XX, as jansson writes them); the rest of the
+ * (valid) UTF-8 passes as it is. */
+void idl_text_put_json_string(struct idl_text *t, const char *s, size_t len) {
   idl_text_put(t, "\"", 1);
-  const char *run = s;
-  for (; *s; s++) {
+  const char *run = s, *end = s + len;
+  for (; s < end; s++) {
     unsigned char c = (unsigned char)*s;
     if (c >= 0x20 && c != '"' && c != '\\')
       continue;
     idl_text_put(t, run, (size_t)(s - run));
     char esc[8];
-    if (c == '"' || c == '\\')
-      snprintf(esc, sizeof(esc), "\\%c", c);
+    char letter = c == '"' ? '"' : c == '\\' ? '\\' : c == '\b' ? 'b' : c == '\f' ? 'f'
+                : c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : 0;
+    if (letter)
+      snprintf(esc, sizeof(esc), "\\%c", letter);
     else
-      snprintf(esc, sizeof(esc), "\\u%04x", c);
+      snprintf(esc, sizeof(esc), "\\u%04X", c);
     put_str(t, esc);
     run = s + 1;
   }
   idl_text_put(t, run, (size_t)(s - run));
   idl_text_put(t, "\"", 1);
+}
+
+static void put_json_string(struct idl_text *t, const char *s) {
+  idl_text_put_json_string(t, s, strlen(s));
 }
 
 static void put_values(struct idl_text *t, const struct idl_identity *ident,

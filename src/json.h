@@ -35,6 +35,13 @@ struct idl_text {
 
 void idl_text_put(struct idl_text *t, const char *s, size_t n);
 
+/* s (len bytes of valid UTF-8) as a JSON string, escaped as jansson escapes
+ * it, so that text written directly reads as a dumped json_t does. */
+void idl_text_put_json_string(struct idl_text *t, const char *s, size_t len);
+
+/* How every answer's JSON is dumped. */
+#define IDL_JSON_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(6))
+
 /* Python's name of a JSON value's type ("list", "str", "int", "float",
  * "bool", "NoneType", "dict"), as DRF's messages use them. */
 const char *idl_json_type_name(const json_t *v);

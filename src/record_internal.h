@@ -13,6 +13,8 @@
 #define IDL_MAX_INDEXES 12
 
 /* The index keys of one record; keys point into buf. */
+struct idl_text; /* json.h */
+
 struct idl_keyset {
   struct idl_key key[IDL_MAX_INDEXES];
   char buf[IDL_MAX_INDEXES][IDL_KEY_MAX];
@@ -123,6 +125,12 @@ json_t *idl_value_to_json(const struct idl_field *f, const struct idl_value *v);
 
 /* The record as the API shows it: every field, in table order. New reference. */
 json_t *idl_record_to_json(const struct idl_resource *res, const struct idl_record *rec);
+
+/* The same record appended to t as the text json_dumps makes of it with
+ * IDL_JSON_DUMP_FLAGS, written directly: the read path of lists and
+ * records builds no json_t tree. */
+void idl_record_put_json(struct idl_text *t, const struct idl_resource *res,
+                         const struct idl_record *rec);
 
 /* The text of v as an export cell shows it ("" for null); *out is malloc'd. */
 char *idl_value_to_text(const struct idl_field *f, const struct idl_value *v);

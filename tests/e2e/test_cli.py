@@ -165,6 +165,7 @@ class EnvironmentTests(unittest.TestCase):
         line = proc.stderr.readline()
         self.assertIn("open files are limited to 1500 (wanted 2304 for 1024 threads)", line)
         self.assertEqual(self.open_files_limit(proc.pid), 1500)
+        self.assertIn("listening on", proc.stderr.readline())
         proc.terminate()
         proc.communicate(timeout=15)
         self.assertEqual(proc.returncode, 0)
