@@ -3,6 +3,7 @@
 #include "fixtures.h"
 #include "filter_internal.h"
 #include "res_internal.h"
+#include "json.h"
 
 /* Parses the JSON text of one value of customer field i. */
 static const char *parse_field(int i, const char *json, struct idl_value *v) {
@@ -126,6 +127,44 @@ static void test_record_round_trip_and_indexes(void) {
   ASSERT_EQ(found, 2);
   ASSERT_OK(idl_customer_find_code(txn, 4, "c1", 0, &found));
   ASSERT_EQ(found, 0);
+  idl_txn_abort(txn);
+  test_store_close(&t);
+}
+
+/* The text a list page writes directly is the text json_dumps makes of the
+ * record's json_t, byte for byte: escapes, unicode, dates, money, JSON
+ * fields with real numbers, nulls. */
+static void test_record_text_is_jansson_text(void) {
+  struct test_store t;
+  ASSERT_EQ(test_store_open(&t, 0), 0);
+  const char *names[] = {"plain", "quo\\\"te", "back\\\\slash", "new\\nline\\ttab",
+                         "ctl\\u0001\\u001f\\u007f", "\\u00fc\\u6f22 \\ud83d\\ude00",
+                         "slash/</script>"};
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"email\":\"u%zu@x.io\",\"channel\":1,\"channel_code\":\"c%zu\","
+             "\"first_name\":\"%s\",\"extra_field\":{\"k\":\"%s\",\"r\":0.30000000000000004,"
+             "\"big\":1e300,\"n\":[1,2.5,null,true]},\"date_of_birth\":\"1990-01-02\"}",
+             i, i, names[i], names[i]);
+    ASSERT_EQ(add_customer(t.s, body), i + 1);
+  }
+  struct idl_txn *txn;
+  ASSERT_OK(idl_txn_begin_read(t.s, &txn));
+  for (uint64_t pk = 1; pk <= sizeof(names) / sizeof(names[0]); pk++) {
+    struct idl_record rec;
+    ASSERT_OK(idl_record_get(txn, &idl_customers, pk, &rec));
+    json_t *j = idl_record_to_json(&idl_customers, &rec);
+    char *want = json_dumps(j, IDL_JSON_DUMP_FLAGS);
+    struct idl_text got = {0};
+    idl_record_put_json(&got, &idl_customers, &rec);
+    ASSERT_EQ(got.failed, 0);
+    ASSERT_STR(got.data, want);
+    free(got.data);
+    free(want);
+    json_decref(j);
+    idl_record_fini(&rec);
+  }
   idl_txn_abort(txn);
   test_store_close(&t);
 }
@@ -271,6 +310,7 @@ int main(int argc, char **argv) {
   RUN(test_values_and_messages);
   RUN(test_money_is_exact);
   RUN(test_record_round_trip_and_indexes);
+  RUN(test_record_text_is_jansson_text);
   RUN(test_filters_paging_ordering);
   RUN(test_range_window);
   return TEST_EXIT();
