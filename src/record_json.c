@@ -690,7 +690,11 @@ static void put_value(struct idl_text *t, const struct idl_field *f, const struc
       format_money(v->i, buf);
       idl_text_put_json_string(t, buf, strlen(buf));
       return;
-    case IDL_F_JSON: { /* as stored, through jansson: its numbers as answers show them */
+    case IDL_F_JSON: { /* through jansson: its numbers as answers show them */
+      if (v->len == 2 && (!memcmp(v->s, "{}", 2) || !memcmp(v->s, "[]", 2))) {
+        idl_text_put(t, v->s, 2); /* most are empty: as they are */
+        return;
+      }
       json_t *j = idl_value_to_json(f, v);
       char *text = j ? json_dumps(j, IDL_JSON_DUMP_FLAGS | JSON_ENCODE_ANY) : NULL;
       json_decref(j);
