@@ -94,6 +94,9 @@ static SSL_CTX *load_context(const char *cert, const char *key, char *why, size_
     return NULL;
   }
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  /* A client that half-closes its TCP connection without close_notify still
+   * gets its answer: HTTP frames the request, so nothing is cut unseen. */
+  SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                             SSL_MODE_RELEASE_BUFFERS);
   const char *fail = NULL;
@@ -183,14 +186,16 @@ fail:
 
 /* ------------------------------------------------------------- relays */
 
-/* Waits for events on fd (and for the stop) at most ms (-1: no limit).
- * 1: fd is ready; 0: the time passed; -1: the front stops. */
+/* Waits for events on fd or fd2 (and for the stop) at most ms (-1: no
+ * limit). A socket asked for no events is left out: poll would report its
+ * hang-up at once, again and again. 1: one is ready; 0: the time passed;
+ * -1: the front stops. */
 static int wait_for(struct relay *rl, int fd, short events, int fd2, short events2, int ms) {
   struct pollfd p[3] = {{.fd = rl->t->stop_pipe[0], .events = POLLIN},
-                        {.fd = fd, .events = events},
-                        {.fd = fd2, .events = events2}};
+                        {.fd = events ? fd : -1, .events = events},
+                        {.fd = events2 ? fd2 : -1, .events = events2}};
   int n;
-  while ((n = poll(p, fd2 >= 0 ? 3 : 2, ms)) < 0 && errno == EINTR)
+  while ((n = poll(p, 3, ms)) < 0 && errno == EINTR)
     ;
   if (n < 0 || p[0].revents)
     return -1;
@@ -217,11 +222,9 @@ static int handshake(struct relay *rl) {
     short wants = ssl_wants(rl->ssl, rc);
     int64_t left_ms = (deadline - idl_now_us()) / 1000;
     if (!wants || left_ms <= 0) {
-      unsigned long e = ERR_peek_last_error();
+      const char *reason = ERR_reason_error_string(ERR_peek_last_error());
       idl_log_limited(&handshake_log, IDL_LOG_DEBUG, "tls: a handshake failed: %s",
-                      !wants && e ? ERR_reason_error_string(e)
-                      : wants     ? "it did not finish in time"
-                                  : "the client left");
+                      wants ? "it did not finish in time" : reason ? reason : "the client left");
       ERR_clear_error();
       return -1;
     }
@@ -239,7 +242,9 @@ static int connect_backend(struct relay *rl) {
   if (rl->backend < 0 ||
       connect(rl->backend, (const struct sockaddr *)&t->backend, sizeof(t->backend)) != 0 ||
       getsockname(rl->backend, (struct sockaddr *)&local, &len) != 0) {
-    idl_log_error("tls: cannot reach the HTTP server on loopback: %s", strerror(errno));
+    static struct idl_log_limit limit;
+    idl_log_limited(&limit, IDL_LOG_ERROR, "tls: cannot reach the HTTP server on loopback: %s",
+                    strerror(errno));
     return -1;
   }
   int one = 1;
@@ -282,7 +287,7 @@ static void pump(struct relay *rl) {
   if (!up || !down)
     goto done;
   up->len = down->len = 0;
-  int client_done = 0, backend_done = 0, backend_deaf = 0;
+  int client_done = 0, backend_done = 0, backend_deaf = 0, broken = 0;
   for (;;) {
     int moved = 0;
     short client_wants = 0, backend_wants = 0;
@@ -295,6 +300,7 @@ static void pump(struct relay *rl) {
         moved = 1;
       } else if (!(client_wants |= ssl_wants(rl->ssl, n))) {
         client_done = moved = 1; /* closed, or broken: civetweb sees the end */
+        broken = SSL_get_error(rl->ssl, n) != SSL_ERROR_ZERO_RETURN;
         shutdown(rl->backend, SHUT_WR);
       }
     }
@@ -335,18 +341,21 @@ static void pump(struct relay *rl) {
         down->len -= (size_t)n;
         moved = 1;
       } else if (!(client_wants |= ssl_wants(rl->ssl, n))) {
-        break; /* the client is gone */
+        break; /* the client is gone (no close_notify after a failed write) */
       }
     }
     if (backend_done && down->len == 0) {
       ERR_clear_error();
-      SSL_shutdown(rl->ssl); /* close_notify, if it goes at once */
+      if (!broken)
+        SSL_shutdown(rl->ssl); /* close_notify, if it goes at once */
       if (!client_done)
         linger(rl);
       break;
     }
     if (moved)
       continue;
+    if (!client_wants && !backend_wants)
+      break; /* nothing can move any more */
     int pending = up->len || down->len;
     if (wait_for(rl, rl->client, client_wants, rl->backend, backend_wants,
                  pending ? STALL_MS : -1) <= 0)
@@ -363,17 +372,22 @@ static void *relay_main(void *arg) {
   struct idl_tls *t = rl->t;
   if (handshake(rl) == 0 && connect_backend(rl) == 0)
     pump(rl);
-  pthread_mutex_lock(&t->lock);
-  if (rl->port)
+  if (rl->port) {
+    pthread_mutex_lock(&t->lock);
     t->peers[rl->port][0] = '\0'; /* before the port can be taken again */
-  t->relays--;
-  pthread_cond_broadcast(&t->changed);
-  pthread_mutex_unlock(&t->lock);
+    pthread_mutex_unlock(&t->lock);
+  }
   if (rl->backend >= 0)
     close(rl->backend);
   SSL_free(rl->ssl);
   close(rl->client);
   free(rl);
+  /* Counted out last: idl_tls_close (and OpenSSL's cleanup at exit) may
+   * follow at once. */
+  pthread_mutex_lock(&t->lock);
+  t->relays--;
+  pthread_cond_broadcast(&t->changed);
+  pthread_mutex_unlock(&t->lock);
   return NULL;
 }
 
@@ -431,8 +445,13 @@ static void *acceptor_main(void *arg) {
       return NULL;
     struct pollfd p[2] = {{.fd = t->wake_pipe[0], .events = POLLIN},
                           {.fd = t->listen_fd, .events = POLLIN}};
-    if (poll(p, 2, -1) < 0 && errno != EINTR)
-      return NULL;
+    if (poll(p, 2, -1) < 0 && errno != EINTR) {
+      static struct idl_log_limit limit;
+      idl_log_limited(&limit, IDL_LOG_WARN, "tls: cannot wait for connections: %s",
+                      strerror(errno));
+      usleep(10000);
+      continue;
+    }
     if (p[0].revents)
       return NULL;
     if (!p[1].revents)

@@ -85,6 +85,40 @@ class TlsServer(harness.Server):
         return ports
 
 
+def raw_tls(port, rcvbuf=None):
+    """A TLS client over a plain socket and memory buffers, so that a test
+    decides what goes on the wire: (socket, SSLObject, incoming, outgoing)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    sock = socket.socket()
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing)
+    while True:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            sock.sendall(outgoing.read())
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("closed during the handshake")
+            incoming.write(data)
+    sock.sendall(outgoing.read())
+    return sock, obj, incoming, outgoing
+
+
+def cpu_seconds(pid):
+    """User and system CPU time of a process so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class TlsTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -243,6 +277,57 @@ class TlsTests(unittest.TestCase):
                     pass
         self.assertLess(time.monotonic() - started, 10)
         # Through all of that the server serves.
+        self.assertEqual(srv.exchange(srv.connection(), "GET", "/healthz")[0], 200)
+
+    def test_a_tcp_half_close_without_close_notify_still_gets_the_answer(self):
+        srv = self.serve()
+        for notify in (False, True):
+            sock, obj, incoming, outgoing = raw_tls(srv.port)
+            obj.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            sock.sendall(outgoing.read())
+            if notify:
+                try:
+                    obj.unwrap()
+                except ssl.SSLWantReadError:
+                    pass
+                sock.sendall(outgoing.read())
+            sock.shutdown(socket.SHUT_WR)
+            answer = b""
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                incoming.write(data)
+                try:
+                    while True:
+                        chunk = obj.read(65536)
+                        if not chunk:
+                            break
+                        answer += chunk
+                except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                    pass
+            sock.close()
+            self.assertTrue(answer.startswith(b"HTTP/1.1 200 OK"), (notify, answer[:80]))
+            self.assertIn(b'"status":"ok"', answer)
+
+    def test_a_client_that_stops_reading_costs_no_cpu(self):
+        # Many pipelined requests, close_notify, and nothing read: civetweb
+        # answers and closes while the answers wait for the client. The relay
+        # must wait for the client without spinning, then give up.
+        srv = self.serve()
+        sock, obj, incoming, outgoing = raw_tls(srv.port, rcvbuf=4096)
+        self.addCleanup(sock.close)
+        obj.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 20000)
+        sock.sendall(outgoing.read())
+        try:
+            obj.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        sock.sendall(outgoing.read())
+        time.sleep(1.5)  # civetweb answers what it can and closes
+        before = cpu_seconds(srv.proc.pid)
+        time.sleep(3)
+        self.assertLess(cpu_seconds(srv.proc.pid) - before, 0.5)
         self.assertEqual(srv.exchange(srv.connection(), "GET", "/healthz")[0], 200)
 
     def test_the_loopback_port_behind_the_front_takes_no_one_else(self):
