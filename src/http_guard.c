@@ -12,6 +12,7 @@
  * its deadline, or a refused request head, never on the request path. */
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <linux/tcp.h> /* tcp_info with tcpi_bytes_received */
 #include <pthread.h>
@@ -51,8 +52,25 @@ struct idl_http_guard {
 
 /* ------------------------------------------------------------- sockets */
 
-/* The file descriptor of the connection ri arrived on: the socket whose
- * local port is the server's and whose peer is the client; -1 when none. */
+/* Whether fd is the socket whose local port is the server's and whose peer
+ * is the client. */
+static int is_connection(int fd, const char *remote_addr, int remote_port, int server_port) {
+  struct sockaddr_storage local, peer;
+  socklen_t llen = sizeof(local), plen = sizeof(peer);
+  if (getsockname(fd, (struct sockaddr *)&local, &llen) != 0 ||
+      getpeername(fd, (struct sockaddr *)&peer, &plen) != 0 || peer.ss_family != AF_INET)
+    return 0;
+  const struct sockaddr_in *l = (const struct sockaddr_in *)&local,
+                           *p = (const struct sockaddr_in *)&peer;
+  char text[INET_ADDRSTRLEN];
+  return ntohs(l->sin_port) == server_port && ntohs(p->sin_port) == remote_port &&
+         inet_ntop(AF_INET, &p->sin_addr, text, sizeof(text)) && !strcmp(text, remote_addr);
+}
+
+/* A descriptor of the connection a request arrived on, of its own (close it
+ * after use); -1 when none. The duplicate is checked again: a descriptor
+ * closed and reused by another connection between the search and its use is
+ * never taken for this one. */
 static int find_socket(const char *remote_addr, int remote_port, int server_port) {
   DIR *d = opendir("/proc/self/fd");
   if (!d)
@@ -60,17 +78,13 @@ static int find_socket(const char *remote_addr, int remote_port, int server_port
   int found = -1;
   for (struct dirent *e; found < 0 && (e = readdir(d));) {
     int fd = atoi(e->d_name);
-    struct sockaddr_storage local, peer;
-    socklen_t llen = sizeof(local), plen = sizeof(peer);
-    if (fd <= 2 || getsockname(fd, (struct sockaddr *)&local, &llen) != 0 ||
-        getpeername(fd, (struct sockaddr *)&peer, &plen) != 0 || peer.ss_family != AF_INET)
+    if (fd <= 2 || fd == dirfd(d) || !is_connection(fd, remote_addr, remote_port, server_port))
       continue;
-    const struct sockaddr_in *l = (const struct sockaddr_in *)&local,
-                             *p = (const struct sockaddr_in *)&peer;
-    char text[INET_ADDRSTRLEN];
-    if (ntohs(l->sin_port) == server_port && ntohs(p->sin_port) == remote_port &&
-        inet_ntop(AF_INET, &p->sin_addr, text, sizeof(text)) && !strcmp(text, remote_addr))
-      found = fd;
+    int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (own >= 0 && is_connection(own, remote_addr, remote_port, server_port))
+      found = own;
+    else if (own >= 0)
+      close(own);
   }
   closedir(d);
   return found;
@@ -80,9 +94,10 @@ long long idl_guard_bytes_received(const struct mg_request_info *ri) {
   int fd = find_socket(ri->remote_addr, ri->remote_port, ri->server_port);
   struct tcp_info info;
   socklen_t len = sizeof(info);
-  if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0)
-    return -1;
-  return (long long)info.tcpi_bytes_received;
+  int ok = fd >= 0 && getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0;
+  if (fd >= 0)
+    close(fd);
+  return ok ? (long long)info.tcpi_bytes_received : -1;
 }
 
 /* ---------------------------------------------------------- peer counts */
@@ -172,8 +187,10 @@ static void cut_late_bodies(struct idl_http_guard *g) {
       continue;
     w->cut = 1;
     int fd = find_socket(w->remote_addr, w->remote_port, w->server_port);
-    if (fd >= 0)
-      shutdown(fd, SHUT_RD);
+    if (fd >= 0) {
+      shutdown(fd, SHUT_RD); /* the connection's, through a descriptor of our own */
+      close(fd);
+    }
   }
 }
 
