@@ -135,11 +135,34 @@ int idl_parse_datetime(const char *s, int64_t *us) {
   return 0;
 }
 
+/* Writes v as n decimal digits (zero-padded) at p; returns the end. */
+static char *put_digits(char *p, unsigned v, int n) {
+  for (int i = n - 1; i >= 0; i--, v /= 10)
+    p[i] = (char)('0' + v % 10);
+  return p + n;
+}
+
+/* YYYY-MM-DD at buf for years 0 to 9999 (the digits written by hand: every
+ * record of every page shows two times); NULL for others. */
+static char *put_civil(char *buf, int y, unsigned m, unsigned d) {
+  if (y < 0 || y > 9999)
+    return NULL;
+  char *p = put_digits(buf, (unsigned)y, 4);
+  *p++ = '-';
+  p = put_digits(p, m, 2);
+  *p++ = '-';
+  return put_digits(p, d, 2);
+}
+
 void idl_format_date(int64_t days, char *buf) {
   int y;
   unsigned m, d;
   civil_from_days(days, &y, &m, &d);
-  snprintf(buf, IDL_TIME_TEXT_MAX, "%04d-%02u-%02u", y, m, d);
+  char *p = put_civil(buf, y, m, d);
+  if (p)
+    *p = '\0';
+  else
+    snprintf(buf, IDL_TIME_TEXT_MAX, "%04d-%02u-%02u", y, m, d);
 }
 
 void idl_format_time_us(int64_t us, char *buf) {
@@ -149,8 +172,22 @@ void idl_format_time_us(int64_t us, char *buf) {
   int y;
   unsigned m, d;
   civil_from_days(days, &y, &m, &d);
-  snprintf(buf, IDL_TIME_TEXT_MAX, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ", y, m, d, (int)(rest / 3600),
-           (int)(rest / 60 % 60), (int)(rest % 60), (int)frac);
+  char *p = put_civil(buf, y, m, d);
+  if (!p) {
+    snprintf(buf, IDL_TIME_TEXT_MAX, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ", y, m, d,
+             (int)(rest / 3600), (int)(rest / 60 % 60), (int)(rest % 60), (int)frac);
+    return;
+  }
+  *p++ = 'T';
+  p = put_digits(p, (unsigned)(rest / 3600), 2);
+  *p++ = ':';
+  p = put_digits(p, (unsigned)(rest / 60 % 60), 2);
+  *p++ = ':';
+  p = put_digits(p, (unsigned)(rest % 60), 2);
+  *p++ = '.';
+  p = put_digits(p, (unsigned)frac, 6);
+  *p++ = 'Z';
+  *p = '\0';
 }
 
 /* ----------------------------------------------------------------- money */
@@ -671,10 +708,17 @@ static void put_value(struct idl_text *t, const struct idl_field *f, const struc
     switch (f->type) {
     case IDL_F_PK:
     case IDL_F_INT:
-    case IDL_F_FK:
-      snprintf(buf, sizeof(buf), "%lld", (long long)v->i);
-      word = buf;
-      break;
+    case IDL_F_FK: {
+      char *p = buf + sizeof(buf);
+      uint64_t u = v->i < 0 ? 0 - (uint64_t)v->i : (uint64_t)v->i;
+      do
+        *--p = (char)('0' + u % 10);
+      while (u /= 10);
+      if (v->i < 0)
+        *--p = '-';
+      idl_text_put(t, p, (size_t)(buf + sizeof(buf) - p));
+      return;
+    }
     case IDL_F_BOOL:
       word = v->i ? "true" : "false";
       break;

@@ -1,5 +1,7 @@
 /* The generic layers of the resource layer on a temporary store: records,
  * values and their DRF messages, tables and index ranges, query filters. */
+#include <time.h>
+
 #include "fixtures.h"
 #include "filter_internal.h"
 #include "res_internal.h"
@@ -163,10 +165,66 @@ static void test_record_text_is_jansson_text(void) {
     free(got.data);
     free(want);
     json_decref(j);
+    /* Integers at their edges, as an INT or FK field may hold them. */
+    int64_t edges[] = {-1, -9, 10, INT64_MAX, INT64_MIN};
+    rec.v[CUSTOMER_CHANNEL].i = edges[pk % 5];
+    j = idl_record_to_json(&idl_customers, &rec);
+    want = json_dumps(j, IDL_JSON_DUMP_FLAGS);
+    got = (struct idl_text){0};
+    idl_record_put_json(&got, &idl_customers, &rec);
+    ASSERT_STR(got.data, want);
+    free(got.data);
+    free(want);
+    json_decref(j);
     idl_record_fini(&rec);
   }
   idl_txn_abort(txn);
   test_store_close(&t);
+}
+
+/* Times and dates are written digit by digit for years 0 to 9999; they must
+ * read as printf wrote them, at every edge and across the whole range. */
+static void test_time_text(void) {
+  const int64_t day = 86400LL * 1000000;
+  int64_t cases[] = {0, 1, 999999, 1000000, day - 1, day, -1, -day, -day - 1,
+                     /* 0000-01-01 and 9999-12-31T23:59:59.999999 */
+                     -62167219200LL * 1000000, 253402300799LL * 1000000 + 999999,
+                     1795577234751120LL, 951782400LL * 1000000 /* 2000-02-29 */};
+  char got[IDL_TIME_TEXT_MAX], want[IDL_TIME_TEXT_MAX];
+  uint64_t x = 88172645463325252ULL;
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]) + 20000; i++) {
+    int64_t us;
+    if (i < sizeof(cases) / sizeof(cases[0])) {
+      us = cases[i];
+    } else { /* xorshift over the years 0 to 9999 */
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      us = -62167219200LL * 1000000 + (int64_t)(x % (315537897600ULL * 1000000));
+    }
+    idl_format_time_us(us, got);
+    /* The C library's calendar as the reference. */
+    int64_t secs = us >= 0 ? us / 1000000 : (us - 999999) / 1000000;
+    time_t t = (time_t)secs;
+    struct tm tm;
+    ASSERT_NE(gmtime_r(&t, &tm), NULL);
+    snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (int)(us - secs * 1000000));
+    ASSERT_STR(got, want);
+    int64_t back = 0;
+    if (tm.tm_year + 1900 >= 1) { /* the parser takes years 1 to 9999, as Python */
+      ASSERT_EQ(idl_parse_datetime(got, &back), 0);
+      ASSERT_EQ(back, us);
+    }
+  }
+  char date[IDL_TIME_TEXT_MAX];
+  idl_format_date(0, date);
+  ASSERT_STR(date, "1970-01-01");
+  idl_format_date(-719528, date);
+  ASSERT_STR(date, "0000-01-01");
+  idl_format_date(2932896, date);
+  ASSERT_STR(date, "9999-12-31");
+  idl_format_date(2932897, date); /* beyond: printf's form */
+  ASSERT_STR(date, "10000-01-01");
 }
 
 struct counted {
@@ -311,6 +369,7 @@ int main(int argc, char **argv) {
   RUN(test_money_is_exact);
   RUN(test_record_round_trip_and_indexes);
   RUN(test_record_text_is_jansson_text);
+  RUN(test_time_text);
   RUN(test_filters_paging_ordering);
   RUN(test_range_window);
   return TEST_EXIT();
