@@ -412,8 +412,8 @@ static int method_is(const char *method, const struct idl_route *rt) {
 }
 
 /* Names r's route template without serving it: a request refused before
- * routing (a missing token) still has its template in the access log and
- * the metrics. */
+ * routing (a missing token, too many connections) still has its template in
+ * the access log and the metrics. */
 static void name_route(struct idl_req *r, const char *path) {
   uint64_t id;
   for (size_t i = 0; i < N_ROUTES; i++)
@@ -548,6 +548,11 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
    * decoded string early and /contacts/1%00 would name contact 1. */
   char path[1024];
   int len = mg_url_decode(ri->local_uri, (int)strlen(ri->local_uri), path, sizeof(path), 0);
+  int path_ok = len >= 0 && (size_t)len == strlen(path);
+  /* Every answer, refusals before routing too, is logged and counted under
+   * its route's template. */
+  if (path_ok)
+    name_route(&r, path);
   struct conn_data *d = conn_data(&r);
   r.peer = d ? d->peer : ri->remote_addr;
   int status;
@@ -563,11 +568,10 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
     ;
   else if ((status = framing_refused(&r)))
     ;
-  else if (len < 0 || (size_t)len != strlen(path))
+  else if (!path_ok)
     status = idl_http_detail(&r, 404, "Not found.");
   else if (h->tokens && strcmp(path, "/healthz") != 0 && strncmp(path, "/console/", 9) != 0 &&
-           (name_route(&r, path),
-            status = idl_tokens_check(h->tokens, &r, idl_route_role(r.method, path))))
+           (status = idl_tokens_check(h->tokens, &r, idl_route_role(r.method, path))))
     ;
   else
     status = route(&r, path);
