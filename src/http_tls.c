@@ -84,6 +84,16 @@ static struct idl_log_limit handshake_log;
 
 /* ------------------------------------------------------------- start */
 
+/* An encrypted key is refused instead of asking for its passphrase on a
+ * terminal a service does not have. */
+static int no_passphrase(char *buf, int size, int rwflag, void *arg) {
+  (void)buf;
+  (void)size;
+  (void)rwflag;
+  (void)arg;
+  return 0;
+}
+
 /* The server context: TLS 1.2 and later, the chain and key from their own
  * files. NULL, with why naming the file, when they cannot be used. */
 static SSL_CTX *load_context(const char *cert, const char *key, char *why, size_t why_len) {
@@ -99,6 +109,7 @@ static SSL_CTX *load_context(const char *cert, const char *key, char *why, size_
   SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                             SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
   const char *fail = NULL;
   if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
     fail = "--tls-cert";
@@ -109,7 +120,7 @@ static SSL_CTX *load_context(const char *cert, const char *key, char *why, size_
     const char *reason = ERR_reason_error_string(ERR_peek_last_error());
     snprintf(why, why_len, "%s %s: %s: %s", fail, fail[6] == 'c' ? cert : key,
              fail[6] == 'c' ? "not a PEM certificate (chain) that can be read"
-                            : "not the PEM private key of the certificate",
+                            : "not the unencrypted PEM private key of the certificate",
              reason ? reason : "unreadable");
     ERR_clear_error();
     SSL_CTX_free(ctx);

@@ -400,8 +400,17 @@ class TlsTests(unittest.TestCase):
     def test_a_key_of_another_certificate_is_refused(self):
         code, err = self.refused_start(self.cert, self.other_key)
         self.assertEqual(code, 1)
-        self.assertIn("--tls-key %s: not the PEM private key of the certificate" % self.other_key,
-                      err)
+        self.assertIn("--tls-key %s: not the unencrypted PEM private key of the certificate"
+                      % self.other_key, err)
+
+    def test_an_encrypted_key_is_refused_without_asking_for_its_passphrase(self):
+        locked = os.path.join(self.dir, "locked.key")
+        subprocess.run(["openssl", "pkey", "-in", self.key, "-aes256", "-passout", "pass:s3cret",
+                        "-out", locked], check=True, capture_output=True)
+        code, err = self.refused_start(self.cert, locked)
+        self.assertEqual(code, 1)
+        self.assertIn("--tls-key %s: not the unencrypted PEM private key of the certificate"
+                      % locked, err)
 
     def test_a_file_that_is_not_a_certificate_is_refused(self):
         junk = os.path.join(self.dir, "junk.pem")
