@@ -94,7 +94,8 @@ struct config {
      "none (off); stderr when not given")                                              \
   XX(TLS_CERT, "tls-cert", "FILE", "IDLINK_TLS_CERT",                                    \
      "serve HTTPS with this PEM certificate (chain); needs --tls-key (HTTP)")            \
-  XX(TLS_KEY, "tls-key", "FILE", "IDLINK_TLS_KEY", "the PEM private key of --tls-cert")  \
+  XX(TLS_KEY, "tls-key", "FILE", "IDLINK_TLS_KEY",                                      \
+     "the PEM private key of --tls-cert, unencrypted")                                   \
   XX(INSECURE, "insecure", "", "IDLINK_INSECURE",                                        \
      "listen beyond loopback without a token file (refused without it)")                \
   XX(MAP_SIZE, "map-size", "BYTES", "IDLINK_MAP_SIZE",                                   \
