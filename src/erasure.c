@@ -158,39 +158,29 @@ static enum idl_err anonymize(const struct idl_resource *res, struct idl_record 
   return err;
 }
 
-/* Anonymizes the records of every collection whose FK names customer pk
- * and that hold personal texts (its feedback, its tickets). */
+/* Anonymizes a record whose FK names the customer being erased (its
+ * feedback, its tickets), counting those that held personal texts. */
+static enum idl_err erase_dependent(struct idl_txn *txn, const struct idl_resource *res,
+                                    const struct idl_record *old, void *arg) {
+  struct idl_erasure *out = arg;
+  struct idl_record rec;
+  enum idl_err err = idl_record_copy(&rec, old);
+  if (err)
+    return err;
+  if (!(err = anonymize(res, &rec, "[erased]"))) {
+    int changed = 0;
+    for (size_t j = 0; j < res->n_fields; j++)
+      changed |= !idl_value_equal(&rec.v[j], &old->v[j]);
+    if (changed && !(err = idl_record_put(txn, res, &rec, old)))
+      out->feedback += res == &idl_feedback, out->tickets += res == &idl_tickets;
+  }
+  idl_record_fini(&rec);
+  return err;
+}
+
 static enum idl_err erase_dependents(struct idl_txn *txn, uint64_t pk,
                                      struct idl_erasure *out) {
-  enum idl_err err = IDL_ERR_OK;
-  for (size_t t = 0; t < idl_n_resources && !err; t++) {
-    const struct idl_resource *res = idl_resources[t];
-    for (size_t i = 0; i < res->n_fields && !err; i++) {
-      const struct idl_field *f = &res->fields[i];
-      if (f->type != IDL_F_FK || strcmp(f->fk, "customers") || f->index < 0)
-        continue;
-      unsigned char key[8];
-      struct idl_ids pks = {0};
-      idl_key_int((int64_t)pk, key);
-      err = idl_index_pks(txn, t, (size_t)f->index, key, sizeof(key), &pks);
-      for (size_t k = 0; k < pks.n && !err; k++) {
-        struct idl_record old, rec;
-        if ((err = idl_record_get(txn, res, pks.v[k], &old)))
-          break;
-        if (!(err = idl_record_copy(&rec, &old)) && !(err = anonymize(res, &rec, "[erased]"))) {
-          int changed = 0;
-          for (size_t j = 0; j < res->n_fields; j++)
-            changed |= !idl_value_equal(&rec.v[j], &old.v[j]);
-          if (changed && !(err = idl_record_put(txn, res, &rec, &old)))
-            out->feedback += res == &idl_feedback, out->tickets += res == &idl_tickets;
-          idl_record_fini(&rec);
-        }
-        idl_record_fini(&old);
-      }
-      idl_ids_fini(&pks);
-    }
-  }
-  return err;
+  return idl_record_each_referrer(txn, &idl_customers, pk, 0, erase_dependent, out);
 }
 
 /* Anonymizes customer pk: its personal fields, its channel code (an

@@ -453,9 +453,7 @@ static int route(struct idl_req *r, const char *path) {
       status = idl_handle_console(r);
     return status ? status : idl_http_detail(r, 404, "Not found.");
   }
-  char extra[128];
-  snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
-  return send_json(r, 405, idl_json_detail("Method \"%.32s\" not allowed.", method), extra);
+  return idl_http_not_allowed(r, allow);
 }
 
 /* The number of headers named name in the request. */
@@ -549,10 +547,6 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
   char path[1024];
   int len = mg_url_decode(ri->local_uri, (int)strlen(ri->local_uri), path, sizeof(path), 0);
   int path_ok = len >= 0 && (size_t)len == strlen(path);
-  /* Every answer, refusals before routing too, is logged and counted under
-   * its route's template. */
-  if (path_ok)
-    name_route(&r, path);
   struct conn_data *d = conn_data(&r);
   r.peer = d ? d->peer : ri->remote_addr;
   int status;
@@ -575,6 +569,10 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
     ;
   else
     status = route(&r, path);
+  /* A refusal before routing is logged and counted under its route's
+   * template too; routing named it otherwise. */
+  if (!r.route && path_ok)
+    name_route(&r, path);
   idl_access_log_write(h->access_log, &r, status, started_us);
   idl_metrics_request(r.route, r.method, status, (double)(idl_now_us() - started_us) / 1e6);
   atomic_fetch_sub(&h->in_flight, 1);

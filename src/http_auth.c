@@ -33,6 +33,8 @@ struct idl_tokens {
 static const char *const role_names[] = {[IDL_ROLE_READ] = "read", [IDL_ROLE_WRITE] = "write",
                                          [IDL_ROLE_ADMIN] = "admin"};
 
+const char *idl_role_name(enum idl_role role) { return role_names[role]; }
+
 /* Reads path into a new table; why names the line of the first error. */
 static enum idl_err load(const char *path, struct token **out, size_t *n, char *why,
                          size_t why_len) {

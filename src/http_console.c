@@ -75,11 +75,8 @@ int idl_handle_console(struct idl_req *r) {
     return 0;
   if (!r->route)
     r->route = "/console/{file}";
-  if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
-    return idl_http_send_extra(r, 405, idl_json_detail("Method \"%.32s\" not allowed.",
-                                                       r->method),
-                               "Allow: GET, HEAD\r\n");
-  }
+  if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
+    return idl_http_not_allowed(r, "GET, HEAD");
   const struct idl_console_file *f = find_file(path + PREFIX_LEN);
   if (!f)
     return idl_http_detail(r, 404, "Not found.");

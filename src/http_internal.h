@@ -191,6 +191,8 @@ void idl_access_log_write(struct idl_access_log *l, const struct idl_req *r, int
  * read-only lookup, write for any other; seed 003's routes as its table
  * says (its GET /api/delete/customer writes). */
 enum idl_role idl_route_role(const char *method, const char *path);
+/* A role as the token file names it: "read", "write", "admin". */
+const char *idl_role_name(enum idl_role role);
 
 /* Checks r's token against role needed: 0, or the status of the 401 or 403
  * it has answered. */

@@ -205,7 +205,7 @@ static enum idl_err match(struct idl_txn *txn, const struct idl_request *req,
     err = first_holder(txn, IDL_INDEX_PHONE, req->phone, &m->by_phone);
   if (!err && m->by_email)
     err = add_primary(txn, m->by_email, m);
-  if (!err && m->by_phone)
+  if (!err && m->by_phone && m->by_phone != m->by_email) /* one contact: one read */
     err = add_primary(txn, m->by_phone, m);
   /* A value nobody holds may still be linked, through a bridge that
    * remembers it beside a value someone does hold. */
@@ -275,31 +275,15 @@ static enum idl_err merge(struct idl_txn *txn, const struct match *m, int64_t no
 }
 
 enum idl_err idl_identity_join(struct idl_txn *txn, const struct idl_ids *primaries,
-                               int64_t now_ms, uint64_t *winner) {
-  struct idl_contact *p = malloc((primaries->n ? primaries->n : 1) * sizeof(*p));
-  if (!p)
-    return IDL_ERR_NOMEM;
+                               int64_t now_ms) {
+  struct match m = {0};
   enum idl_err err = IDL_ERR_OK;
-  size_t oldest = 0;
-  for (size_t i = 0; i < primaries->n && !err; i++) {
-    err = idl_store_get(txn, primaries->v[i], &p[i]);
-    if (!err && older(&p[i], &p[oldest]))
-      oldest = i;
-  }
-  struct idl_change change = {.at_ms = now_ms, .kind = IDL_CHANGE_IDENTITY_MERGED};
-  if (!err && primaries->n) {
-    change.primary = *winner = p[oldest].id;
-    for (size_t i = 0; i < primaries->n && !err; i++)
-      if (i != oldest && !(err = absorb(txn, &p[i], change.primary, now_ms)))
-        err = idl_ids_push(&change.absorbed, p[i].id);
-  }
-  if (!err && change.absorbed.n) {
-    idl_ids_sort(&change.absorbed);
-    err = idl_store_log(txn, &change);
-  }
-  idl_change_fini(&change);
-  free(p);
-  return err == IDL_ERR_NOTFOUND ? IDL_ERR_CORRUPT : err;
+  for (size_t i = 0; i < primaries->n && !err; i++)
+    err = add_primary(txn, primaries->v[i], &m); /* oldest first */
+  if (!err && m.n > 1)
+    err = merge(txn, &m, now_ms);
+  match_fini(&m);
+  return err;
 }
 
 /* Creates a contact with the request's values, a secondary of primary when
@@ -338,21 +322,24 @@ static enum idl_err guard(struct idl_txn *txn, const struct match *m, int new_in
   *conflict = 0;
   if (!max)
     return IDL_ERR_OK;
-  struct idl_ids primaries = {0};
   enum idl_err err = IDL_ERR_OK;
   for (size_t i = 0; i < m->n && !err; i++) {
     uint64_t members = 0;
-    if (!(err = idl_store_members_count(txn, m->primaries[i].id, &members)))
-      err = idl_ids_push(&primaries, m->primaries[i].id);
+    err = idl_store_members_count(txn, m->primaries[i].id, &members);
     total += 1 + members;
   }
-  if (!err && total > max) {
-    char reason[96];
-    snprintf(reason, sizeof(reason), "identity would exceed %llu contacts",
-             (unsigned long long)max);
-    *conflict = 1;
+  if (err || total <= max)
+    return err;
+  /* Refused: the identities it would have joined go on record. */
+  struct idl_ids primaries = {0};
+  for (size_t i = 0; i < m->n && !err; i++)
+    err = idl_ids_push(&primaries, m->primaries[i].id);
+  char reason[96];
+  snprintf(reason, sizeof(reason), "identity would exceed %llu contacts",
+           (unsigned long long)max);
+  *conflict = 1;
+  if (!err)
     err = idl_conflict_add(txn, now_ms, &primaries, reason);
-  }
   idl_ids_fini(&primaries);
   return err;
 }

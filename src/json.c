@@ -64,10 +64,18 @@ void idl_text_put(struct idl_text *t, const char *s, size_t n) {
 
 static void put_str(struct idl_text *t, const char *s) { idl_text_put(t, s, strlen(s)); }
 
-static void put_uint(struct idl_text *t, uint64_t v) {
-  char buf[24];
-  idl_text_put(t, buf, (size_t)snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v));
+void idl_text_put_int(struct idl_text *t, int64_t v) {
+  char buf[24], *p = buf + sizeof(buf);
+  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+  do
+    *--p = (char)('0' + u % 10);
+  while (u /= 10);
+  if (v < 0)
+    *--p = '-';
+  idl_text_put(t, p, (size_t)(buf + sizeof(buf) - p));
 }
+
+static void put_uint(struct idl_text *t, uint64_t v) { idl_text_put_int(t, (int64_t)v); }
 
 /* Quotes, backslashes and control characters escaped (the short forms
  * where JSON has them, else \u00XX, as jansson writes them); the rest of the

@@ -35,6 +35,9 @@ struct idl_text {
 
 void idl_text_put(struct idl_text *t, const char *s, size_t n);
 
+/* v in decimal, as jansson writes integers. */
+void idl_text_put_int(struct idl_text *t, int64_t v);
+
 /* s (len bytes of valid UTF-8) as a JSON string, escaped as jansson escapes
  * it, so that text written directly reads as a dumped json_t does. */
 void idl_text_put_json_string(struct idl_text *t, const char *s, size_t len);

@@ -378,9 +378,8 @@ static enum idl_err join_holders(struct idl_txn *txn, enum idl_index which, cons
       err = idl_ids_push(&primaries, idl_contact_primary(&c));
   }
   idl_ids_sort_unique(&primaries);
-  uint64_t winner;
   if (!err && primaries.n > 1)
-    err = idl_identity_join(txn, &primaries, now_ms, &winner);
+    err = idl_identity_join(txn, &primaries, now_ms);
   idl_ids_fini(&holders);
   idl_ids_fini(&primaries);
   return err;

@@ -362,17 +362,17 @@ int main(int argc, char **argv) {
   struct idl_blocklist *blocklist = load_blocklist(&c);
   struct idl_tokens *tokens = NULL;
   struct idl_access_log *access_log = NULL;
+  struct idl_service *svc = NULL;
+  struct idl_http *http = NULL;
+  int rc = 2;
   char why[512];
   if (idl_access_log_open(c.access_log, &access_log, why, sizeof(why)) != IDL_ERR_OK) {
     fprintf(stderr, "idlinkd: --access-log: %s\n", why);
-    idl_blocklist_free(blocklist);
-    return 2;
+    goto out;
   }
   if (c.token_file && idl_tokens_open(c.token_file, &tokens, why, sizeof(why)) != IDL_ERR_OK) {
     fprintf(stderr, "idlinkd: --token-file: %s\n", why);
-    idl_access_log_close(access_log);
-    idl_blocklist_free(blocklist);
-    return 2;
+    goto out;
   }
   idl_log_set_level((enum idl_log_level)c.log_level);
 
@@ -394,24 +394,18 @@ int main(int argc, char **argv) {
                                 .log_retain = c.log_retain, .mirror = c.redis ? &mo : NULL,
                                 .blocklist = blocklist,
                                 .max_identity_contacts = c.max_identity};
-  struct idl_service *svc = NULL;
+  rc = 1;
   enum idl_err err = idl_service_open(&so, &svc);
   if (err == IDL_ERR_LOCKED) {
     fprintf(stderr, "idlinkd: %s is in use by another idlinkd (or idlink-restore)\n",
             c.data);
-    idl_tokens_close(tokens);
-    idl_access_log_close(access_log);
-    idl_blocklist_free(blocklist);
-    return 1;
+    goto out;
   }
   if (err) {
     fprintf(stderr, "idlinkd: cannot open the store in %s: %s\n", c.data,
             err == IDL_ERR_INVAL ? "it was built with other options (see the line above)"
                                  : idl_strerror(err));
-    idl_tokens_close(tokens);
-    idl_access_log_close(access_log);
-    idl_blocklist_free(blocklist);
-    return 1;
+    goto out;
   }
   struct idl_http_opts ho = {.listen = c.listen, .threads = c.threads,
                              .max_body = c.max_body, .max_upload = c.max_upload,
@@ -419,31 +413,28 @@ int main(int argc, char **argv) {
                              .peer_connections = c.peer_connections, .tokens = tokens,
                              .access_log = access_log, .tls_cert = c.tls_cert,
                              .tls_key = c.tls_key};
-  struct idl_http *http = NULL;
-  if ((err = idl_http_start(svc, &ho, &http))) {
-    idl_service_close(svc);
-    idl_tokens_close(tokens);
-    idl_access_log_close(access_log);
-    idl_blocklist_free(blocklist);
-    return 1;
-  }
+  if (idl_http_start(svc, &ho, &http))
+    goto out;
   char mirror[320] = "no mirror";
   if (c.redis)
     snprintf(mirror, sizeof(mirror), "mirror to Redis at %s:%d", c.redis_url.host,
              c.redis_url.port);
   idl_log_info("idlinkd %s listening on %s%s, data in %s, sync %s, %u threads, %s",
-               IDLINK_VERSION, c.listen, c.tls_cert ? " (HTTPS)" : "", c.data, c.sync_full ? "full" : "none", c.threads,
-               mirror);
+               IDLINK_VERSION, c.listen, c.tls_cert ? " (HTTPS)" : "", c.data,
+               c.sync_full ? "full" : "none", c.threads, mirror);
   int sig = 0;
   while (sigwait(&stop, &sig) == 0 && sig == SIGHUP)
     if (tokens)
       idl_tokens_reload(tokens);
   idl_log_info("%s: stopping", strsignal(sig));
+  rc = 0;
+out:
   idl_http_stop(http);
   idl_service_close(svc);
   idl_tokens_close(tokens);
   idl_access_log_close(access_log);
   idl_blocklist_free(blocklist);
-  idl_log_info("stopped");
-  return 0;
+  if (!rc)
+    idl_log_info("stopped");
+  return rc;
 }

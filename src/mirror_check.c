@@ -151,13 +151,12 @@ static enum idl_err key_known(struct compare *c, enum key_kind kind, const char 
                               int *known) {
   *known = kind == KEY_SEQ || kind == KEY_EVENTS;
   if (personal(kind)) {
-    struct idl_ids ids = {0};
-    enum idl_err err = strlen(value) > IDL_EMAIL_MAX_BYTES ? IDL_ERR_OK
-        : idl_store_find(c->txn, kind == KEY_EMAIL ? IDL_INDEX_EMAIL : IDL_INDEX_PHONE,
-                         value, &ids);
-    *known = ids.n > 0;
-    idl_ids_fini(&ids);
-    return err;
+    uint64_t id;
+    enum idl_err err = strlen(value) > IDL_EMAIL_MAX_BYTES ? IDL_ERR_NOTFOUND
+        : idl_store_find_first(c->txn, kind == KEY_EMAIL ? IDL_INDEX_EMAIL : IDL_INDEX_PHONE,
+                               value, &id);
+    *known = err == IDL_ERR_OK;
+    return err == IDL_ERR_NOTFOUND ? IDL_ERR_OK : err;
   }
   if (kind == KEY_IDENTITY) {
     char *end;

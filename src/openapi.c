@@ -494,9 +494,6 @@ static void add_errors(json_t *op, unsigned errors) {
     add_error(op, 507);
 }
 
-static const char *const role_names[] = {[IDL_ROLE_READ] = "read", [IDL_ROLE_WRITE] = "write",
-                                         [IDL_ROLE_ADMIN] = "admin"};
-
 /* A new operation: its id, tag and summary; the token role it needs, as
  * http_auth.c decides it for method and path (E_OPEN: none). */
 static json_t *operation(const char *method, const char *path, const char *id, const char *tag,
@@ -505,7 +502,7 @@ static json_t *operation(const char *method, const char *path, const char *id, c
                          summary, "responses");
   json_t *security = errors & E_OPEN ? json_array()
                      : json_pack("[{s:[s]}]", "tokenAuth",
-                                 role_names[idl_route_role(method, path)]);
+                                 idl_role_name(idl_route_role(method, path)));
   json_object_set_new(op, "security", security);
   return op;
 }

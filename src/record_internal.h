@@ -92,6 +92,15 @@ enum idl_err idl_record_referenced(struct idl_txn *txn, const struct idl_resourc
 enum idl_err idl_record_cascade(struct idl_txn *txn, const struct idl_resource *target,
                                 uint64_t pk);
 
+/* Calls fn with each record (read in the write txn, freed after) of every
+ * collection whose indexed FK names record pk of target; only CASCADE FKs
+ * when cascading is set. The first error stops the walk. */
+typedef enum idl_err (*idl_referrer_fn)(struct idl_txn *txn, const struct idl_resource *res,
+                                        const struct idl_record *rec, void *arg);
+enum idl_err idl_record_each_referrer(struct idl_txn *txn, const struct idl_resource *target,
+                                      uint64_t pk, int cascading, idl_referrer_fn fn,
+                                      void *arg);
+
 /* ------------------------------------------------------------- JSON in */
 
 enum idl_parse_mode {

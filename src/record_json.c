@@ -708,17 +708,9 @@ static void put_value(struct idl_text *t, const struct idl_field *f, const struc
     switch (f->type) {
     case IDL_F_PK:
     case IDL_F_INT:
-    case IDL_F_FK: {
-      char *p = buf + sizeof(buf);
-      uint64_t u = v->i < 0 ? 0 - (uint64_t)v->i : (uint64_t)v->i;
-      do
-        *--p = (char)('0' + u % 10);
-      while (u /= 10);
-      if (v->i < 0)
-        *--p = '-';
-      idl_text_put(t, p, (size_t)(buf + sizeof(buf) - p));
+    case IDL_F_FK:
+      idl_text_put_int(t, v->i);
       return;
-    }
     case IDL_F_BOOL:
       word = v->i ? "true" : "false";
       break;

@@ -235,8 +235,9 @@ enum idl_err idl_record_referenced(struct idl_txn *txn, const struct idl_resourc
   return IDL_ERR_OK;
 }
 
-enum idl_err idl_record_cascade(struct idl_txn *txn, const struct idl_resource *target,
-                                uint64_t pk) {
+enum idl_err idl_record_each_referrer(struct idl_txn *txn, const struct idl_resource *target,
+                                      uint64_t pk, int cascading, idl_referrer_fn fn,
+                                      void *arg) {
   unsigned char key[8];
   idl_key_int((int64_t)pk, key);
   enum idl_err err = IDL_ERR_OK;
@@ -245,14 +246,14 @@ enum idl_err idl_record_cascade(struct idl_txn *txn, const struct idl_resource *
     for (size_t i = 0; i < res->n_fields && !err; i++) {
       const struct idl_field *f = &res->fields[i];
       if (f->type != IDL_F_FK || strcmp(f->fk, target->name) || f->index < 0 ||
-          !(f->flags & IDL_FF_CASCADE))
+          (cascading && !(f->flags & IDL_FF_CASCADE)))
         continue;
       struct idl_ids pks = {0};
       err = idl_index_pks(txn, t, (size_t)f->index, key, 8, &pks);
       for (size_t k = 0; k < pks.n && !err; k++) {
         struct idl_record rec;
         if (!(err = idl_record_get(txn, res, pks.v[k], &rec))) {
-          err = idl_record_delete(txn, res, &rec);
+          err = fn(txn, res, &rec, arg);
           idl_record_fini(&rec);
         }
       }
@@ -260,4 +261,15 @@ enum idl_err idl_record_cascade(struct idl_txn *txn, const struct idl_resource *
     }
   }
   return err;
+}
+
+static enum idl_err delete_referrer(struct idl_txn *txn, const struct idl_resource *res,
+                                    const struct idl_record *rec, void *arg) {
+  (void)arg;
+  return idl_record_delete(txn, res, rec);
+}
+
+enum idl_err idl_record_cascade(struct idl_txn *txn, const struct idl_resource *target,
+                                uint64_t pk) {
+  return idl_record_each_referrer(txn, target, pk, 1, delete_referrer, NULL);
 }

@@ -669,6 +669,11 @@ enum idl_err idl_store_recorded_blocklist(struct idl_txn *txn, char **text) {
 static enum idl_err index_update(struct idl_txn *txn, enum idl_index which,
                                  const struct idl_contact *c,
                                  const struct idl_contact *old) {
+  /* A row whose value and deletion stay as they were keeps its entry (most
+   * puts: a link moved, a time updated), without asking the blocklist. */
+  if (old && (old->deleted_ms == IDL_TIME_NULL) == (c->deleted_ms == IDL_TIME_NULL) &&
+      strcmp(index_value(old, which), index_value(c, which)) == 0)
+    return IDL_ERR_OK;
   const char *was = indexed(old, which, txn->s->blocklist),
              *now = indexed(c, which, txn->s->blocklist);
   return index_move(txn, which, c->id, was, now);

@@ -35,7 +35,7 @@ enum idl_err idl_check_store(struct idl_txn *txn, idl_violation_fn fn, void *arg
 
 /* Verifies the collections' tables through txn (check_tables.c): records
  * decode, pks below next pks, indexes exactly the records' keys, unique ones
- * unique, FKs resolve, each collection's own rule. Counts the records into
+ * unique, FKs resolve. Counts the records into
  * *records and each violation (reported to fn) into *violations. */
 enum idl_err idl_check_tables(struct idl_txn *txn, idl_violation_fn fn, void *arg,
                               uint64_t *records, uint64_t *violations);

@@ -65,7 +65,7 @@ enum idl_err idl_identity_reconcile(struct idl_txn *txn, const struct idl_reques
  * oldest one's, as a merge of section 2 does, and logs identity.merged
  * (write txn). */
 enum idl_err idl_identity_join(struct idl_txn *txn, const struct idl_ids *primaries,
-                               int64_t now_ms, uint64_t *winner);
+                               int64_t now_ms);
 
 /* ------------------------------------------------------------------ links
  * SPEC section 10 (links.c): two active contacts are linked when they share

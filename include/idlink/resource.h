@@ -176,9 +176,6 @@ struct idl_hooks {
    * with it. */
   enum idl_err (*deleting)(struct idl_txn *txn, const struct idl_record *rec,
                            struct idl_errors *errors);
-  /* A rule of the collection idlink-check verifies on each record: returns
-   * non-zero, saying why, when rec breaks it. */
-  int (*check)(struct idl_txn *txn, const struct idl_record *rec, char *why, size_t why_len);
   /* Replaces the generic create (an order's upsert of its customer). */
   enum idl_err (*create)(struct idl_txn *txn, struct idl_write *w);
 };
