@@ -121,17 +121,24 @@ enum idl_err idl_codec_unpack_contact(const msgpack_object *o, struct idl_contac
   return IDL_ERR_OK;
 }
 
-/* Runs fn on the single msgpack object in buf. */
-static enum idl_err with_object(const void *buf, size_t len,
-                                enum idl_err (*fn)(const msgpack_object *, void *),
-                                void *arg) {
-  msgpack_unpacked u;
-  msgpack_unpacked_init(&u);
+/* The zone holds the objects of one row, a few dozen of 24 bytes each (the
+ * strings stay in buf): one small chunk, which malloc serves from its
+ * per-thread cache, where msgpack_unpack_next would allocate a zone of 8 KiB
+ * per row. It grows by itself when a row needs more. */
+#define ROW_ZONE_CHUNK 1024
+
+enum idl_err idl_msgpack_with_object(const void *buf, size_t len,
+                                     enum idl_err (*fn)(const msgpack_object *, void *),
+                                     void *arg) {
+  msgpack_zone zone;
+  if (!msgpack_zone_init(&zone, ROW_ZONE_CHUNK))
+    return IDL_ERR_NOMEM;
+  msgpack_object o;
   size_t off = 0;
   enum idl_err rc = IDL_ERR_CORRUPT;
-  if (msgpack_unpack_next(&u, buf, len, &off) == MSGPACK_UNPACK_SUCCESS && off == len)
-    rc = fn(&u.data, arg);
-  msgpack_unpacked_destroy(&u);
+  if (msgpack_unpack(buf, len, &off, &zone, &o) == MSGPACK_UNPACK_SUCCESS && off == len)
+    rc = fn(&o, arg);
+  msgpack_zone_destroy(&zone);
   return rc;
 }
 
@@ -140,7 +147,7 @@ static enum idl_err unpack_contact_cb(const msgpack_object *o, void *arg) {
 }
 
 enum idl_err idl_codec_decode_contact(const void *buf, size_t len, struct idl_contact *out) {
-  return with_object(buf, len, unpack_contact_cb, out);
+  return idl_msgpack_with_object(buf, len, unpack_contact_cb, out);
 }
 
 static int pack_key(msgpack_packer *pk, const char *key) {
@@ -272,7 +279,7 @@ static enum idl_err unpack_change_cb(const msgpack_object *o, void *arg) {
 
 enum idl_err idl_codec_decode_change(const void *buf, size_t len, struct idl_change *out) {
   memset(out, 0, sizeof(*out));
-  enum idl_err rc = with_object(buf, len, unpack_change_cb, out);
+  enum idl_err rc = idl_msgpack_with_object(buf, len, unpack_change_cb, out);
   if (rc)
     idl_change_fini(out);
   return rc;

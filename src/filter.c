@@ -635,7 +635,14 @@ static enum idl_err keep_sort_entry(struct collect *c, struct idl_record *rec) {
     return IDL_ERR_NOMEM;
   c->sorted = v;
   struct idl_value *field = &rec->v[c->q->order_field];
-  v[c->n_sorted++] = (struct sort_entry){rec->pk, *field};
+  struct idl_value kept = *field;
+  if (kept.borrowed) { /* its text dies with the record */
+    if (!(kept.s = malloc(kept.len + 1)))
+      return IDL_ERR_NOMEM;
+    memcpy(kept.s, field->s, kept.len + 1);
+    kept.borrowed = 0;
+  }
+  v[c->n_sorted++] = (struct sort_entry){rec->pk, kept};
   *field = (struct idl_value){.null = 1};
   return IDL_ERR_OK;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_internal.h"
 #include "idlink/codec.h"
 #include "idlink/normalize.h"
 #include "idlink/resource.h"
@@ -121,7 +122,8 @@ enum idl_err idl_record_init(struct idl_record *rec, const struct idl_resource *
 
 void idl_record_fini(struct idl_record *rec) {
   for (size_t i = 0; rec->v && i < rec->n; i++)
-    free(rec->v[i].s);
+    if (!rec->v[i].borrowed)
+      free(rec->v[i].s);
   free(rec->v);
   rec->v = NULL;
   rec->n = 0;
@@ -136,6 +138,7 @@ enum idl_err idl_record_copy(struct idl_record *dst, const struct idl_record *sr
   for (size_t i = 0; i < src->n; i++) {
     dst->v[i] = src->v[i];
     dst->v[i].s = NULL;
+    dst->v[i].borrowed = 0;
     if (src->v[i].s && !(dst->v[i].s = malloc(src->v[i].len + 1))) {
       idl_record_fini(dst);
       return IDL_ERR_NOMEM;
@@ -147,7 +150,8 @@ enum idl_err idl_record_copy(struct idl_record *dst, const struct idl_record *sr
 }
 
 void idl_value_clear(struct idl_value *v) {
-  free(v->s);
+  if (!v->borrowed)
+    free(v->s);
   *v = (struct idl_value){.null = 1};
 }
 
@@ -246,19 +250,22 @@ enum idl_err idl_record_encode(const struct idl_resource *res, const struct idl_
   return IDL_ERR_OK;
 }
 
+/* One stored value into v; a text is copied into *arena (with its NUL),
+ * which advances. */
 static enum idl_err unpack_value(const struct idl_field *f, const msgpack_object *o,
-                                 struct idl_value *v) {
+                                 struct idl_value *v, char **arena) {
   *v = (struct idl_value){.null = 1};
   if (o->type == MSGPACK_OBJECT_NIL)
     return IDL_ERR_OK;
   if (idl_ftype_is_text(f->type)) {
     if (o->type != MSGPACK_OBJECT_STR || memchr(o->via.str.ptr, '\0', o->via.str.size))
       return IDL_ERR_CORRUPT;
-    if (!(v->s = malloc(o->via.str.size + 1)))
-      return IDL_ERR_NOMEM;
+    v->s = *arena;
+    v->borrowed = 1;
     memcpy(v->s, o->via.str.ptr, o->via.str.size);
     v->s[o->via.str.size] = '\0';
     v->len = o->via.str.size;
+    *arena += o->via.str.size + 1;
   } else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX) {
     v->i = (int64_t)o->via.u64;
   } else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
@@ -270,33 +277,61 @@ static enum idl_err unpack_value(const struct idl_field *f, const msgpack_object
   return IDL_ERR_OK;
 }
 
+/* The stored object of field i: the next of the array's items, or NULL for
+ * the pk, a computed field and a field the stored row is too short for (a
+ * field added after the row was written). */
+static const msgpack_object *stored_item(const struct idl_field *f, const msgpack_object_array *a,
+                                         size_t *k) {
+  if (f->type == IDL_F_PK || (f->flags & IDL_FF_COMPUTED) || *k >= a->size)
+    return NULL;
+  return &a->ptr[(*k)++];
+}
+
+struct decoding {
+  const struct idl_resource *res;
+  uint64_t pk;
+  struct idl_record *out;
+};
+
+/* A decoded record is one block: its values, then the bytes of its texts,
+ * so that a page of records costs a malloc per record, not one per text. */
+static enum idl_err decode_array(const msgpack_object *o, void *arg) {
+  struct decoding *d = arg;
+  const struct idl_resource *res = d->res;
+  if (o->type != MSGPACK_OBJECT_ARRAY)
+    return IDL_ERR_CORRUPT;
+  const msgpack_object_array *a = &o->via.array;
+  size_t bytes = 0, k = 0;
+  for (size_t i = 0; i < res->n_fields; i++) {
+    const msgpack_object *x = stored_item(&res->fields[i], a, &k);
+    if (x && x->type == MSGPACK_OBJECT_STR)
+      bytes += x->via.str.size + 1;
+  }
+  struct idl_value *v = malloc(res->n_fields * sizeof(*v) + bytes);
+  if (!v)
+    return IDL_ERR_NOMEM;
+  for (size_t i = 0; i < res->n_fields; i++)
+    v[i] = (struct idl_value){.null = 1};
+  *d->out = (struct idl_record){.pk = d->pk, .n = res->n_fields, .v = v};
+  char *arena = (char *)(v + res->n_fields);
+  enum idl_err err = IDL_ERR_OK;
+  k = 0;
+  for (size_t i = 0; !err && i < res->n_fields; i++) {
+    const struct idl_field *f = &res->fields[i];
+    const msgpack_object *x = stored_item(f, a, &k);
+    if (f->type == IDL_F_PK)
+      v[i] = (struct idl_value){.i = (int64_t)d->pk};
+    else if (x)
+      err = unpack_value(f, x, &v[i], &arena);
+  }
+  return err;
+}
+
 enum idl_err idl_record_decode(const struct idl_resource *res, uint64_t pk, const void *buf,
                                size_t len, struct idl_record *out) {
-  enum idl_err err = idl_record_init(out, res);
-  if (err)
-    return err;
-  out->pk = pk;
-  msgpack_unpacked u;
-  msgpack_unpacked_init(&u);
-  size_t off = 0;
-  err = IDL_ERR_CORRUPT;
-  if (msgpack_unpack_next(&u, buf, len, &off) == MSGPACK_UNPACK_SUCCESS && off == len &&
-      u.data.type == MSGPACK_OBJECT_ARRAY) {
-    const msgpack_object_array *a = &u.data.via.array;
-    size_t k = 0;
-    err = IDL_ERR_OK;
-    for (size_t i = 0; !err && i < res->n_fields; i++) {
-      const struct idl_field *f = &res->fields[i];
-      if (f->type == IDL_F_PK) {
-        out->v[i] = (struct idl_value){.i = (int64_t)pk};
-        continue;
-      }
-      if ((f->flags & IDL_FF_COMPUTED) || k >= a->size)
-        continue;
-      err = unpack_value(f, &a->ptr[k++], &out->v[i]);
-    }
-  }
-  msgpack_unpacked_destroy(&u);
+  *out = (struct idl_record){0};
+  struct decoding d = {res, pk, out};
+  enum idl_err err = idl_msgpack_with_object(buf, len, decode_array, &d);
   if (err)
     idl_record_fini(out);
   return err;

@@ -279,8 +279,11 @@ static size_t utf8_chars(const char *s, size_t len) {
 }
 
 static int set_text(struct idl_value *out, const char *s, size_t len) {
-  if (!(out->s = malloc(len + 1)))
+  char *text = malloc(len + 1);
+  if (!text)
     return -1;
+  out->s = text;
+  out->borrowed = 0;
   memcpy(out->s, s, len);
   out->s[len] = '\0';
   out->len = len;

@@ -94,6 +94,8 @@ struct idl_index_def {
  * the record; the other types live in i. */
 struct idl_value {
   int null;
+  int borrowed; /* s lies in its record's own block (a decoded record): never
+                 * freed alone; idl_value_clear and idl_record_fini know */
   int64_t i;
   char *s;
   size_t len;
