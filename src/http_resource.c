@@ -12,6 +12,7 @@
 #include "export_internal.h"
 #include "import_internal.h"
 #include "http_internal.h"
+#include "idlink/normalize.h"
 
 #define PREFIX "/api/v1/"
 
@@ -60,28 +61,30 @@ static int send_record(struct idl_req *r, const struct idl_resource *res, uint64
 
 /* Appends s form-encoded, as Python's urlencode does (space as '+'). */
 void idl_http_put_encoded(struct idl_text *t, const char *s) {
+  static const char hex[] = "0123456789ABCDEF";
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
-    char enc[4];
-    if (isalnum(c) || strchr("_.-~", c))
-      enc[0] = (char)c, enc[1] = '\0';
-    else if (c == ' ')
-      strcpy(enc, "+");
-    else
-      snprintf(enc, sizeof(enc), "%%%02X", c);
-    idl_text_put(t, enc, strlen(enc));
+    char enc[3] = {(char)c};
+    size_t n = 1;
+    if (c == ' ')
+      enc[0] = '+';
+    else if (!isalnum(c) && c != '_' && c != '.' && c != '-' && c != '~')
+      enc[0] = '%', enc[1] = hex[c >> 4], enc[2] = hex[c & 15], n = 3;
+    idl_text_put(t, enc, n);
   }
 }
 
 /* The absolute URL of page `page` of this list (0: none), as DRF builds it:
  * the request's URL with its parameters sorted by name (stably) and page
- * replaced, left out for page 1. New reference. */
-static json_t *page_url(struct idl_req *r, const struct idl_query *q, uint64_t page) {
-  if (!page)
-    return json_null();
-  struct idl_param *params = malloc((q->n_params + 1) * sizeof(*params));
-  if (!params)
-    return json_null();
+ * replaced, left out for page 1; appended to body as a JSON string, or null
+ * (no such page, or a Host header that is not UTF-8). */
+static void put_page_url(struct idl_text *body, struct idl_req *r, const struct idl_query *q,
+                         uint64_t page) {
+  struct idl_param *params = page ? malloc((q->n_params + 1) * sizeof(*params)) : NULL;
+  if (!params) {
+    idl_text_put(body, "null", 4);
+    return;
+  }
   size_t n = 0;
   for (size_t i = 0; i < q->n_params; i++)
     if (strcmp(q->params[i].name, "page") != 0)
@@ -109,9 +112,13 @@ static json_t *page_url(struct idl_req *r, const struct idl_query *q, uint64_t p
     idl_http_put_encoded(&t, params[i].value);
   }
   free(params);
-  json_t *url = t.failed ? NULL : json_string(t.data);
+  if (t.failed)
+    body->failed = 1;
+  else if (idl_utf8_valid(t.data, t.len))
+    idl_text_put_json_string(body, t.data, t.len);
+  else
+    idl_text_put(body, "null", 4);
   free(t.data);
-  return url ? url : json_null();
 }
 
 /* ---------------------------------------------------------------- lists */
@@ -142,15 +149,6 @@ static enum idl_err list_page(struct idl_txn *txn, void *arg) {
   return err ? err : l->results.failed ? IDL_ERR_NOMEM : IDL_ERR_OK;
 }
 
-/* A paging link (a string or null) as JSON text. */
-static void put_url(struct idl_text *t, json_t *url) {
-  if (json_is_string(url))
-    idl_text_put_json_string(t, json_string_value(url), json_string_length(url));
-  else
-    idl_text_put(t, "null", 4);
-  json_decref(url);
-}
-
 int idl_http_list(struct idl_req *r, const struct idl_resource *res) {
   struct idl_errors e = {0};
   struct idl_query q;
@@ -176,9 +174,9 @@ int idl_http_list(struct idl_req *r, const struct idl_resource *res) {
     char count[48];
     idl_text_put(&body, count, (size_t)snprintf(count, sizeof(count), "{\"count\":%llu,\"next\":",
                                                 (unsigned long long)l.page.count));
-    put_url(&body, page_url(r, &q, q.page < pages ? q.page + 1 : 0));
+    put_page_url(&body, r, &q, q.page < pages ? q.page + 1 : 0);
     idl_text_put(&body, ",\"previous\":", 12);
-    put_url(&body, page_url(r, &q, q.page > 1 ? q.page - 1 : 0));
+    put_page_url(&body, r, &q, q.page > 1 ? q.page - 1 : 0);
     idl_text_put(&body, ",\"results\":", 11);
     idl_text_put(&body, l.results.data, l.results.len);
     idl_text_put(&body, "}", 1);

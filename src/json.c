@@ -42,24 +42,23 @@ static json_t *ids_array(const uint64_t *v, size_t n) {
   return a;
 }
 
-void idl_text_put(struct idl_text *t, const char *s, size_t n) {
+int idl_text_reserve(struct idl_text *t, size_t n) {
   if (t->failed)
-    return;
-  if (t->len + n + 1 > t->cap) {
-    size_t cap = t->cap ? t->cap : 256;
-    while (cap < t->len + n + 1)
-      cap *= 2;
-    char *data = realloc(t->data, cap);
-    if (!data) {
-      t->failed = 1;
-      return;
-    }
-    t->data = data;
-    t->cap = cap;
+    return 0;
+  if (t->len + n + 1 <= t->cap)
+    return 1;
+  size_t cap = t->cap ? t->cap : 256;
+  while (cap < t->len + n + 1)
+    cap *= 2;
+  char *data = realloc(t->data, cap);
+  if (!data) {
+    t->failed = 1;
+    t->cap = 0; /* every later put takes the slow path and stops there */
+    return 0;
   }
-  memcpy(t->data + t->len, s, n);
-  t->len += n;
-  t->data[t->len] = '\0';
+  t->data = data;
+  t->cap = cap;
+  return 1;
 }
 
 static void put_str(struct idl_text *t, const char *s) { idl_text_put(t, s, strlen(s)); }

@@ -4,6 +4,7 @@
 #define IDLINK_JSON_INTERNAL_H
 
 #include <jansson.h>
+#include <string.h>
 
 #include "idlink/codec.h"
 #include "idlink/identity.h"
@@ -33,7 +34,17 @@ struct idl_text {
   int failed;
 };
 
-void idl_text_put(struct idl_text *t, const char *s, size_t n);
+/* Makes room for n more bytes and the NUL; 0 once an allocation failed. */
+int idl_text_reserve(struct idl_text *t, size_t n);
+
+/* Inline: a page of records is a thousand small puts. */
+static inline void idl_text_put(struct idl_text *t, const char *s, size_t n) {
+  if (t->len + n + 1 > t->cap && !idl_text_reserve(t, n))
+    return;
+  memcpy(t->data + t->len, s, n);
+  t->len += n;
+  t->data[t->len] = '\0';
+}
 
 /* v in decimal, as jansson writes integers. */
 void idl_text_put_int(struct idl_text *t, int64_t v);

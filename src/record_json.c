@@ -758,10 +758,10 @@ void idl_record_put_json(struct idl_text *t, const struct idl_resource *res,
   for (size_t i = 0; i < res->n_fields; i++) {
     const struct idl_field *f = &res->fields[i];
     const struct idl_value pk = {.i = (int64_t)rec->pk};
-    if (i)
-      idl_text_put(t, ",", 1);
-    idl_text_put_json_string(t, f->name, strlen(f->name));
-    idl_text_put(t, ":", 1);
+    /* A field's name is an identifier of the resource's table: no escapes. */
+    idl_text_put(t, ",\"" + !i, 2 - !i);
+    idl_text_put(t, f->name, strlen(f->name));
+    idl_text_put(t, "\":", 2);
     put_value(t, f, f->type == IDL_F_PK ? &pk : &rec->v[i]);
   }
   idl_text_put(t, "}", 1);

@@ -514,6 +514,13 @@ enum idl_err idl_store_find_first(struct idl_txn *txn, enum idl_index which,
   size_t len = strlen(value);
   int cut = len >= txn->s->max_key; /* the key may hold longer values too */
   MDB_val k = {idl_store_index_key_len(txn->s, len), (void *)value}, v;
+  if (!cut) { /* the key is the whole value: its first entry, without a cursor */
+    int rc = mdb_get(txn->txn, index_dbi(txn, which), &k, &v);
+    if (rc)
+      return rc == MDB_NOTFOUND ? IDL_ERR_NOTFOUND : xlate(rc, "read index");
+    memcpy(id, v.mv_data, sizeof(*id));
+    return IDL_ERR_OK;
+  }
   MDB_cursor *cur;
   int rc = mdb_cursor_open(txn->txn, index_dbi(txn, which), &cur);
   if (rc)
