@@ -62,19 +62,17 @@ static void observe(struct histogram *h, const double *bounds, size_t n, double 
   h->sum += v;
 }
 
-/* FNV-1a over the parts of a key, for the slot. */
-static uint64_t key_hash(const char *route, const char *method, int status) {
-  uint64_t h = idl_hash64(route, strlen(route));
-  h ^= idl_hash64(method, strlen(method)) * 31;
-  return h ^ (uint64_t)status * 0x9E3779B97F4A7C15ULL;
-}
-
 void idl_metrics_request(const char *route, const char *method, int status, double seconds) {
   char r[ROUTE_MAX], m[8];
   snprintf(r, sizeof(r), "%s", route ? route : "none");
   snprintf(m, sizeof(m), "%s", method);
+  /* Hashed before the lock: FNV-1a of the route names its latency slot, and
+   * mixed with the method's and the status its request slot. */
+  uint64_t route_hash = idl_hash64(r, strlen(r));
+  uint64_t key_hash = route_hash ^ idl_hash64(m, strlen(m)) * 31 ^
+                      (uint64_t)status * 0x9E3779B97F4A7C15ULL;
   pthread_mutex_lock(&reg.lock);
-  size_t at = (size_t)(key_hash(r, m, status) % SLOTS), probes = 0;
+  size_t at = (size_t)(key_hash % SLOTS), probes = 0;
   while (probes < SLOTS && reg.requests[at].status &&
          (reg.requests[at].status != status || strcmp(reg.requests[at].route, r) ||
           strcmp(reg.requests[at].method, m)))
@@ -88,7 +86,7 @@ void idl_metrics_request(const char *route, const char *method, int status, doub
     }
     s->count++;
   }
-  size_t l = (size_t)(idl_hash64(r, strlen(r)) % ROUTES);
+  size_t l = (size_t)(route_hash % ROUTES);
   for (probes = 0; probes < ROUTES && reg.latency[l].route[0] && strcmp(reg.latency[l].route, r);
        probes++)
     l = (l + 1) % ROUTES;
