@@ -45,18 +45,18 @@ struct idl_checker {
 
 #define ID(x) ((unsigned long long)(x))
 
-static void violation(struct idl_checker *ck, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void violation(struct idl_checker *ck, const char *fmt, ...) {
-  char line[256];
+void idl_report_finding(idl_violation_fn fn, void *arg, uint64_t *count, const char *fmt, ...) {
+  char line[2048]; /* a mirror key holds up to 1 KiB of email */
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(line, sizeof(line), fmt, ap);
   va_end(ap);
-  ck->rep.violations++;
-  ck->fn(line, ck->arg);
+  (*count)++;
+  fn(line, arg);
 }
+
+/* One violation, counted in the report. */
+#define VIOLATION(ck, ...) idl_report_finding((ck)->fn, (ck)->arg, &(ck)->rep.violations, __VA_ARGS__)
 
 static struct row *find_row(struct idl_checker *ck, uint64_t id) {
   return bsearch(&id, ck->rows, ck->n, sizeof(*ck->rows), idl_cmp_leading_id);
@@ -135,7 +135,7 @@ enum idl_err idl_checker_add(const struct idl_contact *c, void *checker) {
                                                              c->phone) ? HAS_PHONE : 0))};
   count(&ck->rep, c);
   if (!normalized(c))
-    violation(ck, "contact %llu holds an email or phone that is not valid and normalized",
+    VIOLATION(ck, "contact %llu holds an email or phone that is not valid and normalized",
               ID(c->id));
   return IDL_ERR_OK;
 }
@@ -146,14 +146,14 @@ enum idl_err idl_checker_add(const struct idl_contact *c, void *checker) {
 static void check_position(struct idl_checker *ck) {
   const struct idl_check_report *rep = &ck->rep;
   if (rep->next_id - 1 > IDL_CHECK_MAX_ID)
-    violation(ck, "next id %llu is past %llu, the largest id JSON serves (int64)",
+    VIOLATION(ck, "next id %llu is past %llu, the largest id JSON serves (int64)",
               ID(rep->next_id), ID(IDL_CHECK_MAX_ID));
   if (rep->last_seq > IDL_CHECK_MAX_ID)
-    violation(ck, "last seq %llu is past %llu, the largest sequence number JSON serves "
+    VIOLATION(ck, "last seq %llu is past %llu, the largest sequence number JSON serves "
               "(int64)", ID(rep->last_seq), ID(IDL_CHECK_MAX_ID));
   for (size_t i = 0; i < ck->n; i++)
     if (ck->rows[i].id >= rep->next_id)
-      violation(ck, "contact %llu: id is not below next id %llu", ID(ck->rows[i].id),
+      VIOLATION(ck, "contact %llu: id is not below next id %llu", ID(ck->rows[i].id),
                 ID(rep->next_id));
 }
 
@@ -167,12 +167,12 @@ static void check_links(struct idl_checker *ck) {
       continue;
     const struct row *p = find_row(ck, r->linked);
     if (!p)
-      violation(ck, "contact %llu: linkedId %llu names no contact", ID(r->id), ID(r->linked));
+      VIOLATION(ck, "contact %llu: linkedId %llu names no contact", ID(r->id), ID(r->linked));
     else if (p->precedence != IDL_PRIMARY)
-      violation(ck, "contact %llu: linkedId %llu names a secondary (a chain)", ID(r->id),
+      VIOLATION(ck, "contact %llu: linkedId %llu names a secondary (a chain)", ID(r->id),
                 ID(r->linked));
     else if (r->active && !p->active)
-      violation(ck, "contact %llu: linkedId %llu names a deleted contact", ID(r->id),
+      VIOLATION(ck, "contact %llu: linkedId %llu names a deleted contact", ID(r->id),
                 ID(r->linked));
   }
 }
@@ -212,7 +212,7 @@ static enum idl_err check_shared(struct idl_checker *ck, enum idl_index which) {
     if (!first)
       t[at] = (struct holder){h, i + 1};
     else if (primary_of(first) != primary_of(r))
-      violation(ck, "contacts %llu and %llu share %s but belong to primaries %llu and %llu",
+      VIOLATION(ck, "contacts %llu and %llu share %s but belong to primaries %llu and %llu",
                 ID(first->id), ID(r->id), which == IDL_INDEX_EMAIL ? "an email" : "a phone",
                 ID(primary_of(first)), ID(primary_of(r)));
   }
@@ -240,9 +240,9 @@ static enum idl_err check_member(uint64_t primary, uint64_t member, void *arg) {
   struct idl_checker *ck = arg;
   struct row *m = find_row(ck, member);
   if (!m)
-    violation(ck, "members of %llu: %llu names no contact", ID(primary), ID(member));
+    VIOLATION(ck, "members of %llu: %llu names no contact", ID(primary), ID(member));
   else if (!m->active || m->precedence != IDL_SECONDARY || m->linked != primary)
-    violation(ck, "members of %llu: %llu is not an active secondary linked to it",
+    VIOLATION(ck, "members of %llu: %llu is not an active secondary linked to it",
               ID(primary), ID(member));
   else
     m->flags |= SEEN_MEMBER;
@@ -274,12 +274,12 @@ static enum idl_err check_index_entry(struct idl_checker *ck, enum idl_index whi
   const char *what = which == IDL_INDEX_EMAIL ? "email" : "phone";
   struct row *r = find_row(ck, id);
   if (!r) {
-    violation(ck, "%s index: an entry names contact %llu, which does not exist", what,
+    VIOLATION(ck, "%s index: an entry names contact %llu, which does not exist", what,
               ID(id));
     return IDL_ERR_OK;
   }
   if (r->active && !(r->flags & (which == IDL_INDEX_EMAIL ? HAS_EMAIL : HAS_PHONE))) {
-    violation(ck, "%s index: an entry for contact %llu, whose %s is blocked or unset", what,
+    VIOLATION(ck, "%s index: an entry for contact %llu, whose %s is blocked or unset", what,
               ID(id), what);
     return IDL_ERR_OK;
   }
@@ -288,7 +288,7 @@ static enum idl_err check_index_entry(struct idl_checker *ck, enum idl_index whi
   if (err)
     return err;
   if (!match)
-    violation(ck, "%s index: an entry for contact %llu does not match its %s", what,
+    VIOLATION(ck, "%s index: an entry for contact %llu does not match its %s", what,
               ID(id), r->active ? "value" : "deletion");
   else
     r->flags |= which == IDL_INDEX_EMAIL ? SEEN_EMAIL : SEEN_PHONE;
@@ -314,12 +314,12 @@ static void check_unseen(struct idl_checker *ck) {
     if (!r->active)
       continue;
     if (r->precedence == IDL_SECONDARY && !(r->flags & SEEN_MEMBER))
-      violation(ck, "contact %llu: missing from the members of its primary %llu",
+      VIOLATION(ck, "contact %llu: missing from the members of its primary %llu",
                 ID(r->id), ID(r->linked));
     if ((r->flags & HAS_EMAIL) && !(r->flags & SEEN_EMAIL))
-      violation(ck, "contact %llu: its email is missing from the email index", ID(r->id));
+      VIOLATION(ck, "contact %llu: its email is missing from the email index", ID(r->id));
     if ((r->flags & HAS_PHONE) && !(r->flags & SEEN_PHONE))
-      violation(ck, "contact %llu: its phone is missing from the phone index", ID(r->id));
+      VIOLATION(ck, "contact %llu: its phone is missing from the phone index", ID(r->id));
   }
 }
 
@@ -330,7 +330,7 @@ static enum idl_err check_log(struct idl_checker *ck) {
   if (err)
     return err;
   if (n)
-    violation(ck, "change log: entry %llu is above the last sequence number %llu",
+    VIOLATION(ck, "change log: entry %llu is above the last sequence number %llu",
               ID(after[0].seq), ID(ck->rep.last_seq));
   for (size_t i = 0; i < n; i++)
     idl_change_fini(&after[i]);
@@ -357,7 +357,7 @@ static enum idl_err check_bridge(const struct idl_bridge *b, void *arg) {
   if (!err)
     err = holder_primary(ck, IDL_INDEX_PHONE, b->phone, &by_phone);
   if (!err && by_email && by_phone && by_email != by_phone)
-    violation(ck, "bridge %llu links the identities of %llu and %llu, which are apart",
+    VIOLATION(ck, "bridge %llu links the identities of %llu and %llu, which are apart",
               ID(b->pk), ID(by_email), ID(by_phone));
   return err;
 }
@@ -375,7 +375,7 @@ static enum idl_err check_connected(struct idl_checker *ck) {
     uint64_t apart = 0;
     if (r->active && r->precedence == IDL_PRIMARY &&
         !(err = idl_links_check(ck->txn, r->id, &apart)) && apart)
-      violation(ck, "identity %llu is not connected: no chain of shared values or bridges "
+      VIOLATION(ck, "identity %llu is not connected: no chain of shared values or bridges "
                 "joins contact %llu to its primary", ID(r->id), ID(apart));
   }
   return err ? err : idl_bridges_each(ck->txn, check_bridge, ck);

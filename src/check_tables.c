@@ -4,7 +4,6 @@
  * unique indexes hold each key once; and every FK names an existing record.
  * Index keys are kept as 64-bit hashes with their pk, 16 bytes an
  * entry. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,19 +33,7 @@ struct tables_check {
   uint64_t next_pk;
 };
 
-static void violation(struct tables_check *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void violation(struct tables_check *c, const char *fmt, ...) {
-  char line[256];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof(line), fmt, ap);
-  va_end(ap);
-  (*c->violations)++;
-  c->fn(line, c->arg);
-}
-
+#define VIOLATION(c, ...) idl_report_finding((c)->fn, (c)->arg, (c)->violations, __VA_ARGS__)
 
 /* The hash of a key as the index stores it (cut at the store's key limit). */
 static uint64_t key_hash(struct idl_txn *txn, const void *key, size_t len) {
@@ -70,11 +57,11 @@ static enum idl_err note_record(uint64_t pk, const void *data, size_t len, void 
   struct table_check *t = &c->t[c->current];
   struct idl_record rec;
   if (idl_record_decode(res, pk, data, len, &rec)) {
-    violation(c, "%s %llu: the record does not decode", res->singular, ULL(pk));
+    VIOLATION(c, "%s %llu: the record does not decode", res->singular, ULL(pk));
     return IDL_ERR_OK;
   }
   if (pk >= c->next_pk)
-    violation(c, "%s %llu: pk is not below the next pk %llu", res->singular, ULL(pk),
+    VIOLATION(c, "%s %llu: pk is not below the next pk %llu", res->singular, ULL(pk),
               ULL(c->next_pk));
   enum idl_err err = idl_ids_push(&t->pks, pk);
   struct idl_keyset *ks = err ? NULL : malloc(sizeof(*ks));
@@ -113,7 +100,7 @@ static enum idl_err check_entry(uint64_t pk, const void *key, size_t key_len, vo
   struct entry *found = bsearch(&want, t->keys[p->index], t->n_keys[p->index],
                                 sizeof(want), cmp_entry);
   if (!found)
-    violation(c, "%s index %s: an entry for %s %llu matches no record's value", res->name,
+    VIOLATION(c, "%s index %s: an entry for %s %llu matches no record's value", res->name,
               res->indexes[p->index].name, res->singular, ULL(pk));
   else
     t->seen[p->index][found - t->keys[p->index]] = 1;
@@ -136,10 +123,10 @@ static enum idl_err check_indexes(struct tables_check *c) {
     for (size_t k = 0; k < t->n_keys[i]; k++) {
       const struct entry *e = &t->keys[i][k];
       if (!t->seen[i][k])
-        violation(c, "%s %llu: missing from index %s", res->singular, ULL(e->pk),
+        VIOLATION(c, "%s %llu: missing from index %s", res->singular, ULL(e->pk),
                   res->indexes[i].name);
       if (res->indexes[i].unique && k > 0 && t->keys[i][k - 1].hash == e->hash)
-        violation(c, "%s %llu and %llu share their %s (it is unique)", res->name,
+        VIOLATION(c, "%s %llu and %llu share their %s (it is unique)", res->name,
                   ULL(t->keys[i][k - 1].pk), ULL(e->pk), res->indexes[i].name);
     }
   }
@@ -168,7 +155,7 @@ static enum idl_err check_refs(uint64_t pk, const void *data, size_t len, void *
     const struct idl_ids *pks = &c->t[idl_resource_table(target)].pks;
     uint64_t want = (uint64_t)rec.v[i].i;
     if (!bsearch(&want, pks->v, pks->n, sizeof(*pks->v), idl_cmp_leading_id))
-      violation(c, "%s %llu: %s %llu does not exist", res->singular, ULL(pk), f->name,
+      VIOLATION(c, "%s %llu: %s %llu does not exist", res->singular, ULL(pk), f->name,
                 ULL(want));
   }
   idl_record_fini(&rec);

@@ -1,11 +1,11 @@
 /* idlink-check --redis: compares every key the store implies with Redis,
  * and every key of the mirror's in Redis with the store. */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "idlink/check.h"
 #include "mirror_internal.h"
 
 /* One expected key of a pipelined comparison. */
@@ -27,17 +27,7 @@ struct compare {
   size_t n, next;
 };
 
-static void differ(struct compare *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void differ(struct compare *c, const char *fmt, ...) {
-  char line[KEY_MAX + 256];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof(line), fmt, ap);
-  va_end(ap);
-  (*c->differences)++;
-  c->fn(line, c->arg);
-}
+#define DIFFER(c, ...) idl_report_finding((c)->fn, (c)->arg, (c)->differences, __VA_ARGS__)
 
 /* Whether keys of this kind hold a customer's email or phone in their name,
  * shown only with show_values. */
@@ -58,13 +48,13 @@ static void shown_key(const struct compare *c, const struct expect *e, char *out
 static void judge(struct compare *c, const char *key, enum key_kind kind, enum idl_got got,
                   const char *value, const char *want) {
   if (got == IDL_GOT_NONE)
-    differ(c, "missing: %s", key);
+    DIFFER(c, "missing: %s", key);
   else if (got != IDL_GOT_STRING)
-    differ(c, "stale: %s is not a string", key);
+    DIFFER(c, "stale: %s is not a string", key);
   else if (strcmp(value, want) != 0 && kind == KEY_IDENTITY)
-    differ(c, "stale: %s differs from the store's identity", key);
+    DIFFER(c, "stale: %s differs from the store's identity", key);
   else if (strcmp(value, want) != 0)
-    differ(c, "stale: %s is %s, the store says %s", key, value, want);
+    DIFFER(c, "stale: %s is %s, the store says %s", key, value, want);
 }
 
 static int on_compare_reply(struct idl_pipe *p, redisReply *r) {
@@ -176,9 +166,9 @@ static enum idl_err extra_key(const char *key, enum key_kind kind, const char *v
   int known;
   enum idl_err err = key_known(c, kind, value, &known);
   if (!err && !known && (c->show_values || !personal(kind)))
-    differ(c, "extra: %s", key);
+    DIFFER(c, "extra: %s", key);
   else if (!err && !known)
-    differ(c, "extra: %s%s:<%zu bytes hidden>", c->prefix, idl_mirror_key_names[kind],
+    DIFFER(c, "extra: %s%s:<%zu bytes hidden>", c->prefix, idl_mirror_key_names[kind],
            strlen(value));
   return err;
 }

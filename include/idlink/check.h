@@ -27,6 +27,12 @@ struct idl_check_report {
 /* Called once per violation with a one-line description (no personal data). */
 typedef void (*idl_violation_fn)(const char *line, void *arg);
 
+/* Formats one finding (printf-style; a line is cut at 2 KiB), counts it in
+ * *count and hands the line to fn: how the checks of the store, of the
+ * collections' tables and of the mirror report. */
+void idl_report_finding(idl_violation_fn fn, void *arg, uint64_t *count, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Verifies every invariant through txn (a read transaction), reporting each
  * violation to fn. Returns IDL_ERR_OK when the check ran to its end, whatever
  * it found: out->violations counts what it found. */
