@@ -181,7 +181,7 @@ static int erase_request(struct idl_req *r, struct idl_erase_request *req, char 
   int status = idl_http_read_json(r, &body);
   if (status)
     return status;
-  enum idl_err err;
+  enum idl_err err = IDL_ERR_OK;
   static const char *const keys[] = {"email", "phoneNumber", "contactId"};
   const json_t *v[3];
   int given = 0;
@@ -198,17 +198,12 @@ static int erase_request(struct idl_req *r, struct idl_erase_request *req, char 
   if (v[0] && !json_is_null(v[0])) {
     field = "email";
     req->which = IDL_INDEX_EMAIL;
-    if (!json_is_string(v[0]) || idl_normalize_email(json_string_value(v[0]),
-                                                     json_string_length(v[0]), buf) || !*buf)
+    if (!idl_json_email(v[0], buf, &err) || err || !*buf)
       message = "Enter a valid email address.";
   } else if (v[1] && !json_is_null(v[1])) {
     field = "phoneNumber";
     req->which = IDL_INDEX_PHONE;
-    err = json_is_string(v[1]) ? idl_normalize_phone(json_string_value(v[1]),
-                                                     json_string_length(v[1]), buf)
-          : json_is_integer(v[1]) ? idl_normalize_phone_int(json_integer_value(v[1]), buf)
-                                  : IDL_ERR_INVAL;
-    if (err || !*buf)
+    if (!idl_json_phone(v[1], buf, &err) || err || !*buf)
       message = "Enter a valid phone number.";
   } else {
     field = "contactId";

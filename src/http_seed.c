@@ -436,8 +436,8 @@ static void finish_customer(struct seed_write *sw) {
   }
   if (sw->mode != K_CREATE && !email)
     return;
-  if (!json_is_string(email) ||
-      idl_normalize_email(json_string_value(email), json_string_length(email), code))
+  enum idl_err err = IDL_ERR_OK;
+  if (!idl_json_email(email, code, &err) || err)
     strcpy(code, "-");
   json_object_set_new(sw->body, "channel_code", json_string(code));
 }

@@ -221,38 +221,40 @@ static void field_error(json_t **errors, const char *field, const char *msg) {
     json_object_set_new(*errors, field, json_pack("[s]", msg));
 }
 
-static void parse_email(const json_t *v, char *out, json_t **errors) {
+int idl_json_email(const json_t *j, char *out, enum idl_err *err) {
   out[0] = '\0';
-  if (!v || json_is_null(v))
-    return;
-  if (!json_is_string(v)) {
-    field_error(errors, "email", MSG_EMAIL_TYPE);
-    return;
-  }
-  enum idl_err err = idl_normalize_email(json_string_value(v), json_string_length(v), out);
-  if (err == IDL_ERR_NOTFOUND)
-    out[0] = '\0';
-  else if (err)
-    field_error(errors, "email", MSG_EMAIL_INVALID);
+  if (!json_is_string(j))
+    return 0;
+  *err = idl_normalize_email(json_string_value(j), json_string_length(j), out);
+  return 1;
 }
 
-static void parse_phone(const json_t *v, char *out, json_t **errors) {
+int idl_json_phone(const json_t *j, char *out, enum idl_err *err) {
+  out[0] = '\0';
+  if (json_is_integer(j))
+    *err = idl_normalize_phone_int(json_integer_value(j), out);
+  else if (json_is_string(j))
+    *err = idl_normalize_phone(json_string_value(j), json_string_length(j), out);
+  else
+    return 0;
+  return 1;
+}
+
+/* An identify body's email or phone: absent and null are none, an empty
+ * one is none too. */
+static void parse_value(const json_t *v, int (*read)(const json_t *, char *, enum idl_err *),
+                        const char *field, const char *type_msg, const char *invalid_msg,
+                        char *out, json_t **errors) {
+  enum idl_err err = IDL_ERR_OK;
   out[0] = '\0';
   if (!v || json_is_null(v))
     return;
-  enum idl_err err;
-  if (json_is_integer(v)) {
-    err = idl_normalize_phone_int(json_integer_value(v), out);
-  } else if (json_is_string(v)) {
-    err = idl_normalize_phone(json_string_value(v), json_string_length(v), out);
-  } else {
-    field_error(errors, "phoneNumber", MSG_PHONE_TYPE);
-    return;
-  }
-  if (err == IDL_ERR_NOTFOUND)
+  if (!read(v, out, &err))
+    field_error(errors, field, type_msg);
+  else if (err == IDL_ERR_NOTFOUND)
     out[0] = '\0';
   else if (err)
-    field_error(errors, "phoneNumber", MSG_PHONE_INVALID);
+    field_error(errors, field, invalid_msg);
 }
 
 /* Bodies nest no deeper than this. The parser recurses once per level, and
@@ -321,8 +323,10 @@ enum idl_err idl_json_parse_request(const char *body, size_t len, struct idl_req
              idl_json_type_name(root));
     field_error(&errors, "non_field_errors", msg);
   } else {
-    parse_email(json_object_get(root, "email"), req->email, &errors);
-    parse_phone(json_object_get(root, "phoneNumber"), req->phone, &errors);
+    parse_value(json_object_get(root, "email"), idl_json_email, "email", MSG_EMAIL_TYPE,
+                MSG_EMAIL_INVALID, req->email, &errors);
+    parse_value(json_object_get(root, "phoneNumber"), idl_json_phone, "phoneNumber",
+                MSG_PHONE_TYPE, MSG_PHONE_INVALID, req->phone, &errors);
   }
   json_decref(root);
   if (errors) {

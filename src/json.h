@@ -53,6 +53,13 @@ void idl_text_put_int(struct idl_text *t, int64_t v);
  * it, so that text written directly reads as a dumped json_t does. */
 void idl_text_put_json_string(struct idl_text *t, const char *s, size_t len);
 
+/* The email or phone that JSON value j holds, normalized into out as SPEC
+ * section 2 says (a phone may also be a JSON integer). Returns 0 when j is
+ * of no type that holds one (NULL and null included), else 1 with *err the
+ * outcome: IDL_ERR_OK, IDL_ERR_NOTFOUND for an empty one, IDL_ERR_INVAL. */
+int idl_json_email(const json_t *j, char *out, enum idl_err *err);
+int idl_json_phone(const json_t *j, char *out, enum idl_err *err);
+
 /* How every answer's JSON is dumped. */
 #define IDL_JSON_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(6))
 

@@ -381,46 +381,25 @@ static void parse_text_field(const struct idl_field *f, const json_t *j, const c
     idl_errors_set(e, 500, "{\"detail\":\"Out of memory.\"}");
 }
 
-static void parse_email_field(const struct idl_field *f, const json_t *j, const char *name,
-                              struct idl_value *out, struct idl_errors *e) {
-  if (!json_is_string(j)) {
+/* An email or phone field: normalized (SPEC section 2); an empty one is
+ * "" where the field may be blank, else null where it may be null. */
+static void parse_contact_field(const struct idl_field *f, const json_t *j, const char *name,
+                                struct idl_value *out, struct idl_errors *e) {
+  char value[IDL_EMAIL_MAX_BYTES > IDL_PHONE_MAX_BYTES ? IDL_EMAIL_MAX_BYTES + 1
+                                                       : IDL_PHONE_MAX_BYTES + 1];
+  enum idl_err err = IDL_ERR_OK;
+  int email = f->type == IDL_F_EMAIL;
+  if (!(email ? idl_json_email : idl_json_phone)(j, value, &err))
     idl_errors_add(e, name, MSG_STRING);
+  else if (err == IDL_ERR_NOTFOUND && (f->flags & IDL_FF_BLANK))
+    set_text(out, "", 0);
+  else if (err == IDL_ERR_NOTFOUND && (f->flags & IDL_FF_NULLABLE))
     return;
-  }
-  char email[IDL_EMAIL_MAX_BYTES + 1];
-  enum idl_err err = idl_normalize_email(json_string_value(j), json_string_length(j), email);
-  if (err == IDL_ERR_NOTFOUND) {
-    if (f->flags & IDL_FF_BLANK)
-      set_text(out, "", 0);
-    else
-      idl_errors_add(e, name, MSG_BLANK);
-  } else if (err) {
-    idl_errors_add(e, name, MSG_EMAIL);
-  } else if (set_text(out, email, strlen(email))) {
-    idl_errors_set(e, 500, "{\"detail\":\"Out of memory.\"}");
-  }
-}
-
-static void parse_phone_field(const struct idl_field *f, const json_t *j, const char *name,
-                              struct idl_value *out, struct idl_errors *e) {
-  char phone[IDL_PHONE_MAX_BYTES + 1];
-  enum idl_err err;
-  if (json_is_integer(j))
-    err = idl_normalize_phone_int(json_integer_value(j), phone);
-  else if (json_is_string(j))
-    err = idl_normalize_phone(json_string_value(j), json_string_length(j), phone);
-  else {
-    idl_errors_add(e, name, MSG_STRING);
-    return;
-  }
-  /* An empty phone is no phone (section 2). */
-  if (err == IDL_ERR_NOTFOUND && (f->flags & IDL_FF_NULLABLE))
-    return;
-  if (err == IDL_ERR_NOTFOUND)
+  else if (err == IDL_ERR_NOTFOUND)
     idl_errors_add(e, name, MSG_BLANK);
   else if (err)
-    idl_errors_add(e, name, MSG_PHONE);
-  else if (set_text(out, phone, strlen(phone)))
+    idl_errors_add(e, name, email ? MSG_EMAIL : MSG_PHONE);
+  else if (set_text(out, value, strlen(value)))
     idl_errors_set(e, 500, "{\"detail\":\"Out of memory.\"}");
 }
 
@@ -517,10 +496,8 @@ void idl_value_from_json(const struct idl_field *f, const json_t *j, const char 
     parse_text_field(f, j, name, out, e);
     return;
   case IDL_F_EMAIL:
-    parse_email_field(f, j, name, out, e);
-    return;
   case IDL_F_PHONE:
-    parse_phone_field(f, j, name, out, e);
+    parse_contact_field(f, j, name, out, e);
     return;
   case IDL_F_JSON:
     parse_json_field(f, j, name, out, e);

@@ -132,10 +132,8 @@ static json_t *customer_body(const json_t *body, int64_t channel, char *email,
     idl_errors_add(e, "customer.email", "This field is required.");
     return NULL;
   }
-  enum idl_err err = json_is_string(je) ? idl_normalize_email(json_string_value(je),
-                                                               json_string_length(je), email)
-                                          : IDL_ERR_INVAL;
-  if (err) {
+  enum idl_err err = IDL_ERR_INVAL;
+  if (!idl_json_email(je, email, &err) || err) {
     idl_errors_add(e, "customer.email", json_is_null(je) ? "This field may not be null."
                                         : err == IDL_ERR_NOTFOUND ? "This field may not be blank."
                                         : json_is_string(je) ? "Enter a valid email address."
