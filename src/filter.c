@@ -299,20 +299,29 @@ void idl_query_parse(const struct idl_resource *res, const char *query,
     char *name = form_decode(s, eq ? (size_t)(eq - s) : len, &nul_name);
     char *value = eq ? form_decode(eq + 1, len - (size_t)(eq - s) - 1, &nul_value) : strdup("");
     s += len + (s[len] == '&');
+    unsigned lookup;
+    const char *key;
     if (!name || !value) {
       idl_errors_set(e, 500, "{\"detail\":\"Out of memory.\"}");
-    } else if (!*name) {
+    } else if (len == 0) {
       /* an empty part ("a=1&&b=2"): nothing */
     } else if (nul_name) {
-      idl_errors_detail(e, 400, "Unknown query parameter \"%.100s\".", name);
+      idl_errors_detail(e, 400, "Unknown query parameter \"%.100s\" followed by a null "
+                        "character.", name);
     } else if (nul_value) {
       idl_errors_add(e, name, "Null characters are not allowed.");
+    } else if (is_special(name, extra)) {
+      keep_param(q, name, value);
+      read_specials(res, q, name, value, e);
+    } else if (*value) {
+      keep_param(q, name, value);
+      add_filter(res, q, name, value, e);
+    } else if (resolve(res, name, &lookup, &key) < 0) {
+      /* An empty value filters nothing, as django-filter does; an unknown
+       * name is still a typo to report. */
+      idl_errors_detail(e, 400, "Unknown query parameter \"%.100s\".", name);
     } else {
       keep_param(q, name, value);
-      if (is_special(name, extra))
-        read_specials(res, q, name, value, e);
-      else if (*value) /* an empty filter value filters nothing, as django-filter does */
-        add_filter(res, q, name, value, e);
     }
     free(name);
     free(value);

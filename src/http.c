@@ -466,12 +466,19 @@ static int header_count(const struct mg_request_info *ri, const char *name) {
 
 /* Refuses a request whose body could be framed two ways (the seam of
  * request smuggling): Content-Length given twice, or beside
- * Transfer-Encoding, or not a plain decimal. Returns 0 when framing is sound. */
+ * Transfer-Encoding, or not a plain decimal, or headers past the ones
+ * civetweb keeps. Returns 0 when framing is sound. */
 static int framing_refused(struct idl_req *r) {
   const struct mg_request_info *ri = mg_get_request_info(r->conn);
   int lengths = header_count(ri, "Content-Length");
   const char *why = NULL;
-  if (lengths > 1)
+  int status = 400;
+  if (ri->num_headers >= MG_MAX_HEADERS) {
+    /* civetweb keeps this many and silently drops the rest, a
+     * Content-Length among them: its body would be read as a request. */
+    why = "The request has more than 63 header lines.";
+    status = 431;
+  } else if (lengths > 1)
     why = "Content-Length is given more than once.";
   else if (lengths && header_count(ri, "Transfer-Encoding"))
     why = "Content-Length and Transfer-Encoding are both given.";
@@ -486,7 +493,7 @@ static int framing_refused(struct idl_req *r) {
   if (!why)
     return 0;
   r->close = 1;
-  return idl_http_detail(r, 400, why);
+  return idl_http_detail(r, status, why);
 }
 
 /* What idlinkd keeps of a connection (civetweb's user connection data, set

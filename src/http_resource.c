@@ -224,16 +224,32 @@ static int handle_write(struct idl_req *r, const struct idl_resource *res,
   return status;
 }
 
-/* DELETE of a collection, by its delete_by filter: ?customer=5. */
+/* DELETE of a collection, by its delete_by filter: ?customer=5, that
+ * parameter once and no other: a destructive call is never widened by a
+ * typo or a second value. */
 static int handle_delete_many(struct idl_req *r, const struct idl_resource *res) {
   const char *query = mg_get_request_info(r->conn)->query_string;
-  char value[32];
-  int len = query ? mg_get_var(query, strlen(query), res->delete_by, value, sizeof(value))
-                  : -1;
+  char name[64], value[32] = "";
+  int given = 0, len = 0;
+  for (const char *s = query ? query : ""; *s;) {
+    size_t part = strcspn(s, "&");
+    const char *eq = memchr(s, '=', part);
+    size_t name_len = eq ? (size_t)(eq - s) : part;
+    int n = part ? mg_url_decode(s, (int)name_len, name, sizeof(name), 1) : 0;
+    if (part && (n < 0 || (size_t)n != strlen(name) || strcmp(name, res->delete_by)))
+      return idl_http_send(r, 400, idl_json_detail("Unknown query parameter \"%.100s\".",
+                                                   n < 0 ? "(too long)" : name));
+    if (part && given++)
+      return idl_http_send(r, 400, json_pack("{s:[s]}", res->delete_by,
+                                             "Give exactly one value."));
+    if (part)
+      len = eq ? mg_url_decode(eq + 1, (int)(part - name_len - 1), value, sizeof(value), 1) : 0;
+    s += part + (s[part] == '&');
+  }
   char *end = NULL;
   unsigned long long pk = len > 0 ? strtoull(value, &end, 10) : 0;
   json_t *error = NULL;
-  if (len == -1)
+  if (!given)
     error = json_pack("{s:[s]}", res->delete_by, "This field is required.");
   else if (len <= 0 || !end || end != value + len || value[0] < '0' || value[0] > '9' ||
            pk == 0 || pk > INT64_MAX)

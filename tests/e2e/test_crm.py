@@ -68,8 +68,21 @@ class CrmTests(harness.ServerTestCase):
         st, _, body, _ = self.srv.request("DELETE", "/api/v1/customers/%d/" % self.customers[0])
         self.assertEqual((st, body), (409, {"detail": "Customer %d has products or orders; "
                                             "reassign or delete them first." % self.customers[0]}))
-        st, _, body, _ = self.srv.request("DELETE", "/api/v1/products/?customer=%d"
-                                          % self.customers[0])
+        # Nothing but customer, once: a typo or a second value never widens it.
+        c0 = self.customers[0]
+        for query, answer in (("customer=%d&name=Nothing" % c0, {"detail": 'Unknown query '
+                                                                'parameter "name".'}),
+                              ("customer=%d&colour=x" % c0, {"detail": 'Unknown query '
+                                                            'parameter "colour".'}),
+                              ("customer=999998&customer=%d" % c0,
+                               {"customer": ["Give exactly one value."]}),
+                              ("customer=abc", {"customer": ["A valid integer is required."]}),
+                              ("customer=", {"customer": ["A valid integer is required."]})):
+            with self.subTest(query=query):
+                st, _, body, _ = self.srv.request("DELETE", "/api/v1/products/?" + query)
+                self.assertEqual((st, body), (400, answer))
+        self.assertEqual(self.count("/api/v1/products/?customer=%d" % c0), 3)
+        st, _, body, _ = self.srv.request("DELETE", "/api/v1/products/?customer=%d" % c0)
         self.assertEqual((st, body), (200, {"deleted": 3}))
         self.assertEqual(self.count("/api/v1/products/"), 1)
         st, _, _, _ = self.srv.request("DELETE", "/api/v1/customers/%d/" % self.customers[0])

@@ -1372,6 +1372,19 @@ class CustomerFilterTests(Shared):
             with self.subTest(param=name):
                 self.expect("GET", CUSTOMERS + "?" + qs(**{name: "x"}), None, 400,
                             unknown_param(name))
+        # An empty value filters nothing, but an unknown name is still a typo.
+        for query, name in (("colour=", "colour"), ("colour", "colour"),
+                            ("email__contains=", "email__contains"), ("=x", ""), ("=", "")):
+            with self.subTest(query=query):
+                self.expect("GET", CUSTOMERS + "?" + query, None, 400, unknown_param(name))
+        with self.subTest("a NUL in a name"):
+            self.expect("GET", CUSTOMERS + "?email%00=1", None, 400,
+                        {"detail": 'Unknown query parameter "email" followed by a null '
+                                   'character.'})
+        for query in ("email=", "first_name=&", "&&", "pk__in="):
+            with self.subTest(known_empty=query):
+                st, _, body, _ = self.srv.request("GET", CUSTOMERS + "?" + query)
+                self.assertEqual(st, 200, body)
 
     def test_bad_filter_values(self):
         cases = [

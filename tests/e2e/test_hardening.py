@@ -357,14 +357,14 @@ class FramingTests(HardeningCase):
     HEAD = (b"POST /identify HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/json\r\n")
 
-    def assertFramingRefused(self, data, emails):
-        """data gets 400 JSON with Connection: close, the server closes the socket
-        right after (no second answer), and nothing is stored."""
+    def assertFramingRefused(self, data, emails, want=400):
+        """data gets 400 (or want) JSON with Connection: close, the server closes
+        the socket right after (no second answer), and nothing is stored."""
         seq = self.srv.last_seq()
         c = self.conn(self.srv)
         c.send(data)
         status, _, headers, body, head = c.read_response(timeout=5)
-        self.assertEqual(status, 400, "%r -> %r %r" % (data[:200], head, body))
+        self.assertEqual(status, want, "%r -> %r %r" % (data[:200], head, body))
         detail = self.assertJsonDetail(headers, body, repr(data[:100]))
         self.assertTrue(detail.strip(), body)
         self.assertEqual(headers.get("connection", "").lower(), "close",
@@ -413,6 +413,28 @@ class FramingTests(HardeningCase):
                 te = b"Transfer-Encoding: chunked\r\n"
                 hdrs = cl + te if order == "cl-first" else te + cl
                 self.assertFramingRefused(self.HEAD + hdrs + b"\r\n" + chunked, [e])
+
+    def test_headers_past_the_64_civetweb_keeps_are_refused_not_dropped(self):
+        # civetweb keeps 64 header lines and drops the rest unread; a
+        # Content-Length among the dropped would leave the body to be read as
+        # the next request.
+        e = sent("many-headers@hardening.io")
+        hidden = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        j = b'{"email": "%s"}' % e.encode()
+        for extra in (61, 63, 70):  # with Host, Content-Type and Content-Length: 64 and more
+            filler = b"".join(b"X-Filler-%d: a\r\n" % i for i in range(extra))
+            with self.subTest(extra_headers=extra):
+                detail = self.assertFramingRefused(
+                    self.HEAD + filler + b"Content-Length: %d\r\n\r\n" % len(hidden) + hidden,
+                    [], want=431)
+                self.assertIn("more than 63 header lines", detail)
+        with self.subTest("63 header lines still work"):
+            filler = b"".join(b"X-Filler-%d: a\r\n" % i for i in range(60))
+            c = self.conn(self.srv)
+            c.send(self.HEAD + filler + b"Content-Length: %d\r\n\r\n" % len(j) + j)
+            status, _, _, body, head = c.read_response(timeout=5)
+            self.assertEqual(status, 200, (head, body))
+            self.assertEqual(json.loads(body)["contact"]["emails"], [e])
 
     def test_content_length_not_decimal(self):
         e = sent("cl-5x@hardening.io")
