@@ -49,27 +49,77 @@ void idl_access_log_close(struct idl_access_log *l) {
   free(l);
 }
 
-/* Whether a decoded query value is a phone: digits (5 or more) and the
- * separators people type. */
-static int looks_like_phone(const char *v) {
-  size_t digits = 0;
-  for (const char *s = v; *s; s++) {
-    if (isdigit((unsigned char)*s))
-      digits++;
-    else if (!strchr("+ -().", *s))
-      return 0;
+/* Characters that end a word that may be an email. */
+static const char WORD_ENDS[] = " \t\r\n\v\f,;<>()[]{}\"'";
+
+/* Appends s with every word that holds an @ (or a %40: an email encoded
+ * twice) masked as an email. */
+static void put_emails_masked(struct idl_text *t, const char *s) {
+  while (*s) {
+    size_t word = strcspn(s, WORD_ENDS);
+    if (!word) {
+      idl_text_put(t, s++, 1);
+      continue;
+    }
+    char email[512], masked[IDL_MASK_MAX];
+    snprintf(email, sizeof(email), "%.*s", (int)word, s);
+    char *at = strchr(email, '@') ? NULL : strcasestr(email, "%40");
+    if (at) /* shown as the @ it stands for */
+      memmove(at + 1, at + 3, strlen(at + 3) + 1), *at = '@';
+    if (strchr(email, '@')) {
+      idl_mask_email(email, masked);
+      idl_text_put(t, masked, strlen(masked));
+    } else {
+      idl_text_put(t, s, word);
+    }
+    s += word;
   }
-  return digits >= 5;
 }
 
-/* The query string with each value decoded, and masked when it is an email
- * or a phone. */
+static int phone_separator(char c) { return c && strchr("+ -().", c) != NULL; }
+
+/* Appends s with every phone in it masked: a run of 5 or more digits and
+ * the separators people type, not glued to a letter or a digit on either
+ * side (so that the parts of a date and time stay readable). */
+static void put_phones_masked(struct idl_text *t, const char *s) {
+  for (size_t i = 0; s[i];) {
+    int starts = (isdigit((unsigned char)s[i]) || s[i] == '+' || s[i] == '(') &&
+                 (i == 0 || !isalnum((unsigned char)s[i - 1]));
+    size_t end = i, digits = 0;
+    for (size_t j = i; starts && (isdigit((unsigned char)s[j]) || phone_separator(s[j])); j++)
+      if (isdigit((unsigned char)s[j]))
+        digits++, end = j + 1;
+    if (digits >= 5 && !isalnum((unsigned char)s[end])) {
+      char phone[512], masked[IDL_MASK_MAX];
+      snprintf(phone, sizeof(phone), "%.*s", (int)(end - i), s + i);
+      idl_mask_phone(phone, masked);
+      idl_text_put(t, masked, strlen(masked));
+      i = end;
+    } else {
+      idl_text_put(t, s + i, 1);
+      i++;
+    }
+  }
+}
+
+/* Appends s with its emails and phones masked, wherever they stand in it. */
+static void put_masked(struct idl_text *t, const char *s) {
+  struct idl_text emails = {0};
+  put_emails_masked(&emails, s);
+  put_phones_masked(t, emails.data ? emails.data : "");
+  if (emails.failed)
+    t->failed = 1;
+  free(emails.data);
+}
+
+/* The query string with each name and value decoded, and every email and
+ * phone in them masked. */
 static void masked_query(const char *query, struct idl_text *t) {
   while (query && *query) {
     size_t len = strcspn(query, "&");
     const char *eq = memchr(query, '=', len);
     size_t name_len = eq ? (size_t)(eq - query) : len;
-    char name[128], value[512], masked[IDL_MASK_MAX];
+    char name[128], value[512];
     int n = mg_url_decode(query, (int)(name_len < sizeof(name) ? name_len : sizeof(name) - 1),
                           name, sizeof(name), 1);
     int v = eq ? mg_url_decode(eq + 1, (int)(len - name_len - 1), value, sizeof(value), 1) : 0;
@@ -77,17 +127,12 @@ static void masked_query(const char *query, struct idl_text *t) {
       name[0] = '\0';
     if (v < 0)
       snprintf(value, sizeof(value), "(too long)");
-    const char *shown = value;
-    if (strchr(value, '@'))
-      idl_mask_email(value, masked), shown = masked;
-    else if (looks_like_phone(value))
-      idl_mask_phone(value, masked), shown = masked;
     if (t->len)
       idl_text_put(t, "&", 1);
-    idl_text_put(t, name, strlen(name));
+    put_masked(t, name);
     if (eq) {
       idl_text_put(t, "=", 1);
-      idl_text_put(t, shown, strlen(shown));
+      put_masked(t, value);
     }
     query += len + (query[len] == '&');
   }

@@ -138,8 +138,34 @@ class AccessLogTests(harness.ServerTestCase):
         self.assertEqual(by_route["/api/v1/identities/"]["query"], "email=j***@example.com")
         self.assertEqual(by_route["/api/v1/customers/"]["query"], "phone_number=***4567&page=1")
         self.assertGreater(by_route["/identify"]["bytes"], 50)
-        text = open(self.log).read() + self.srv.stderr()
+        with open(self.log) as f:
+            text = f.read() + self.srv.stderr()
         for value in sent + ["jane.doe", "1234567", "5551234"]:
+            self.assertNotIn(value, text)
+
+    def test_emails_and_phones_are_masked_wherever_they_stand(self):
+        queries = {
+            "jane@example.com=1": "j***@example.com=1",
+            "555-123-4567=1": "***4567=1",
+            "phone_number=555%201234%20ext%2012": "phone_number=***1234 ext 12",
+            "attributes__note=call%20jane@example.com%20or%20555-123-4567":
+                "attributes__note=call j***@example.com or ***4567",
+            "email=jane%2540example.com": "email=j***@example.com",
+            "first_name=(555)%20123-4567,x": "first_name=***4567,x",
+            # the parts of dates and times are not phones
+            "created_date__gte=2026-11-25T05:57:46.044Z&limit=20":
+                "created_date__gte=2026-11-25T05:57:46.044Z&limit=20",
+        }
+        for query in queries:
+            self.srv.get("/api/v1/customers/?" + query)
+        deadline = time.time() + 5
+        while len(self.lines()) < len(queries) and time.time() < deadline:
+            time.sleep(0.02)
+        logged = sorted(l["query"] for l in self.lines())
+        self.assertEqual(logged, sorted(queries.values()))
+        with open(self.log) as f:
+            text = f.read()
+        for value in ("jane@", "jane%", "123-4567", "555 1234", "555-123"):
             self.assertNotIn(value, text)
 
 
