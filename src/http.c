@@ -221,9 +221,15 @@ static enum body_status read_body(struct idl_req *r, int64_t deadline, char **ou
     }
     /* Past the deadline the guard shuts the socket's read side, which ends
      * this read at once. */
+    int64_t asked_us = idl_now_us();
     int got = mg_read(r->conn, buf + n, cap - n);
+    /* A chunked body's read fails alike on a broken chunk and on one that
+     * stopped coming (civetweb waits REQUEST_TIMEOUT_MS for each read): the
+     * time the read took tells them apart. */
     if (got < 0 && declared < 0)
-      st = BODY_FRAMING; /* a broken chunk */
+      st = idl_now_us() > deadline ? BODY_LATE
+           : idl_now_us() - asked_us >= (atoll(REQUEST_TIMEOUT_MS) - 250) * 1000 ? BODY_SHORT
+                                                                              : BODY_FRAMING;
     if (got <= 0)
       break;
     n += (size_t)got;
@@ -258,15 +264,23 @@ static int body_failed(struct idl_req *r, enum body_status st, size_t got) {
     return idl_http_fail(r, IDL_ERR_NOMEM);
   case BODY_FRAMING:
     return idl_http_detail(r, 400, "Malformed chunked body: a chunk size is not a "
-                           "hexadecimal number followed by CRLF.");
+                           "hexadecimal number followed by CRLF (chunk extensions are not "
+                           "taken).");
   case BODY_LATE:
-    snprintf(msg, sizeof(msg), "The request body did not arrive in time: %zu of the "
-             "%lld bytes came.", got, declared);
+    if (declared >= 0)
+      snprintf(msg, sizeof(msg), "The request body did not arrive in time: %zu of the "
+               "%lld bytes came.", got, declared);
+    else
+      snprintf(msg, sizeof(msg), "The request body did not arrive in time: %zu bytes "
+               "came.", got);
     return idl_http_detail(r, 408, msg);
   default:
     /* The client stopped sending before the end of its body (or left). */
-    snprintf(msg, sizeof(msg), "The request body ended after %zu of the %lld bytes "
-             "announced.", got, declared);
+    if (declared >= 0)
+      snprintf(msg, sizeof(msg), "The request body ended after %zu of the %lld bytes "
+               "announced.", got, declared);
+    else
+      snprintf(msg, sizeof(msg), "The request body stopped arriving after %zu bytes.", got);
     return idl_http_detail(r, 408, msg);
   }
 }

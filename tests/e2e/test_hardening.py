@@ -445,6 +445,29 @@ class FramingTests(HardeningCase):
                                           b"\r\n\r\n" + j, [e])
 
 
+class StalledChunkedBodyTests(HardeningCase):
+
+    def test_a_chunked_body_that_stops_is_408(self):
+        # A chunked body that stops inside a chunk is late (408), not
+        # malformed (400): civetweb gives up on a read after the pre-request
+        # timeout.
+        srv = self.start_server(extra_args=("--max-body", "1024"))
+        c = self.conn(srv, timeout=30)
+        t0 = time.monotonic()
+        c.send(b"POST /identify HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"18\r\n{\"email\": \"")
+        status, _, headers, body, head = c.read_response(timeout=30)
+        took = time.monotonic() - t0
+        self.assertEqual(status, 408, (head, body))
+        detail = self.assertJsonDetail(headers, body)
+        self.assertEqual(detail, "The request body stopped arriving after 0 bytes.")
+        self.assertEqual(headers.get("connection", "").lower(), "close")
+        self.assertGreater(took, PRE_REQUEST_TIMEOUT - 0.5)
+        self.assertLess(took, BODY_BASE + BODY_PER_KIB + 1.0)
+        self.assertEqual(srv.last_seq(), 0)
+
+
 # ---- 5: civetweb's own refusals ---------------------------------------------
 
 class CivetwebRefusalTests(HardeningCase):
