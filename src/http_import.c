@@ -106,14 +106,46 @@ static int parse_channel(struct idl_req *r, const struct upload *u, int64_t fall
   *channel = fallback;
   if (!u->channel_len)
     return 0;
-  if (u->channel_long || end == text || *end || text[0] == '+' || text[0] == ' ')
+  if (u->channel_long || end == text || *end || text[0] == '+' || text[0] == ' ' ||
+      memchr(u->channel, '\0', u->channel_len))
     return idl_http_send(r, 400, json_pack("{s:[s]}", "channel",
                                            "A valid integer is required."));
   if (v < 1)
     return idl_http_send(r, 400, json_pack("{s:[s]}", "channel",
                                            "Ensure this value is greater than or equal to 1."));
+  if (v > INT32_MAX) /* as a customer's channel field says it */
+    return idl_http_send(r, 400, json_pack("{s:[s]}", "channel", "Ensure this value is less "
+                                           "than or equal to 2147483647."));
   *channel = v;
   return 0;
+}
+
+/* What civetweb's form reader cannot take in a multipart/form-data
+ * Content-Type, said plainly (NULL: nothing): it reads "multipart/form-data;
+ * boundary=B" with B of 4 to 70 characters, quoted or not, and no other
+ * parameter, which is what browsers and HTTP libraries send. */
+static const char *form_type_refused(const char *type) {
+  static const char ALONE[] = "multipart/form-data is taken with its boundary parameter "
+                              "alone: Content-Type: multipart/form-data; boundary=...";
+  const char *p = type + 19;
+  p += strspn(p, " ");
+  if (*p != ';')
+    return ALONE;
+  p += 1 + strspn(p + 1, " ");
+  if (strncasecmp(p, "boundary=", 9) != 0)
+    return ALONE;
+  p += 9;
+  size_t len = strlen(p);
+  if (*p == '"') {
+    const char *close = strchr(p + 1, '"');
+    if (!close || close[1])
+      return ALONE;
+    len = (size_t)(close - p - 1);
+  } else if (strpbrk(p, "; \t")) {
+    return ALONE;
+  }
+  return len < 4 || len > 70 ? "The multipart boundary must be 4 to 70 characters long."
+                             : NULL;
 }
 
 /* Receives the form; 0 when the file is in u->path, else the status of
@@ -123,6 +155,11 @@ static int receive(struct idl_req *r, struct upload *u) {
   const char *type = mg_get_header(r->conn, "Content-Type");
   if (!type || strncasecmp(type, "multipart/form-data", 19) != 0)
     return idl_http_unsupported_type(r, type ? type : "(none)");
+  const char *refused = form_type_refused(type);
+  if (refused) {
+    r->close = 1; /* its body is not read */
+    return idl_http_detail(r, 400, refused);
+  }
   if (ri->content_length > (long long)(u->max + FORM_OVERHEAD))
     return too_large(r, u->max);
   struct idl_body_watch watch;

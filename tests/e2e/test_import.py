@@ -629,12 +629,17 @@ class CustomerImportTests(ImportCase):
         before = self.count()
         other = xlsx_bytes([["X Y", "badchan@channel.example", "", "", "", "", "", ""]],
                            CUSTOMER_HEADER)
-        for bad in ("abc", "0", "-3"):
+        for bad, message in (("abc", "A valid integer is required."),
+                             ("7\x00", "A valid integer is required."),
+                             ("0", "Ensure this value is greater than or equal to 1."),
+                             ("-3", "Ensure this value is greater than or equal to 1."),
+                             ("2147483648", "Ensure this value is less than or equal to "
+                                            "2147483647."),
+                             ("99999999999999999999", "Ensure this value is less than or "
+                                                      "equal to 2147483647.")):
             with self.subTest(channel=bad):
                 st, parsed, _, raw = self.upload(CUSTOMERS_IMPORT, other, channel=bad)
-                self.assertEqual(st, 400, raw[:2000])
-                self.assertIsInstance(parsed, dict, raw[:2000])
-                self.assertIn("channel", parsed, parsed)
+                self.assertEqual((st, parsed), (400, {"channel": [message]}), raw[:2000])
         self.assertEqual(self.count(), before)
         self.assertStoreClean()
 
@@ -1378,6 +1383,26 @@ class BadFileTests(ImportCase):
         self.assertGreaterEqual(st, 400, raw)
         self.assertLess(st, 500, raw)
         self.assertIsInstance(parsed, dict, raw)
+
+    def test_content_types_the_form_reader_cannot_take_are_named(self):
+        alone = ("multipart/form-data is taken with its boundary parameter alone: "
+                 "Content-Type: multipart/form-data; boundary=...")
+        short = "The multipart boundary must be 4 to 70 characters long."
+        for boundary, ct, detail in (
+                ("abc", "multipart/form-data; boundary=abc", short),
+                ("abc", 'multipart/form-data; boundary="abc"', short),
+                ("x" * 71, "multipart/form-data; boundary=" + "x" * 71, short),
+                ("boundary-123456", "multipart/form-data; boundary=boundary-123456; "
+                                    "charset=utf-8", alone),
+                ("boundary-123456", "multipart/form-data; charset=utf-8; "
+                                    "boundary=boundary-123456", alone)):
+            with self.subTest(content_type=ct):
+                body, _ = multipart([], [("file", "a.csv", b"A B,ab@types.example\r\n",
+                                          "text/csv")], boundary)
+                st, _, parsed, raw = self.srv.request("POST", CUSTOMERS_IMPORT, raw=body,
+                                                      headers={"Content-Type": ct})
+                self.assertEqual((st, parsed), (400, {"detail": detail}), raw)
+        self.assertEqual(self.count(query="&email=ab@types.example"), 0)
 
     def test_store_checks_after_refusals(self):
         self.assertStoreClean()
