@@ -16,6 +16,7 @@
 #include "idlink/normalize.h"
 #include "idlink/phone_region.h"
 #include "idlink/service.h"
+#include "sheet_internal.h"
 
 struct config {
   const char *listen;
@@ -422,6 +423,9 @@ int main(int argc, char **argv) {
   idl_log_info("idlinkd %s listening on %s%s, data in %s, sync %s, %u threads, %s",
                IDLINK_VERSION, c.listen, c.tls_cert ? " (HTTPS)" : "", c.data,
                c.sync_full ? "full" : "none", c.threads, mirror);
+  if (!idl_sheet_xls_reader())
+    idl_log_warn("import: idlink-xls is not beside idlinkd (nor named by IDLINK_XLS_READER): "
+                 ".xls uploads are refused, xlsx and csv are read");
   int sig = 0;
   while (sigwait(&stop, &sig) == 0 && sig == SIGHUP)
     if (tokens)

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,32 +354,45 @@ int idl_sheet_xls_dump(const char *path, FILE *out) {
   return fflush(out) == 0 ? 0 : 4;
 }
 
-/* The idlink-xls program: beside this process's own, or where
- * IDLINK_XLS_READER says. */
-static void xls_reader_path(char *out, size_t cap) {
+/* The idlink-xls program: where IDLINK_XLS_READER says, or beside this
+ * process's own (a test's or a fuzzer's one level below it). Found once. */
+static char xls_reader[4200];
+static pthread_once_t xls_reader_once = PTHREAD_ONCE_INIT;
+
+static void find_xls_reader(void) {
   const char *env = getenv("IDLINK_XLS_READER");
   if (env && *env) {
-    snprintf(out, cap, "%s", env);
-    return;
+    snprintf(xls_reader, sizeof(xls_reader), "%s", env);
+  } else {
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    self[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+      *slash = '\0';
+    snprintf(xls_reader, sizeof(xls_reader), "%s/idlink-xls", self);
+    if (access(xls_reader, X_OK) != 0)
+      snprintf(xls_reader, sizeof(xls_reader), "%s/../idlink-xls", self);
   }
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  self[n > 0 ? n : 0] = '\0';
-  char *slash = strrchr(self, '/');
-  if (slash)
-    *slash = '\0';
-  /* the programs' folder; a test's or a fuzzer's one level below it */
-  snprintf(out, cap, "%s/idlink-xls", self);
-  if (access(out, X_OK) != 0)
-    snprintf(out, cap, "%s/../idlink-xls", self);
+  if (access(xls_reader, X_OK) != 0)
+    xls_reader[0] = '\0';
+}
+
+const char *idl_sheet_xls_reader(void) {
+  pthread_once(&xls_reader_once, find_xls_reader);
+  return xls_reader[0] ? xls_reader : NULL;
 }
 
 /* Reads an xls through idlink-xls, a process of its own: rows come back
  * over a pipe; a crash of the reader is a damaged file, not a dead server. */
 static enum idl_err read_xls(const char *path, idl_sheet_row_fn fn, void *arg, char *why,
                              size_t why_len) {
-  char reader[4200];
-  xls_reader_path(reader, sizeof(reader));
+  const char *reader = idl_sheet_xls_reader();
+  if (!reader) {
+    snprintf(why, why_len, "This server cannot read .xls files: its xls reader (idlink-xls) "
+             "is not installed. Save the sheet as .xlsx or .csv.");
+    return IDL_ERR_INVAL;
+  }
   int fds[2];
   if (pipe(fds) != 0)
     return IDL_ERR_IO;
@@ -390,7 +404,7 @@ static enum idl_err read_xls(const char *path, idl_sheet_row_fn fn, void *arg, c
   posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addclose(&actions, fds[0]);
   posix_spawn_file_actions_addclose(&actions, fds[1]);
-  char *const argv[] = {reader, (char *)path, NULL};
+  char *const argv[] = {(char *)reader, (char *)path, NULL};
   char *const envp[] = {NULL};
   pid_t pid;
   int rc = posix_spawn(&pid, reader, &actions, NULL, argv, envp);

@@ -59,4 +59,9 @@ int idl_sheet_xls_dump(const char *path, FILE *out);
 /* The name of a kind, for messages: "csv", "xls", "xlsx". */
 const char *idl_sheet_kind_name(enum idl_sheet_kind kind);
 
+/* The idlink-xls program that reads .xls uploads (IDLINK_XLS_READER, else
+ * beside this program), or NULL when it is not there to run: .xls uploads
+ * are then refused, saying so. */
+const char *idl_sheet_xls_reader(void);
+
 #endif

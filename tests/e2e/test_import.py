@@ -1460,6 +1460,26 @@ class ServerOptionTests(ImportCase):
 
 # ================================================================ a full store
 
+class MissingXlsReaderTests(ImportCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = harness.Server(env=harness.clean_env(
+            {"IDLINK_XLS_READER": "/nonexistent/idlink-xls"}))
+
+    def test_xls_is_refused_saying_why_and_the_rest_is_read(self):
+        self.assertIn(".xls uploads are refused", self.srv.stderr())
+        rows = [["Xls Less", "xlsless@reader.example", "", phone(), "", "", "", ""]]
+        st, parsed, _, raw = self.upload(CUSTOMERS_IMPORT, xls_bytes(rows, CUSTOMER_HEADER),
+                                         "a.xls")
+        self.assertEqual((st, parsed), (400, {"file": [
+            "This server cannot read .xls files: its xls reader (idlink-xls) is not "
+            "installed. Save the sheet as .xlsx or .csv."]}), raw[:500])
+        self.assertEqual(self.count(query="&email=xlsless@reader.example"), 0)
+        self.assertCounts(self.imported(CUSTOMERS_IMPORT, xlsx_bytes(rows, CUSTOMER_HEADER),
+                                        "a.xlsx"), 1, 0)
+
+
 class StoreFullTests(ImportCase):
     # the smallest map the server takes: a file of a few thousand rows fills it
     server_args = ("--map-size", "1048576")
