@@ -32,10 +32,12 @@ int idl_handle_identity(struct idl_req *r) {
 }
 
 /* Reads query parameter name as a decimal integer >= min into *out (left as
- * it is when the parameter is absent). Adds a field error when it is not one. */
+ * it is when the parameter is absent); one past INT64_MAX, however large, is
+ * read as INT64_MAX (past every sequence number, over every limit). Adds a
+ * field error when it is not a number. */
 static void query_uint(const char *query, const char *name, uint64_t min, uint64_t *out,
                        json_t **errors) {
-  char buf[32];
+  char buf[128];
   int len = query ? mg_get_var(query, strlen(query), name, buf, sizeof(buf)) : -1;
   if (len == -1)
     return;
@@ -46,7 +48,7 @@ static void query_uint(const char *query, const char *name, uint64_t min, uint64
     v = strtoull(buf, &end, 10);
   /* end must reach the decoded length: a %00 inside the value ends the
    * string early, and "5%00x" is no integer. */
-  if (len <= 0 || !end || end != buf + len || v < min || errno == ERANGE || v > INT64_MAX) {
+  if (len <= 0 || !end || end != buf + len || v < min) {
     if (!*errors)
       *errors = json_object();
     json_object_set_new(*errors, name,
@@ -54,7 +56,7 @@ static void query_uint(const char *query, const char *name, uint64_t min, uint64
                                              : "A valid integer is required."));
     return;
   }
-  *out = v;
+  *out = errno == ERANGE || v > INT64_MAX ? INT64_MAX : v;
 }
 
 int idl_handle_changes(struct idl_req *r) {

@@ -53,12 +53,6 @@ static enum idl_err close_ticket(struct idl_txn *txn, struct idl_write *w) {
   enum idl_err err = idl_record_get(txn, &idl_tickets, w->pk, &old);
   if (err)
     return err;
-  if (!strcmp(old.v[TICKET_STATUS].s, "closed")) {
-    idl_errors_detail(&w->errors, 409, "Ticket %llu is already closed.",
-                      (unsigned long long)w->pk);
-    idl_record_fini(&old);
-    return IDL_ERR_INVAL;
-  }
   if ((err = idl_record_copy(&rec, &old))) {
     idl_record_fini(&old);
     return err;
@@ -80,6 +74,11 @@ static enum idl_err close_ticket(struct idl_txn *txn, struct idl_write *w) {
     else
       idl_value_from_json(sent[i].f, j, sent[i].f->name, &rec.v[sent[i].field], &w->errors);
   }
+  /* The body is judged first, as DRF's serializer is: a bad body is a 400
+   * whatever the ticket's state. */
+  if (!idl_errors_any(&w->errors) && !strcmp(old.v[TICKET_STATUS].s, "closed"))
+    idl_errors_detail(&w->errors, 409, "Ticket %llu is already closed.",
+                      (unsigned long long)w->pk);
   if (!idl_errors_any(&w->errors)) {
     err = idl_record_set_str(&rec, TICKET_STATUS, "closed", 6);
     idl_record_set_int(&rec, TICKET_CLOSED, w->now_us);

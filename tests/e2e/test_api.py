@@ -247,6 +247,12 @@ class ChangesTests(harness.ServerTestCase):
                          {"results": [], "last_seq": seqs[-1]})
         # limit is clamped to 1..1000, so a huge limit returns everything.
         self.assertEqual(self.changes("?after=%d&limit=100000" % start)["results"], res)
+        # numbers past 64 bits are numbers still: past every seq, over every limit
+        self.assertEqual(self.changes("?after=%d&limit=99999999999999999999" % start)
+                         ["results"], res)
+        for after in ("18446744073709551615", "99999999999999999999999"):
+            self.assertEqual(self.changes("?after=" + after),
+                             {"results": [], "last_seq": seqs[-1]})
         if start == 0:
             self.assertEqual(self.changes()["results"], res)
 

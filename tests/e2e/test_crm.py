@@ -130,6 +130,10 @@ class CrmTests(harness.ServerTestCase):
         self.assertIsNotNone(body["closed_date"])
         st, _, body, _ = self.srv.request("POST", path, {"resolved": False, "resolution": "x"})
         self.assertEqual((st, body), (409, {"detail": "Ticket %d is already closed." % t["pk"]}))
+        # a bad body is judged first, whatever the ticket's state
+        st, _, body, _ = self.srv.request("POST", path, {"resolved": "maybe"})
+        self.assertEqual((st, body), (400, {"resolved": ["Must be a valid boolean."],
+                                            "resolution": [REQ]}))
         self.assertEqual(self.count("/api/v1/tickets/?status=closed"), 1)
         self.assertEqual(self.count("/api/v1/tickets/?opened_date__gte=2000-01-01"), 1)
         self.assertEqual(self.srv.request("POST", "/api/v1/tickets/99/close/",
