@@ -634,12 +634,24 @@ static void end_request(const struct mg_connection *conn, int status) {
   head_wait_started_us = idl_now_us();
 }
 
+/* Whether civetweb refused a whole request line for its method alone: a
+ * method name (up to 32 capital letters) that it does not know. */
+static int unknown_method(const struct mg_connection *conn) {
+  const struct mg_request_info *ri = mg_get_request_info(conn);
+  const char *m = ri->request_method;
+  size_t n = m ? strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") : 0;
+  return n > 0 && n <= 32 && m[n] == '\0' && ri->request_uri && ri->request_uri[0] == '/' &&
+         ri->http_version;
+}
+
 /* civetweb's own refusals (a head too large or late, a bad request line, an
- * HTTP version it does not speak) in the same JSON shape as every other error. */
+ * unknown method, an HTTP version it does not speak) in the same JSON shape
+ * as every other error. */
 static int http_error(struct mg_connection *conn, int status, const char *msg) {
   struct idl_http *h = mg_get_user_data(mg_get_context(conn));
   struct idl_req r = {.conn = conn, .http = h, .method = "-", .close = 1};
   const char *detail = msg;
+  char method_detail[96];
   int64_t waited_ms = (idl_now_us() - head_wait_started_us) / 1000;
   int late = waited_ms >= atoi(KEEP_ALIVE_TIMEOUT_MS) - 100;
   int malformed = status == 400 && strcmp(msg, "Malformed message") == 0;
@@ -656,6 +668,13 @@ static int http_error(struct mg_connection *conn, int status, const char *msg) {
   } else if (malformed) {
     detail = "Malformed request: the request line or a header holds a byte that is not "
              "allowed.";
+  } else if (status == 400 && !strcmp(msg, "Bad request") && unknown_method(conn)) {
+    /* A method civetweb does not know (TRACE, LINK, COPY) is refused
+     * before routing: 501, as RFC 9110 has it for a method not recognized. */
+    status = 501;
+    snprintf(method_detail, sizeof(method_detail), "Method \"%s\" is not implemented.",
+             mg_get_request_info(conn)->request_method);
+    detail = method_detail;
   } else if (status == 505) {
     detail = "HTTP version not supported: use HTTP/1.0 or HTTP/1.1.";
   } else if (status == 411 || status == 400) {

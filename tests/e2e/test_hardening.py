@@ -508,6 +508,15 @@ class CivetwebRefusalTests(HardeningCase):
         detail = self.assertJsonDetail(headers, body, "HTTP/0.9")
         self.assertTrue(detail, body)
 
+    def test_unknown_methods_are_501_json(self):
+        for method in (b"TRACE", b"LINK", b"COPY", b"BREW"):
+            with self.subTest(method=method):
+                status, headers, body, head, _, _ = self.exchange(
+                    method + b" /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertEqual(status, 501, (head, body))
+                self.assertEqual(self.assertJsonDetail(headers, body),
+                                 'Method "%s" is not implemented.' % method.decode())
+
     def test_garbage_is_400_json(self):
         for data in (b"GARBAGE\r\n\r\n", b"GET\r\n\r\n", b"GET /healthz\r\n\r\n"):
             with self.subTest(data=data):
