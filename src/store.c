@@ -26,6 +26,18 @@ _Static_assert(sizeof(size_t) == sizeof(uint64_t), "MDB_INTEGERKEY ids are size_
  * reader table. */
 #define READ_POOL_MAX 256
 
+/* A read transaction keeps one cursor per database it looks keys up in:
+ * LMDB looks a key up within the cursor's current leaf page before it
+ * descends from the root, so the rows of a list page, read in key order,
+ * mostly skip the descent (and its cache misses in a large store). */
+#define READ_CURSORS 8
+
+struct read_cursor {
+  MDB_dbi dbi;
+  MDB_cursor *cur;
+  int live; /* opened or renewed in the transaction as it is now */
+};
+
 struct idl_txn {
   struct idl_store *s;
   MDB_txn *txn;
@@ -33,6 +45,8 @@ struct idl_txn {
   int read_only;
   int dirty;              /* something was written (idl_txn_dirty) */
   struct idl_txn *next_free; /* in the pool */
+  struct read_cursor cursors[READ_CURSORS];
+  unsigned n_cursors;
 };
 
 /* A generic record table: records by pk, and one database per index (value
@@ -325,13 +339,14 @@ out:
   return IDL_ERR_OK;
 }
 
+static void txn_free(struct idl_txn *t);
+
 void idl_store_close(struct idl_store *s) {
   if (!s)
     return;
   for (struct idl_txn *t = s->pool, *next; t; t = next) {
     next = t->next_free;
-    mdb_txn_abort(t->txn);
-    free(t);
+    txn_free(t);
   }
   pthread_mutex_destroy(&s->pool_lock);
   idl_blocklist_free(s->own_blocklist);
@@ -342,6 +357,42 @@ void idl_store_close(struct idl_store *s) {
 }
 
 /* ---------------------------------------------------------- transactions */
+
+/* Ends a transaction for good: its read cursors (which outlive a read
+ * transaction's reset, for its renewal) and the transaction. */
+static void txn_free(struct idl_txn *t) {
+  for (unsigned i = 0; i < t->n_cursors; i++)
+    mdb_cursor_close(t->cursors[i].cur);
+  mdb_txn_abort(t->txn);
+  free(t);
+}
+
+/* The cursor of a read transaction on dbi, or NULL (a write transaction,
+ * or more databases than it keeps cursors for). */
+static MDB_cursor *read_cursor(struct idl_txn *t, MDB_dbi dbi) {
+  if (!t->read_only)
+    return NULL;
+  for (unsigned i = 0; i < t->n_cursors; i++) {
+    struct read_cursor *c = &t->cursors[i];
+    if (c->dbi != dbi)
+      continue;
+    if (!c->live && mdb_cursor_renew(t->txn, c->cur) != 0)
+      return NULL;
+    c->live = 1;
+    return c->cur;
+  }
+  MDB_cursor *cur;
+  if (t->n_cursors == READ_CURSORS || mdb_cursor_open(t->txn, dbi, &cur) != 0)
+    return NULL;
+  t->cursors[t->n_cursors++] = (struct read_cursor){dbi, cur, 1};
+  return cur;
+}
+
+/* mdb_get, through the transaction's cursor on dbi when it has one. */
+static int txn_get(struct idl_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v) {
+  MDB_cursor *cur = read_cursor(t, dbi);
+  return cur ? mdb_cursor_get(cur, k, v, MDB_SET) : mdb_get(t->txn, dbi, k, v);
+}
 
 static enum idl_err txn_begin(struct idl_store *s, struct idl_txn *parent,
                               unsigned flags, struct idl_txn **out) {
@@ -370,8 +421,7 @@ enum idl_err idl_txn_begin_read(struct idl_store *s, struct idl_txn **out) {
     return txn_begin(s, NULL, MDB_RDONLY, out);
   int rc = mdb_txn_renew(t->txn);
   if (rc) {
-    mdb_txn_abort(t->txn);
-    free(t);
+    txn_free(t);
     return xlate(rc, "renew transaction");
   }
   *out = t;
@@ -402,6 +452,8 @@ void idl_txn_abort(struct idl_txn *txn) {
   struct idl_store *s = txn->s;
   if (txn->read_only) {
     mdb_txn_reset(txn->txn);
+    for (unsigned i = 0; i < txn->n_cursors; i++)
+      txn->cursors[i].live = 0; /* renewed on their next use */
     pthread_mutex_lock(&s->pool_lock);
     int keep = s->pooled < READ_POOL_MAX;
     if (keep) {
@@ -413,8 +465,7 @@ void idl_txn_abort(struct idl_txn *txn) {
     if (keep)
       return;
   }
-  mdb_txn_abort(txn->txn);
-  free(txn);
+  txn_free(txn);
 }
 
 uint64_t idl_txn_id(const struct idl_txn *txn) { return mdb_txn_id(txn->txn); }
@@ -431,7 +482,7 @@ static MDB_val id_val(const uint64_t *id) {
 
 enum idl_err idl_store_get(struct idl_txn *txn, uint64_t id, struct idl_contact *out) {
   MDB_val k = id_val(&id), v;
-  int rc = mdb_get(txn->txn, txn->s->contacts, &k, &v);
+  int rc = txn_get(txn, txn->s->contacts, &k, &v);
   if (rc)
     return xlate(rc, "read contact");
   enum idl_err err = idl_codec_decode_contact(v.mv_data, v.mv_size, out);
@@ -515,7 +566,7 @@ enum idl_err idl_store_find_first(struct idl_txn *txn, enum idl_index which,
   int cut = len >= txn->s->max_key; /* the key may hold longer values too */
   MDB_val k = {idl_store_index_key_len(txn->s, len), (void *)value}, v;
   if (!cut) { /* the key is the whole value: its first entry, without a cursor */
-    int rc = mdb_get(txn->txn, index_dbi(txn, which), &k, &v);
+    int rc = txn_get(txn, index_dbi(txn, which), &k, &v);
     if (rc)
       return rc == MDB_NOTFOUND ? IDL_ERR_NOTFOUND : xlate(rc, "read index");
     memcpy(id, v.mv_data, sizeof(*id));
@@ -1204,7 +1255,7 @@ enum idl_err idl_table_get(struct idl_txn *txn, size_t t, uint64_t pk, idl_bytes
   if (!tb || !tb->records)
     return IDL_ERR_NOTFOUND;
   MDB_val k = id_val(&pk), v;
-  int rc = mdb_get(txn->txn, tb->records, &k, &v);
+  int rc = txn_get(txn, tb->records, &k, &v);
   if (rc)
     return xlate(rc, "read record");
   return fn(pk, v.mv_data, v.mv_size, arg);
