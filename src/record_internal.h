@@ -118,6 +118,11 @@ void idl_record_from_json(const struct idl_resource *res, const json_t *body,
                           enum idl_parse_mode mode, int64_t now_us, const char *prefix,
                           struct idl_record *rec, struct idl_errors *e);
 
+/* Reads the body of action w->action by its field table (action->body):
+ * args holds the values in that order (the caller finishes it). Returns
+ * IDL_ERR_INVAL, with w->errors saying why, when the body is not valid. */
+enum idl_err idl_action_read_body(struct idl_write *w, struct idl_record *args);
+
 /* Parses one value of field f; errors go to e under name. */
 void idl_value_from_json(const struct idl_field *f, const json_t *j, const char *name,
                          struct idl_value *out, struct idl_errors *e);

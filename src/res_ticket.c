@@ -57,35 +57,28 @@ static enum idl_err close_ticket(struct idl_txn *txn, struct idl_write *w) {
     idl_record_fini(&old);
     return err;
   }
-  const json_t *body = (const json_t *)w->body;
-  const struct {
-    const struct idl_field *f;
-    int field;
-  } sent[] = {{&close_body[CLOSE_RESOLVED], TICKET_RESOLVED},
-              {&close_body[CLOSE_RESOLUTION], TICKET_RESOLUTION}};
-  for (size_t i = 0; i < 2; i++) {
-    const json_t *j = json_is_object(body) ? json_object_get(body, sent[i].f->name) : NULL;
-    if (!json_is_object(body) && i == 0)
-      idl_errors_add(&w->errors, "non_field_errors",
-                     "Invalid data. Expected a dictionary, but got %s.",
-                     json_is_array(body) ? "list" : "str");
-    else if (!j)
-      idl_errors_add(&w->errors, sent[i].f->name, "This field is required.");
-    else
-      idl_value_from_json(sent[i].f, j, sent[i].f->name, &rec.v[sent[i].field], &w->errors);
-  }
   /* The body is judged first, as DRF's serializer is: a bad body is a 400
    * whatever the ticket's state. */
-  if (!idl_errors_any(&w->errors) && !strcmp(old.v[TICKET_STATUS].s, "closed"))
+  struct idl_record args;
+  if ((err = idl_action_read_body(w, &args))) {
+    idl_record_fini(&rec);
+    idl_record_fini(&old);
+    return err;
+  }
+  idl_record_set_int(&rec, TICKET_RESOLVED, args.v[CLOSE_RESOLVED].i);
+  const struct idl_value *resolution = &args.v[CLOSE_RESOLUTION];
+  err = idl_record_set_str(&rec, TICKET_RESOLUTION, resolution->s, resolution->len);
+  idl_record_fini(&args);
+  if (!err && !strcmp(old.v[TICKET_STATUS].s, "closed"))
     idl_errors_detail(&w->errors, 409, "Ticket %llu is already closed.",
                       (unsigned long long)w->pk);
-  if (!idl_errors_any(&w->errors)) {
+  if (!err && !idl_errors_any(&w->errors)) {
     err = idl_record_set_str(&rec, TICKET_STATUS, "closed", 6);
     idl_record_set_int(&rec, TICKET_CLOSED, w->now_us);
     idl_record_set_int(&rec, TICKET_MODIFIED, w->now_us);
     if (!err)
       err = idl_record_put(txn, &idl_tickets, &rec, &old);
-  } else {
+  } else if (!err) {
     err = IDL_ERR_INVAL;
   }
   idl_record_fini(&rec);

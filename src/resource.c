@@ -168,6 +168,22 @@ void idl_write_fini(struct idl_write *w) {
   idl_errors_fini(&w->errors);
 }
 
+enum idl_err idl_action_read_body(struct idl_write *w, struct idl_record *args) {
+  /* The body's fields are a table like a collection's: read as a create
+   * reads a record, with DRF's messages. */
+  const struct idl_resource body = {.name = w->action->name, .fields = w->action->body,
+                                    .n_fields = w->action->n_body};
+  enum idl_err err = idl_record_init(args, &body);
+  if (err)
+    return err;
+  idl_record_from_json(&body, (const json_t *)w->body, IDL_PARSE_CREATE, w->now_us, "", args,
+                       &w->errors);
+  if (!idl_errors_any(&w->errors))
+    return IDL_ERR_OK;
+  idl_record_fini(args);
+  return IDL_ERR_INVAL;
+}
+
 enum idl_err idl_write_apply(struct idl_txn *txn, struct idl_write *w) {
   switch (w->op) {
   case IDL_WRITE_CREATE:
