@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -242,7 +243,16 @@ static void apply(struct config *c, enum option_id opt, const char *name, const 
   case OPT_ACCESS_LOG: c->access_log = v; break;
   case OPT_TLS_CERT: c->tls_cert = v; break;
   case OPT_TLS_KEY: c->tls_key = v; break;
-  case OPT_INSECURE: c->insecure = strcmp(v, "0") != 0; break;
+  case OPT_INSECURE: /* a switch that opens the service: only a clear yes or no */
+    if (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+        !strcasecmp(v, "on"))
+      c->insecure = 1;
+    else if (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") ||
+             !strcasecmp(v, "off"))
+      c->insecure = 0;
+    else
+      die_usage(name, "'%s' is neither 1, true, yes, on nor 0, false, no, off", v);
+    break;
   case OPT_PHONE_REGION:
     if (!idl_phone_region_built_in())
       die_usage(name, "'%s': libphonenumber is not built into this idlinkd", v);

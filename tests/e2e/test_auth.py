@@ -137,6 +137,23 @@ class StartTests(unittest.TestCase):
         self.assertIn("beyond loopback", out.stderr)
         self.assertIn("--token-file", out.stderr)
 
+    def test_insecure_from_the_environment_takes_only_a_clear_yes_or_no(self):
+        listen = ("--listen", "0.0.0.0:%d" % harness.free_port(), "--data", "/nonexistent/x")
+        for value in ("false", "no", "off", "0", "False"):
+            with self.subTest(IDLINK_INSECURE=value):
+                out = subprocess.run([harness.idlinkd_path(), *listen], capture_output=True,
+                                     text=True, timeout=10,
+                                     env=harness.clean_env({"IDLINK_INSECURE": value}))
+                self.assertEqual(out.returncode, 2)
+                self.assertIn("beyond loopback", out.stderr)
+        for value in ("maybe", "2", "y"):
+            with self.subTest(IDLINK_INSECURE=value):
+                out = subprocess.run([harness.idlinkd_path(), *listen], capture_output=True,
+                                     text=True, timeout=10,
+                                     env=harness.clean_env({"IDLINK_INSECURE": value}))
+                self.assertEqual(out.returncode, 2)
+                self.assertIn("IDLINK_INSECURE: '%s' is neither" % value, out.stderr)
+
     def test_bad_token_file_is_refused_naming_the_line(self):
         fd, path = tempfile.mkstemp(prefix="idlink-e2e-tokens-")
         os.write(fd, b"good-token read\nbad-token superuser\n")
