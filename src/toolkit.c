@@ -61,8 +61,21 @@ enum idl_err idl_read_all(const char *path, char **buf, size_t *len, char *why,
 
 enum idl_err idl_atomic_open(struct idl_atomic_file *f, const char *path, char *why,
                              size_t why_len) {
-  snprintf(f->path, sizeof(f->path), "%s", path);
-  snprintf(f->tmp, sizeof(f->tmp), "%s.tmp-XXXXXX", path);
+  *f = (struct idl_atomic_file){.fd = -1};
+  struct stat st;
+  char *real = realpath(path, NULL); /* NULL when path is not there (yet) */
+  snprintf(f->path, sizeof(f->path), "%s", real ? real : path);
+  free(real);
+  if (stat(f->path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode))
+      return idl_why(why, why_len, IDL_ERR_INVAL, "%s: is a folder", path);
+    f->direct = 1;
+    f->fd = open(f->path, O_WRONLY | O_CLOEXEC);
+    if (f->fd < 0)
+      return idl_why(why, why_len, idl_errno_err(errno), "%s: %s", path, strerror(errno));
+    return IDL_ERR_OK;
+  }
+  snprintf(f->tmp, sizeof(f->tmp), "%s.tmp-XXXXXX", f->path);
   f->fd = mkostemp(f->tmp, O_CLOEXEC);
   if (f->fd < 0)
     return idl_why(why, why_len, idl_errno_err(errno), "%s: cannot create a file beside it: %s",
@@ -72,10 +85,13 @@ enum idl_err idl_atomic_open(struct idl_atomic_file *f, const char *path, char *
 }
 
 enum idl_err idl_atomic_commit(struct idl_atomic_file *f, char *why, size_t why_len) {
-  int e = fsync(f->fd) == 0 ? 0 : errno;
+  int e = fsync(f->fd) == 0 || (f->direct && (errno == EINVAL || errno == EROFS)) ? 0 : errno;
   if (close(f->fd) != 0 && !e)
     e = errno;
   f->fd = -1;
+  if (f->direct)
+    return e ? idl_why(why, why_len, idl_errno_err(e), "%s: %s", f->path, strerror(e))
+             : IDL_ERR_OK;
   if (!e && rename(f->tmp, f->path) != 0)
     e = errno;
   if (e) {
@@ -96,7 +112,8 @@ void idl_atomic_abort(struct idl_atomic_file *f) {
   if (f->fd >= 0)
     close(f->fd);
   f->fd = -1;
-  unlink(f->tmp);
+  if (!f->direct && f->tmp[0])
+    unlink(f->tmp);
 }
 
 void idl_progress_init(struct idl_progress *p, const char *what, int quiet) {

@@ -19,11 +19,15 @@ enum idl_err idl_read_all(const char *path, char **buf, size_t *len, char *why,
                           size_t why_len);
 
 /* A file written under a temporary name beside path, then fsynced and renamed
- * into place, so that path never holds half a file. */
+ * into place, so that path never holds half a file. A symbolic link is
+ * followed (the file it names is replaced, not the link); a path that is not
+ * a regular file (a FIFO, a device such as /dev/stdout's) is written to
+ * directly, as it cannot be replaced. */
 struct idl_atomic_file {
   int fd;
+  int direct; /* written in place: path is no regular file */
   char path[4096];
-  char tmp[4096];
+  char tmp[4096 + 16];
 };
 
 enum idl_err idl_atomic_open(struct idl_atomic_file *f, const char *path, char *why,

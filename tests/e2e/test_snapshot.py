@@ -3,6 +3,8 @@
 import hashlib
 import json
 import os
+import stat
+import threading
 import shutil
 import subprocess
 import tempfile
@@ -233,6 +235,33 @@ class SnapshotTests(SnapshotBase):
         self.assertEqual(rc, 1)
         self.assertIn(out, err)
         self.assertIn("No such file or directory", err)
+
+    def test_dump_through_a_link_or_into_a_fifo_keeps_them(self):
+        self.seed(self.srv, 3)
+        target = self.path("target.bin")
+        link = self.path("link.bin")
+        open(target, "wb").close()
+        os.symlink(target, link)
+        rc, _, err = run("idlink-dump", "--data", self.srv.data_dir, "-o", link, "--quiet")
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(os.path.islink(link), "the link was replaced")
+        self.assertGreater(os.path.getsize(target), 0)
+        self.assertEqual(run("idlink-check", "--snapshot", link)[0], 0)
+        fifo = self.path("fifo")
+        os.mkfifo(fifo)
+        got = []
+        reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))
+        reader.start()
+        rc, _, err = run("idlink-dump", "--data", self.srv.data_dir, "-o", fifo, "--quiet")
+        reader.join(30)
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode), "the FIFO was replaced")
+        copy = self.path("from-fifo.bin")
+        with open(copy, "wb") as f:
+            f.write(got[0])
+        rc, out, err = run("idlink-check", "--snapshot", copy)
+        self.assertEqual(rc, 0, err)
+        self.assertIn(b"3 contacts", out)
 
     def test_refuses_while_server_runs(self):
         self.seed(self.srv, 3)
