@@ -17,6 +17,7 @@
 #include "idlink/normalize.h"
 #include "idlink/phone_region.h"
 #include "idlink/service.h"
+#include "idlink/toolkit.h"
 #include "sheet_internal.h"
 
 struct config {
@@ -406,6 +407,7 @@ int main(int argc, char **argv) {
                                 .blocklist = blocklist,
                                 .max_identity_contacts = c.max_identity};
   rc = 1;
+  idl_report_store_faults("idlinkd", c.data, -1);
   enum idl_err err = idl_service_open(&so, &svc);
   if (err == IDL_ERR_LOCKED) {
     fprintf(stderr, "idlinkd: %s is in use by another idlinkd (or idlink-restore)\n",

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,4 +141,38 @@ void idl_progress_show(uint64_t done, uint64_t total, void *arg) {
 void idl_progress_done(struct idl_progress *p) {
   if (p->enabled)
     fputc('\n', stderr);
+}
+
+/* ------------------------------------------------------------ store faults */
+
+static char fault_message[1024];
+static size_t fault_len;
+static int fault_exit;
+
+static void on_fault(int sig) {
+  ssize_t w = write(STDERR_FILENO, fault_message, fault_len);
+  (void)w;
+  if (fault_exit >= 0)
+    _exit(fault_exit);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void idl_report_store_faults(const char *program, const char *dir, int exit_code) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+  (void)program, (void)dir, (void)exit_code;
+#else
+  int checker = strcmp(program, "idlink-check") == 0;
+  int n = snprintf(fault_message, sizeof(fault_message),
+                   "%s: %s/data.mdb: a read faulted: the store %s damaged on disk; %s%s%sa "
+                   "snapshot restores it\n", program, dir, checker ? "is" : "may be",
+                   checker ? "" : "idlink-check --data ", checker ? "" : dir,
+                   checker ? "" : " tells, and ");
+  fault_len = n < 0 ? 0 : (size_t)n < sizeof(fault_message) ? (size_t)n : sizeof(fault_message) - 1;
+  fault_exit = exit_code;
+  struct sigaction sa = {.sa_handler = on_fault};
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, NULL);
+  sigaction(SIGBUS, &sa, NULL);
+#endif
 }

@@ -193,5 +193,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "idlink-check: --redis needs --data DIR (see --help)\n");
     return 2;
   }
+  if (data)
+    idl_report_store_faults("idlink-check", data, 2);
   return snapshot ? check_snapshot(snapshot) : check_data(data, &redis);
 }

@@ -101,5 +101,6 @@ int main(int argc, char **argv) {
     return 2;
   }
   idl_log_set_level(IDL_LOG_ERROR);
+  idl_report_store_faults("idlink-dump", data, 2);
   return dump(data, output, quiet);
 }

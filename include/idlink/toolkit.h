@@ -37,6 +37,14 @@ enum idl_err idl_atomic_commit(struct idl_atomic_file *f, char *why, size_t why_
 /* Removes the temporary file. */
 void idl_atomic_abort(struct idl_atomic_file *f);
 
+/* LMDB trusts the pages of its file: a store damaged on disk can make a
+ * read fault (SIGSEGV, SIGBUS). From here on such a fault writes "PROGRAM:
+ * DIR/data.mdb: ..." on standard error, saying the store may be damaged and
+ * how to check it, and then ends the program with exit_code, or, when
+ * exit_code is negative, with the signal itself (a core for a server). Not
+ * in a sanitizer build, whose own report says more. */
+void idl_report_store_faults(const char *program, const char *dir, int exit_code);
+
 /* Progress on standard error: rows done, rate and percent of total (when
  * known), redrawn in place. Silent unless standard error is a terminal. */
 struct idl_progress {
