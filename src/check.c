@@ -141,16 +141,16 @@ enum idl_err idl_checker_add(const struct idl_contact *c, void *checker) {
 }
 
 /* Every id below next id, and every id and sequence number handed out one
- * JSON serves: the last id (next id - 1) and the last seq at most
+ * a store may hand out: the last id (next id - 1) and the last seq at most
  * IDL_CHECK_MAX_ID. (A store that handed out the last one answers 507.) */
 static void check_position(struct idl_checker *ck) {
   const struct idl_check_report *rep = &ck->rep;
   if (rep->next_id - 1 > IDL_CHECK_MAX_ID)
-    VIOLATION(ck, "next id %llu is past %llu, the largest id JSON serves (int64)",
+    VIOLATION(ck, "next id %llu is past %llu, the largest id a store hands out (int64)",
               ID(rep->next_id), ID(IDL_CHECK_MAX_ID));
   if (rep->last_seq > IDL_CHECK_MAX_ID)
-    VIOLATION(ck, "last seq %llu is past %llu, the largest sequence number JSON serves "
-              "(int64)", ID(rep->last_seq), ID(IDL_CHECK_MAX_ID));
+    VIOLATION(ck, "last seq %llu is past %llu, the largest sequence number a store "
+              "hands out (int64)", ID(rep->last_seq), ID(IDL_CHECK_MAX_ID));
   for (size_t i = 0; i < ck->n; i++)
     if (ck->rows[i].id >= rep->next_id)
       VIOLATION(ck, "contact %llu: id is not below next id %llu", ID(ck->rows[i].id),

@@ -21,7 +21,7 @@
 
 /* The largest id (or last_seq) a snapshot may hold: one below the largest a
  * store may hand out, so that the restored store can take the next one. */
-#define MAX_RESTORED (IDL_CHECK_MAX_ID - 1)
+#define MAX_RESTORED IDL_CHECK_MAX_ID
 
 
 const char *const idl_snapshot_tables[IDL_SNAPSHOT_TABLES] = {
@@ -578,9 +578,8 @@ static enum idl_err read_header(struct reader *r, struct idl_snapshot_header *h)
       (err = read_phone_region(r, o)))
     return err;
   if (h->last_seq > MAX_RESTORED)
-    return bad(r, IDL_ERR_CORRUPT, "header: last_seq %llu is above %llu: sequence numbers "
-               "are served as int64, and the restored store must be able to take the "
-               "next one", ULL(h->last_seq), ULL(MAX_RESTORED));
+    return bad(r, IDL_ERR_CORRUPT, "header: last_seq %llu is above %llu, the largest "
+               "sequence number a store hands out (they are served as int64)", ULL(h->last_seq), ULL(MAX_RESTORED));
   return IDL_ERR_OK;
 }
 
@@ -634,9 +633,8 @@ static enum idl_err check_ids(struct reader *r, const struct idl_contact *c, uin
                "%llu (ids ascend, without repeats)", ULL(row), at, ULL(c->id),
                ULL(last_id));
   if (c->id > MAX_RESTORED || c->linked_id > MAX_RESTORED)
-    return bad(r, IDL_ERR_CORRUPT, "row %llu at byte %zu: %s %llu is above %llu: ids are "
-               "served as int64, and the restored store must be able to take the next "
-               "one", ULL(row), at, c->id > MAX_RESTORED ? "id" : "linked_id",
+    return bad(r, IDL_ERR_CORRUPT, "row %llu at byte %zu: %s %llu is above %llu, the largest "
+               "id a store hands out (ids are served as int64)", ULL(row), at, c->id > MAX_RESTORED ? "id" : "linked_id",
                ULL(c->id > MAX_RESTORED ? c->id : c->linked_id), ULL(MAX_RESTORED));
   return IDL_ERR_OK;
 }

@@ -16,6 +16,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "idlink/check.h"
 #include "idlink/log.h"
 #include "idlink/resource.h"
 
@@ -945,17 +946,21 @@ enum idl_err idl_bulk_finish(struct idl_bulk *b) {
 /* ------------------------------------------------------- ids and the log */
 
 /* Ids and sequence numbers are served as JSON integers (int64): a counter
- * hands out INT64_MAX at most, then answers that the store is full. */
-#define COUNTER_MAX ((uint64_t)INT64_MAX)
+ * hands out IDL_CHECK_MAX_ID at most, then answers that the store is full. */
+#define COUNTER_MAX IDL_CHECK_MAX_ID
 
-/* Reads counter key, stores it plus one, and returns the value read.
- * IDL_ERR_FULL when the counter is spent. */
-static enum idl_err meta_take(struct idl_txn *txn, const char *key, uint64_t *out) {
+/* Reads counter key, stores it plus one, and returns the value read, which
+ * must not be above max. IDL_ERR_FULL when the counter is spent. */
+static enum idl_err meta_take(struct idl_txn *txn, const char *key, uint64_t max,
+                              uint64_t *out) {
   uint64_t val = 0;
   txn->dirty = 1;
   enum idl_err err = meta_get(txn->txn, txn->s->meta, key, &val);
-  if (!err && val > COUNTER_MAX)
+  if (!err && val > max) {
+    idl_log_error("store: %s is spent: ids and sequence numbers stop at %llu", key,
+                  (unsigned long long)COUNTER_MAX);
     return IDL_ERR_FULL;
+  }
   if (!err)
     err = meta_put(txn->txn, txn->s->meta, key, val + 1);
   if (!err)
@@ -964,12 +969,13 @@ static enum idl_err meta_take(struct idl_txn *txn, const char *key, uint64_t *ou
 }
 
 enum idl_err idl_store_new_id(struct idl_txn *txn, uint64_t *id) {
-  return meta_take(txn, META_NEXT_ID, id);
+  return meta_take(txn, META_NEXT_ID, COUNTER_MAX, id);
 }
 
 enum idl_err idl_store_log(struct idl_txn *txn, struct idl_change *change) {
   uint64_t last;
-  enum idl_err err = meta_take(txn, META_LAST_SEQ, &last);
+  /* The key holds the last sequence number: the next is one more. */
+  enum idl_err err = meta_take(txn, META_LAST_SEQ, COUNTER_MAX - 1, &last);
   if (err)
     return err;
   change->seq = last + 1;

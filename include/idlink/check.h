@@ -6,10 +6,11 @@
 
 #include "idlink/store.h"
 
-/* Ids and change-log sequence numbers are served as JSON integers, which are
- * int64: the largest id or sequence number a store may hand out. A store's
- * next id must not exceed it, nor its last sequence number reach it. */
-#define IDL_CHECK_MAX_ID ((uint64_t)INT64_MAX)
+/* Ids, pks and change-log sequence numbers are served as JSON integers,
+ * which are int64: the largest one a store hands out is one below INT64_MAX,
+ * so that the next one (the next id /healthz shows) is an int64 too, and a
+ * snapshot of any store restores. Past it a store answers 507. */
+#define IDL_CHECK_MAX_ID ((uint64_t)INT64_MAX - 1)
 
 struct idl_check_report {
   uint64_t contacts;

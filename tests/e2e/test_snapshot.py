@@ -202,21 +202,27 @@ class SnapshotTests(SnapshotBase):
         self.assertEqual(rc, 0, out + err.encode())
 
     def test_largest_ids_are_served_and_continued(self):
-        # The largest id and last_seq a snapshot may hold leave room for
-        # exactly one more of each, served as it should be.
-        top = INT64_MAX - 1
+        # A store hands out ids and sequence numbers up to INT64_MAX - 1, so
+        # that its next id is an int64 too and a dump of it restores: one
+        # below leaves room for exactly one more of each, then 507.
+        top = INT64_MAX - 2
         rows = [[top, "top@x.io", "5551", None, 0, 1000, 1000, None]]
         snap = self.path("top.bin")
         with open(snap, "wb") as f:
             f.write(mp.write_snapshot(rows, last_seq=top))
         restored = self.restored_server(snap)
         health = restored.get("/healthz")[1]
-        self.assertEqual((health["next_id"], health["last_seq"]), (INT64_MAX, top))
+        self.assertEqual((health["next_id"], health["last_seq"]), (top + 1, top))
         self.assertEqual(restored.get("/contacts/%d" % top)[1]["id"], top)
         st, body = restored.post("/api/create/", {"email": "next@x.io"})
-        self.assertEqual((st, body["Contact_id"]), (201, INT64_MAX))
+        self.assertEqual((st, body["Contact_id"]), (201, INT64_MAX - 1))
         st, changes = restored.get("/changes?after=%d" % top)
-        self.assertEqual([c["seq"] for c in changes["results"]], [INT64_MAX])
+        self.assertEqual([c["seq"] for c in changes["results"]], [INT64_MAX - 1])
+        health = restored.get("/healthz")[1]
+        self.assertEqual((health["next_id"], health["last_seq"]), (INT64_MAX, INT64_MAX - 1))
+        st, body = restored.post("/api/create/", {"email": "past@x.io"})
+        self.assertEqual(st, 507, body)
+        self.assertEqual(run("idlink-check", "--data", restored.data_dir)[0], 0)
 
     def test_dump_to_a_full_device_names_the_output_and_the_cause(self):
         self.seed(self.srv, 3)
@@ -451,8 +457,7 @@ class BadSnapshotTests(unittest.TestCase):
         return rows
 
     def test_ids_beyond_int64_are_refused(self):
-        # JSON integers are int64: an id must be servable, and the restored
-        # store must be able to take the next one.
+        # JSON integers are int64: a store hands out ids up to INT64_MAX - 1.
         n = len(self.rows()) + 1
         for row_id in (2 ** 63, INT64_MAX, 2 ** 64 - 1):
             with self.subTest(id=row_id):

@@ -117,8 +117,8 @@ static void test_rows_held_to_the_same_rules(void) {
   idl_checker_free(ck);
   ASSERT_STR(lines,
              "contact 5 holds an email or phone that is not valid and normalized\n"
-             "last seq 9223372036854775808 is past 9223372036854775807, the largest "
-             "sequence number JSON serves (int64)\n"
+             "last seq 9223372036854775807 is past 9223372036854775806, the largest "
+             "sequence number a store hands out (int64)\n"
              "contact 8: id is not below next id 8\n"
              "contact 3: linkedId 42 names no contact\n"
              "contact 4: linkedId 3 names a secondary (a chain)\n"
@@ -140,8 +140,8 @@ static void test_next_id_must_be_servable(void) {
   ASSERT_OK(idl_checker_add(&c, ck));
   ASSERT_OK(idl_checker_finish(ck, IDL_CHECK_MAX_ID + 2, IDL_CHECK_MAX_ID, &rep));
   idl_checker_free(ck);
-  ASSERT_STR(lines, "next id 9223372036854775809 is past 9223372036854775807, the largest "
-                    "id JSON serves (int64)\n");
+  ASSERT_STR(lines, "next id 9223372036854775808 is past 9223372036854775806, the largest "
+                    "id a store hands out (int64)\n");
   ASSERT_EQ(rep.violations, 1);
 }
 
