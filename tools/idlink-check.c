@@ -77,20 +77,16 @@ static int check_snapshot(const char *path) {
 
 struct redis_check {
   const char *url;
+  struct idl_redis_url parsed; /* url, read before the store is */
   const char *prefix;
   int show_values;
 };
 
-static void print_difference(const char *line, void *arg) {
-  (void)arg;
-  printf("mirror: %s\n", line);
-}
-
-/* Compares the mirror with the store through txn; returns 0, 1 or 2 as main. */
-static int check_redis(struct idl_txn *txn, const struct redis_check *rc) {
-  struct idl_redis_url url;
+/* The --redis options are read before any check runs; returns 0, or 2 as
+ * main having said why. */
+static int redis_options(struct redis_check *rc) {
   char why[256];
-  if (idl_redis_url_parse(rc->url, &url, why, sizeof(why))) {
+  if (idl_redis_url_parse(rc->url, &rc->parsed, why, sizeof(why))) {
     fprintf(stderr, "idlink-check: --redis: %s\n", why);
     return 2;
   }
@@ -99,6 +95,18 @@ static int check_redis(struct idl_txn *txn, const struct redis_check *rc) {
             "space\n", rc->prefix);
     return 2;
   }
+  return 0;
+}
+
+static void print_difference(const char *line, void *arg) {
+  (void)arg;
+  printf("mirror: %s\n", line);
+}
+
+/* Compares the mirror with the store through txn; returns 0, 1 or 2 as main. */
+static int check_redis(struct idl_txn *txn, const struct redis_check *rc) {
+  const struct idl_redis_url url = rc->parsed;
+  char why[256];
   uint64_t differences = 0;
   enum idl_err err = idl_mirror_compare(txn, &url, rc->prefix, rc->show_values,
                                         print_difference, NULL, &differences, why,
@@ -193,6 +201,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "idlink-check: --redis needs --data DIR (see --help)\n");
     return 2;
   }
+  if (redis.url && redis_options(&redis))
+    return 2;
   if (data)
     idl_report_store_faults("idlink-check", data, 2);
   return snapshot ? check_snapshot(snapshot) : check_data(data, &redis);

@@ -446,6 +446,20 @@ class OptionsTests(unittest.TestCase):
             self.assertEqual(p.returncode, 2, url)
             self.assertIn("--redis", p.stderr.decode(), url)
 
+    def test_check_reads_its_redis_options_before_it_checks(self):
+        # A malformed --redis is an error before the store is read: no
+        # "ok:" line of a check that then fails on its options.
+        srv = harness.Server()
+        srv.identify({"email": "opt@x.io"})
+        srv.stop()
+        self.addCleanup(srv.close)
+        for extra, named in (((), "--redis"), (("--redis-prefix", "a*"), "--redis-prefix")):
+            with self.subTest(extra=extra):
+                url = "notaurl" if not extra else "redis://127.0.0.1:1"
+                rc, out, err = run_check(srv.data_dir, url, *extra)
+                self.assertEqual((rc, out), (2, ""), err)
+                self.assertIn("idlink-check: %s:" % named, err)
+
     def test_stream_is_capped(self):
         redis = resp.RedisServer()
         self.addCleanup(redis.close)
