@@ -226,10 +226,12 @@ static enum body_status read_body(struct idl_req *r, int64_t deadline, char **ou
     /* A chunked body's read fails alike on a broken chunk and on one that
      * stopped coming (civetweb waits REQUEST_TIMEOUT_MS for each read): the
      * time the read took tells them apart. */
-    if (got < 0 && declared < 0)
-      st = idl_now_us() > deadline ? BODY_LATE
-           : idl_now_us() - asked_us >= (atoll(REQUEST_TIMEOUT_MS) - 250) * 1000 ? BODY_SHORT
-                                                                              : BODY_FRAMING;
+    if (got < 0 && declared < 0) {
+      int64_t now = idl_now_us();
+      st = now > deadline ? BODY_LATE
+           : now - asked_us >= (atoll(REQUEST_TIMEOUT_MS) - 250) * 1000 ? BODY_SHORT
+                                                                     : BODY_FRAMING;
+    }
     if (got <= 0)
       break;
     n += (size_t)got;

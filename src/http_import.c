@@ -13,6 +13,7 @@
 #include "import_internal.h"
 #include "http_internal.h"
 #include "record_internal.h"
+#include "res_internal.h"
 
 /* Room for a multipart body's boundaries and part headers beyond the file
  * itself, when its announced length is checked against --max-upload. */
@@ -110,12 +111,15 @@ static int parse_channel(struct idl_req *r, const struct upload *u, int64_t fall
       memchr(u->channel, '\0', u->channel_len))
     return idl_http_send(r, 400, json_pack("{s:[s]}", "channel",
                                            "A valid integer is required."));
-  if (v < 1)
-    return idl_http_send(r, 400, json_pack("{s:[s]}", "channel",
-                                           "Ensure this value is greater than or equal to 1."));
-  if (v > INT32_MAX) /* as a customer's channel field says it */
-    return idl_http_send(r, 400, json_pack("{s:[s]}", "channel", "Ensure this value is less "
-                                           "than or equal to 2147483647."));
+  /* The range of a customer's channel field, in its words. */
+  const struct idl_field *f = &idl_customers.fields[idl_resource_field(&idl_customers,
+                                                                       "channel")];
+  char msg[96];
+  if (v < f->min || v > f->max) {
+    snprintf(msg, sizeof(msg), "Ensure this value is %s than or equal to %lld.",
+             v < f->min ? "greater" : "less", (long long)(v < f->min ? f->min : f->max));
+    return idl_http_send(r, 400, json_pack("{s:[s]}", "channel", msg));
+  }
   *channel = v;
   return 0;
 }

@@ -69,17 +69,17 @@ static enum idl_err close_ticket(struct idl_txn *txn, struct idl_write *w) {
   const struct idl_value *resolution = &args.v[CLOSE_RESOLUTION];
   err = idl_record_set_str(&rec, TICKET_RESOLUTION, resolution->s, resolution->len);
   idl_record_fini(&args);
-  if (!err && !strcmp(old.v[TICKET_STATUS].s, "closed"))
+  if (!err && !strcmp(old.v[TICKET_STATUS].s, "closed")) {
     idl_errors_detail(&w->errors, 409, "Ticket %llu is already closed.",
                       (unsigned long long)w->pk);
-  if (!err && !idl_errors_any(&w->errors)) {
+    err = IDL_ERR_INVAL;
+  }
+  if (!err)
     err = idl_record_set_str(&rec, TICKET_STATUS, "closed", 6);
+  if (!err) {
     idl_record_set_int(&rec, TICKET_CLOSED, w->now_us);
     idl_record_set_int(&rec, TICKET_MODIFIED, w->now_us);
-    if (!err)
-      err = idl_record_put(txn, &idl_tickets, &rec, &old);
-  } else if (!err) {
-    err = IDL_ERR_INVAL;
+    err = idl_record_put(txn, &idl_tickets, &rec, &old);
   }
   idl_record_fini(&rec);
   idl_record_fini(&old);

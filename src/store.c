@@ -566,7 +566,7 @@ enum idl_err idl_store_find_first(struct idl_txn *txn, enum idl_index which,
   size_t len = strlen(value);
   int cut = len >= txn->s->max_key; /* the key may hold longer values too */
   MDB_val k = {idl_store_index_key_len(txn->s, len), (void *)value}, v;
-  if (!cut) { /* the key is the whole value: its first entry, without a cursor */
+  if (!cut) { /* the key is the whole value: its first entry is the holder */
     int rc = txn_get(txn, index_dbi(txn, which), &k, &v);
     if (rc)
       return rc == MDB_NOTFOUND ? IDL_ERR_NOTFOUND : xlate(rc, "read index");
@@ -583,7 +583,7 @@ enum idl_err idl_store_find_first(struct idl_txn *txn, enum idl_index which,
     uint64_t found;
     int match = 1;
     memcpy(&found, v.mv_data, sizeof(found));
-    if (cut && (err = index_entry_matches(txn, which, found, value, &match)))
+    if ((err = index_entry_matches(txn, which, found, value, &match)))
       break;
     if (match) {
       *id = found;
@@ -949,13 +949,18 @@ enum idl_err idl_bulk_finish(struct idl_bulk *b) {
  * hands out IDL_CHECK_MAX_ID at most, then answers that the store is full. */
 #define COUNTER_MAX IDL_CHECK_MAX_ID
 
-/* Reads counter key, stores it plus one, and returns the value read, which
- * must not be above max. IDL_ERR_FULL when the counter is spent. */
-static enum idl_err meta_take(struct idl_txn *txn, const char *key, uint64_t max,
-                              uint64_t *out) {
+/* Reads counter key (first when the key is missing and first is not 0),
+ * stores it plus one, and returns the value read, which must not be above
+ * max. IDL_ERR_FULL when the counter is spent. */
+static enum idl_err meta_take(struct idl_txn *txn, const char *key, uint64_t first,
+                              uint64_t max, uint64_t *out) {
   uint64_t val = 0;
   txn->dirty = 1;
   enum idl_err err = meta_get(txn->txn, txn->s->meta, key, &val);
+  if (err == IDL_ERR_NOTFOUND && first) {
+    val = first;
+    err = IDL_ERR_OK;
+  }
   if (!err && val > max) {
     idl_log_error("store: %s is spent: ids and sequence numbers stop at %llu", key,
                   (unsigned long long)COUNTER_MAX);
@@ -969,13 +974,13 @@ static enum idl_err meta_take(struct idl_txn *txn, const char *key, uint64_t max
 }
 
 enum idl_err idl_store_new_id(struct idl_txn *txn, uint64_t *id) {
-  return meta_take(txn, META_NEXT_ID, COUNTER_MAX, id);
+  return meta_take(txn, META_NEXT_ID, 0, COUNTER_MAX, id);
 }
 
 enum idl_err idl_store_log(struct idl_txn *txn, struct idl_change *change) {
   uint64_t last;
   /* The key holds the last sequence number: the next is one more. */
-  enum idl_err err = meta_take(txn, META_LAST_SEQ, COUNTER_MAX - 1, &last);
+  enum idl_err err = meta_take(txn, META_LAST_SEQ, 0, COUNTER_MAX - 1, &last);
   if (err)
     return err;
   change->seq = last + 1;
@@ -1222,19 +1227,7 @@ static enum idl_err next_pk_key(size_t t, char *key, size_t cap) {
 enum idl_err idl_table_next_pk(struct idl_txn *txn, size_t t, uint64_t *pk) {
   char key[96];
   next_pk_key(t, key, sizeof(key));
-  uint64_t val = 1;
-  enum idl_err err = meta_get(txn->txn, txn->s->meta, key, &val);
-  if (err && err != IDL_ERR_NOTFOUND)
-    return err;
-  if (err == IDL_ERR_NOTFOUND)
-    val = 1;
-  if (val > COUNTER_MAX)
-    return IDL_ERR_FULL;
-  txn->dirty = 1;
-  if ((err = meta_put(txn->txn, txn->s->meta, key, val + 1)))
-    return err;
-  *pk = val;
-  return IDL_ERR_OK;
+  return meta_take(txn, key, 1, COUNTER_MAX, pk); /* a table never written starts at 1 */
 }
 
 enum idl_err idl_table_peek_pk(struct idl_txn *txn, size_t t, uint64_t *pk) {

@@ -90,15 +90,15 @@ enum idl_err idl_atomic_commit(struct idl_atomic_file *f, char *why, size_t why_
   if (close(f->fd) != 0 && !e)
     e = errno;
   f->fd = -1;
-  if (f->direct)
-    return e ? idl_why(why, why_len, idl_errno_err(e), "%s: %s", f->path, strerror(e))
-             : IDL_ERR_OK;
-  if (!e && rename(f->tmp, f->path) != 0)
+  if (!e && !f->direct && rename(f->tmp, f->path) != 0)
     e = errno;
   if (e) {
-    unlink(f->tmp);
+    if (!f->direct)
+      unlink(f->tmp);
     return idl_why(why, why_len, idl_errno_err(e), "%s: %s", f->path, strerror(e));
   }
+  if (f->direct)
+    return IDL_ERR_OK;
   char dir[4096];
   snprintf(dir, sizeof(dir), "%s", f->path);
   int dfd = open(dirname(dir), O_RDONLY | O_CLOEXEC);
