@@ -417,9 +417,34 @@ int idl_query_matches(const struct idl_resource *res, const struct idl_query *q,
 
 /* -------------------------------------------------------------- planning */
 
-/* How well p can drive a query from its index: 0 not at all, else lower is
+/* The bytes of the index key before field's own: those of the first field
+ * (an INT) when field is the second of a two-field index, which is then
+ * read by a skip scan; else 0. */
+static size_t lead_of(const struct idl_resource *res, int field) {
+  int index = res->fields[field].index;
+  return index >= 0 && res->indexes[index].fields[0] != field ? 8 : 0;
+}
+
+/* For p on the second field of a two-field index: the filter of q, exact
+ * and of one value, on the first field, which narrows p's scan to that
+ * value; else NULL. */
+static const struct idl_pred *lead_pred(const struct idl_resource *res,
+                                        const struct idl_query *q, const struct idl_pred *p) {
+  if (!lead_of(res, p->field))
+    return NULL;
+  int first = res->indexes[res->fields[p->field].index].fields[0];
+  for (size_t i = 0; i < q->n; i++) {
+    const struct idl_pred *o = &q->preds[i];
+    if (o->field == first && o->lookup == IDL_L_EXACT && o->n_vals == 1 && !o->vals[0].null)
+      return o;
+  }
+  return NULL;
+}
+
+/* How well p can drive query q from its index: 0 not at all, else lower is
  * narrower. */
-static int drive_rank(const struct idl_resource *res, const struct idl_pred *p) {
+static int drive_rank(const struct idl_resource *res, const struct idl_query *q,
+                      const struct idl_pred *p) {
   const struct idl_field *f = &res->fields[p->field];
   if (f->flags & IDL_FF_COMPUTED)
     return f->select ? 1 : 0;
@@ -428,7 +453,9 @@ static int drive_rank(const struct idl_resource *res, const struct idl_pred *p) 
   if (f->index < 0 || p->lookup == IDL_L_ISNULL || p->lookup == IDL_L_KEY)
     return 0;
   if (p->lookup & (IDL_L_EXACT | IDL_L_IN))
-    return res->indexes[f->index].unique ? 2 : 3;
+    return res->indexes[f->index].unique && (!lead_of(res, p->field) || lead_pred(res, q, p))
+               ? 2
+               : 3;
   return p->lookup == IDL_L_STARTSWITH ? 4 : 5;
 }
 
@@ -501,7 +528,10 @@ static enum idl_err candidates(struct idl_txn *txn, const struct idl_resource *r
         err = idl_ids_push(out, (uint64_t)p->vals[i].i);
   } else {
     size_t t = idl_resource_table(res);
-    const struct idl_pred *other = partner(q, p);
+    const struct idl_pred *other = partner(q, p), *lead = lead_pred(res, q, p);
+    unsigned char lead_key[8];
+    if (lead)
+      idl_key_int(lead->vals[0].i, lead_key);
     for (size_t i = 0; i < p->n_vals && !err; i++) {
       unsigned char keybuf[2][8], other_buf[2][8];
       struct idl_range r, o;
@@ -517,6 +547,8 @@ static enum idl_err candidates(struct idl_txn *txn, const struct idl_resource *r
           r.lo = keybuf[0], r.lo_len = 8, r.lo_incl = o.lo_incl;
         }
       }
+      r.lead = lead_of(res, p->field);
+      r.lead_key = lead ? lead_key : NULL;
       err = idl_table_index_scan(txn, t, (size_t)f->index, &r, idl_entry_push_pk, out);
     }
   }
@@ -578,7 +610,7 @@ static struct idl_pred *driver(const struct idl_resource *res, struct idl_query 
   struct idl_pred *best = NULL;
   int best_rank = 0;
   for (size_t i = 0; i < q->n; i++) {
-    int rank = drive_rank(res, &q->preds[i]);
+    int rank = drive_rank(res, q, &q->preds[i]);
     if (rank && (!best || rank < best_rank)) {
       best = &q->preds[i];
       best_rank = rank;
@@ -707,10 +739,11 @@ static int driver_covers(const struct idl_resource *res, struct idl_query *q,
   const struct idl_field *f = &res->fields[d->field];
   if (f->type == IDL_F_PK || (f->flags & IDL_FF_COMPUTED))
     return 0;
+  size_t lead = lead_of(res, d->field);
   for (size_t i = 0; i < d->n_vals; i++)
-    if (idl_ftype_is_text(f->type) && d->vals[i].len >= max_key)
+    if (idl_ftype_is_text(f->type) && lead + d->vals[i].len >= max_key)
       return 0;
-  return res->indexes[f->index].fields[1] < 0;
+  return res->indexes[f->index].fields[1] < 0 || lead;
 }
 
 /* The page of an unfiltered list in pk order: the count is the table's, the

@@ -15,7 +15,7 @@ static const char *const user_types[] = {"registered", "guest", NULL};
 #define TIME_LOOKUPS (IDL_L_EXACT | IDL_L_RANGE | IDL_L_DATE)
 #define ID_LOOKUPS (IDL_L_EXACT | IDL_L_RANGE | IDL_L_IN)
 
-enum { IX_EMAIL, IX_PHONE, IX_CHANNEL, IX_CODE, IX_CHANNEL_CODE, IX_CREATED, IX_MODIFIED };
+enum { IX_EMAIL, IX_PHONE, IX_CHANNEL, IX_CHANNEL_CODE, IX_CREATED, IX_MODIFIED };
 
 static enum idl_err select_identity(struct idl_txn *txn, const char *value,
                                     struct idl_ids *pks);
@@ -36,7 +36,7 @@ static const struct idl_field fields[] = {
                         IDL_L_EXACT, IX_PHONE},
     [CUSTOMER_IS_ACTIVE] = {"is_active", IDL_F_BOOL, 0, IDL_L_EXACT, -1, .def = "true"},
     [CUSTOMER_CHANNEL_CODE] = {"channel_code", IDL_F_STR, IDL_FF_REQUIRED | IDL_FF_PUT_REQUIRED,
-                               IDL_L_EXACT, IX_CODE, .max = 64},
+                               IDL_L_EXACT, IX_CHANNEL_CODE, .max = 64},
     [CUSTOMER_ERP_CODE] = {"erp_code", IDL_F_STR, IDL_FF_NULLABLE | IDL_FF_BLANK, IDL_L_EXACT, -1,
                            .max = 64},
     [CUSTOMER_EXTRA_FIELD] = {"extra_field", IDL_F_JSON, IDL_FF_PUT_REQUIRED | IDL_FF_PERSONAL,
@@ -71,7 +71,6 @@ static const struct idl_index_def indexes[] = {
     [IX_EMAIL] = {"email", {CUSTOMER_EMAIL, -1}, 0},
     [IX_PHONE] = {"phone_number", {CUSTOMER_PHONE, -1}, 0},
     [IX_CHANNEL] = {"channel", {CUSTOMER_CHANNEL, -1}, 0},
-    [IX_CODE] = {"channel_code", {CUSTOMER_CHANNEL_CODE, -1}, 0},
     [IX_CHANNEL_CODE] = {"channel+channel_code", {CUSTOMER_CHANNEL, CUSTOMER_CHANNEL_CODE}, 1},
     [IX_CREATED] = {"created_date", {CUSTOMER_CREATED, -1}, 0},
     [IX_MODIFIED] = {"modified_date", {CUSTOMER_MODIFIED, -1}, 0},

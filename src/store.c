@@ -202,12 +202,60 @@ enum idl_err idl_store_meta_put(struct idl_txn *txn, const char *key, uint64_t v
 }
 
 /* The databases a store has: six of the contact graph, and for each
- * collection its records and one per index. */
+ * collection its records and one per index; one more for dropping an index
+ * no collection declares any longer. */
 static unsigned count_dbs(void) {
-  unsigned n = 6;
+  unsigned n = 7;
   for (size_t t = 0; t < idl_n_resources; t++)
     n += 1 + (unsigned)idl_resources[t]->n_indexes;
   return n;
+}
+
+/* Whether "i.NAME.INDEX" is an index some collection declares. */
+static int index_declared(const char *db, size_t len) {
+  for (size_t t = 0; t < idl_n_resources; t++) {
+    const struct idl_resource *res = idl_resources[t];
+    for (size_t i = 0; i < res->n_indexes; i++) {
+      char name[128];
+      int n = snprintf(name, sizeof(name), "i.%s.%s", res->name, res->indexes[i].name);
+      if ((size_t)n == len && memcmp(name, db, len) == 0)
+        return 1;
+    }
+  }
+  return 0;
+}
+
+/* Drops the index databases of a store written by a version that declared
+ * indexes this one does not: an index holds nothing a record does not, and
+ * left alone it would only take space. Records are never dropped. */
+static enum idl_err drop_retired_indexes(MDB_txn *txn) {
+  MDB_dbi main_db;
+  MDB_cursor *cur;
+  int rc = mdb_dbi_open(txn, NULL, 0, &main_db);
+  if (!rc)
+    rc = mdb_cursor_open(txn, main_db, &cur);
+  if (rc)
+    return xlate(rc, "list databases");
+  char retired[16][128];
+  size_t n = 0;
+  MDB_val k = {2, "i."}, v;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+       !rc && n < 16 && k.mv_size > 2 && memcmp(k.mv_data, "i.", 2) == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    if (k.mv_size < sizeof(retired[0]) && !index_declared(k.mv_data, k.mv_size)) {
+      memcpy(retired[n], k.mv_data, k.mv_size);
+      retired[n++][k.mv_size] = '\0';
+    }
+  mdb_cursor_close(cur);
+  if (rc && rc != MDB_NOTFOUND)
+    return xlate(rc, "list databases");
+  for (size_t i = 0; i < n; i++) {
+    MDB_dbi dbi;
+    if ((rc = mdb_dbi_open(txn, retired[i], 0, &dbi)) || (rc = mdb_drop(txn, dbi, 1)))
+      return xlate(rc, "drop a retired index");
+    idl_log_info("store: dropped the index %s, which this version no longer keeps", retired[i]);
+  }
+  return IDL_ERR_OK;
 }
 
 /* Opens (creating them when create is set) the collections' tables: "t.NAME"
@@ -265,6 +313,8 @@ static enum idl_err open_dbs(struct idl_store *s, int read_only) {
   }
   if (!err)
     err = open_tables(s, txn, create);
+  if (!err && !read_only)
+    err = drop_retired_indexes(txn);
   if (err) {
     mdb_txn_abort(txn);
     return err;
@@ -1367,6 +1417,102 @@ static int past_end(const MDB_val *k, const struct idl_range *r) {
   return r->hi_incl ? c > 0 : c >= 0;
 }
 
+/* Reads the entries of r from cur into fn; *err takes fn's error. Returns
+ * LMDB's code: 0 when the range ended before the index did. */
+static int scan_range(struct idl_txn *txn, MDB_cursor *cur, const struct idl_range *r,
+                      idl_entry_fn fn, void *arg, enum idl_err *err) {
+  const void *lo = r->lo ? r->lo : r->prefix;
+  size_t lo_len = r->lo ? r->lo_len : r->prefix_len;
+  struct idl_key lk = {lo, lo_len, 0};
+  MDB_val k = index_key(txn->s, &lk), v;
+  int rc = mdb_cursor_get(cur, &k, &v, lo ? MDB_SET_RANGE : MDB_FIRST);
+  /* An exclusive lower end skips the entries of its own key. */
+  if (!rc && r->lo && !r->lo_incl && k.mv_size == r->lo_len &&
+      memcmp(k.mv_data, r->lo, r->lo_len) == 0)
+    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP);
+  for (; !rc && !*err && !past_end(&k, r); rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    uint64_t pk;
+    memcpy(&pk, v.mv_data, sizeof(pk));
+    *err = fn(pk, k.mv_data, k.mv_size, arg);
+  }
+  return rc;
+}
+
+/* The bound lead + part into buf (cut to the store's key limit, as the
+ * stored keys are). Returns its length. */
+static size_t lead_bound(const struct idl_store *s, unsigned char *buf, const MDB_val *lead,
+                         const void *part, size_t len) {
+  size_t n = lead->mv_size + len < s->max_key ? lead->mv_size + len : s->max_key;
+  memcpy(buf, lead->mv_data, lead->mv_size);
+  if (n > lead->mv_size)
+    memcpy(buf + lead->mv_size, part, n - lead->mv_size);
+  return n;
+}
+
+/* r under one value (lead) of the keys' first r->lead bytes. */
+static int scan_under(struct idl_txn *txn, MDB_cursor *cur, const struct idl_range *r,
+                      const MDB_val *lead, unsigned char *buf, idl_entry_fn fn, void *arg,
+                      enum idl_err *err) {
+  const size_t max = txn->s->max_key;
+  struct idl_range sub = *r;
+  sub.lead = 0;
+  sub.lead_key = NULL;
+  sub.prefix = buf;
+  sub.prefix_len = lead_bound(txn->s, buf, lead, r->prefix, r->prefix ? r->prefix_len : 0);
+  if (r->lo) {
+    sub.lo = buf + max;
+    sub.lo_len = lead_bound(txn->s, buf + max, lead, r->lo, r->lo_len);
+  }
+  if (r->hi) {
+    sub.hi = buf + 2 * max;
+    sub.hi_len = lead_bound(txn->s, buf + 2 * max, lead, r->hi, r->hi_len);
+    if (sub.hi_len < r->lead + r->hi_len) /* a cut bound keeps the keys cut alike */
+      sub.hi_incl = 1;
+  }
+  return scan_range(txn, cur, &sub, fn, arg, err);
+}
+
+/* r under r->lead_key, or under each value of the keys' first r->lead bytes
+ * in turn (a skip scan), each found by a seek past the keys of the one
+ * before. */
+static int scan_leads(struct idl_txn *txn, MDB_cursor *cur, const struct idl_range *r,
+                      idl_entry_fn fn, void *arg, enum idl_err *err) {
+  unsigned char lead[16], *buf = r->lead <= sizeof(lead) ? malloc(3 * txn->s->max_key) : NULL;
+  if (!buf) {
+    *err = r->lead <= sizeof(lead) ? IDL_ERR_NOMEM : IDL_ERR_INVAL;
+    return 0;
+  }
+  MDB_val l = {r->lead, lead}, k, v;
+  int rc;
+  if (r->lead_key) {
+    memcpy(lead, r->lead_key, r->lead);
+    rc = scan_under(txn, cur, r, &l, buf, fn, arg, err);
+    free(buf);
+    return rc;
+  }
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc && !*err;) {
+    if (k.mv_size < r->lead) { /* not a key of two fields: step over it */
+      rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP);
+      continue;
+    }
+    memcpy(lead, k.mv_data, r->lead);
+    rc = scan_under(txn, cur, r, &l, buf, fn, arg, err);
+    if (rc && rc != MDB_NOTFOUND)
+      break;
+    /* The next value of the leading part: the first key past this one's. */
+    size_t i = r->lead;
+    while (i > 0 && lead[i - 1] == 0xff)
+      lead[--i] = 0;
+    if (i == 0)
+      break;
+    lead[i - 1]++;
+    k = l;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+  }
+  free(buf);
+  return rc;
+}
+
 enum idl_err idl_table_index_scan(struct idl_txn *txn, size_t t, size_t index,
                                   const struct idl_range *r, idl_entry_fn fn, void *arg) {
   struct table *tb = table_of(txn, t);
@@ -1376,21 +1522,8 @@ enum idl_err idl_table_index_scan(struct idl_txn *txn, size_t t, size_t index,
   int rc = mdb_cursor_open(txn->txn, tb->index[index], &cur);
   if (rc)
     return xlate(rc, "open cursor");
-  const void *lo = r->lo ? r->lo : r->prefix;
-  size_t lo_len = r->lo ? r->lo_len : r->prefix_len;
-  struct idl_key lk = {lo, lo_len, 0};
-  MDB_val k = index_key(txn->s, &lk), v;
-  rc = mdb_cursor_get(cur, &k, &v, lo ? MDB_SET_RANGE : MDB_FIRST);
-  /* An exclusive lower end skips the entries of its own key. */
-  if (!rc && r->lo && !r->lo_incl && k.mv_size == r->lo_len &&
-      memcmp(k.mv_data, r->lo, r->lo_len) == 0)
-    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP);
   enum idl_err err = IDL_ERR_OK;
-  for (; !rc && !err && !past_end(&k, r); rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-    uint64_t pk;
-    memcpy(&pk, v.mv_data, sizeof(pk));
-    err = fn(pk, k.mv_data, k.mv_size, arg);
-  }
+  rc = r->lead ? scan_leads(txn, cur, r, fn, arg, &err) : scan_range(txn, cur, r, fn, arg, &err);
   mdb_cursor_close(cur);
   if (err)
     return err == IDL_ERR_STOP ? IDL_ERR_OK : err;

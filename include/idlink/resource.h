@@ -71,7 +71,9 @@ struct idl_field {
   enum idl_ftype type;
   unsigned flags;
   unsigned lookups;              /* the filters offered on it */
-  int index;                     /* the index answering its filters, -1: none */
+  int index;                     /* the index answering its filters, -1: none;
+                                    the second field of a two-field index is
+                                    answered by a skip scan of it */
   int64_t min, max;              /* INT: bounds; STR: max characters (0: none) */
   const char *const *choices;    /* ENUM: NULL-terminated */
   const char *fk;                /* FK: the collection it names */

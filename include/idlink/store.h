@@ -234,7 +234,11 @@ struct idl_key {
 
 /* The entries of an index between lo and hi (each NULL for no bound; the
  * _incl flags say whether the bound itself is in), and with prefix when it is
- * not NULL, in key order, then pk order. */
+ * not NULL, in key order, then pk order. With lead, the index's keys begin
+ * with a part of lead bytes that the range does not bound (the first field
+ * of a two-field index): the range is read under lead_key (lead bytes)
+ * when it is not NULL, else under each value of that part in turn, one seek
+ * per value (a skip scan). */
 struct idl_range {
   const void *lo;
   size_t lo_len;
@@ -244,6 +248,8 @@ struct idl_range {
   int hi_incl;
   const void *prefix;
   size_t prefix_len;
+  size_t lead;
+  const void *lead_key;
 };
 
 /* A record's bytes, valid during the call only. */

@@ -363,6 +363,87 @@ static void test_range_window(void) {
   test_store_close(&t);
 }
 
+/* An index entry seen by a scan: its pk, and that its key ends in the code. */
+struct seen_entries {
+  const char *code;
+  size_t n, wrong;
+  uint64_t pks[16];
+};
+
+static enum idl_err see_entry(uint64_t pk, const void *key, size_t len, void *arg) {
+  struct seen_entries *s = arg;
+  size_t n = strlen(s->code);
+  if (len != 8 + n || memcmp((const char *)key + 8, s->code, n))
+    s->wrong++;
+  if (s->n < 16)
+    s->pks[s->n++] = pk;
+  return IDL_ERR_OK;
+}
+
+/* channel_code alone is answered by the (channel, channel_code) index, one
+ * seek per channel, and with an exact channel by one key of it; channels
+ * whose keys differ in a carried byte (255, 256) are both found. */
+static void test_code_across_channels(void) {
+  struct test_store t;
+  ASSERT_EQ(test_store_open(&t, 0), 0);
+  const int channels[] = {1, 2, 255, 256, 65535, 65536, INT32_MAX};
+  const size_t n = sizeof(channels) / sizeof(channels[0]);
+  uint64_t pk_of[8] = {0};
+  for (size_t i = 0; i < n; i++) {
+    const char *codes[] = {"j", "k", "k0", "l"};
+    for (size_t c = 0; c < 4; c++) {
+      if (c == 2 && channels[i] != 255 && channels[i] != 65536)
+        continue;
+      char body[160];
+      snprintf(body, sizeof(body), "{\"email\":\"%s.%zu@x.io\",\"channel\":%d,\"channel_code\":\"%s\"}",
+               codes[c], i, channels[i], codes[c]);
+      uint64_t pk = add_customer(t.s, body);
+      ASSERT_EQ(pk != 0, 1);
+      if (c == 1)
+        pk_of[i] = pk;
+    }
+  }
+  struct counted c;
+  ASSERT_STR(run_query(t.s, "channel_code=k", &c), "");
+  ASSERT_EQ(c.count, n);
+  for (size_t i = 0; i < n; i++)
+    ASSERT_EQ(c.pks[i], pk_of[i]);
+  ASSERT_STR(run_query(t.s, "channel_code=k0", &c), "");
+  ASSERT_EQ(c.count, 2);
+  ASSERT_STR(run_query(t.s, "channel_code=k&channel=256", &c), "");
+  ASSERT_EQ(c.count, 1);
+  ASSERT_EQ(c.pks[0], pk_of[3]);
+  ASSERT_STR(run_query(t.s, "channel=256&channel_code=k", &c), "");
+  ASSERT_EQ(c.count, 1);
+  ASSERT_EQ(c.pks[0], pk_of[3]);
+  ASSERT_STR(run_query(t.s, "channel=3&channel_code=k", &c), "");
+  ASSERT_EQ(c.count, 0);
+  ASSERT_STR(run_query(t.s, "channel_code=zz", &c), "");
+  ASSERT_EQ(c.count, 0);
+
+  /* The scan itself meets only the entries of the code. */
+  size_t index = (size_t)idl_customers.fields[CUSTOMER_CHANNEL_CODE].index;
+  struct idl_range r = idl_range_exact("k", 1);
+  r.lead = 8;
+  struct seen_entries all = {.code = "k"}, one = {.code = "k"};
+  struct idl_txn *txn;
+  ASSERT_OK(idl_txn_begin_read(t.s, &txn));
+  ASSERT_OK(idl_table_index_scan(txn, idl_resource_table(&idl_customers), index, &r, see_entry,
+                                 &all));
+  unsigned char lead[8];
+  idl_key_int(65535, lead);
+  r.lead_key = lead;
+  ASSERT_OK(idl_table_index_scan(txn, idl_resource_table(&idl_customers), index, &r, see_entry,
+                                 &one));
+  idl_txn_abort(txn);
+  ASSERT_EQ(all.n, n);
+  ASSERT_EQ(all.wrong, 0);
+  ASSERT_EQ(one.n, 1);
+  ASSERT_EQ(one.wrong, 0);
+  ASSERT_EQ(one.pks[0], pk_of[4]);
+  test_store_close(&t);
+}
+
 int main(int argc, char **argv) {
   TEST_INIT(argc, argv);
   RUN(test_values_and_messages);
@@ -372,5 +453,6 @@ int main(int argc, char **argv) {
   RUN(test_time_text);
   RUN(test_filters_paging_ordering);
   RUN(test_range_window);
+  RUN(test_code_across_channels);
   return TEST_EXIT();
 }
