@@ -3,6 +3,7 @@
  * add the channel rule, the unique (channel, channel_code) set, and the
  * reconciliation of every customer's email and phone into the contact graph. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "idlink/identity.h"
@@ -175,21 +176,50 @@ enum idl_err idl_customers_holding(struct idl_txn *txn, enum idl_index which, co
   return customers_with(txn, which == IDL_INDEX_EMAIL ? IX_EMAIL : IX_PHONE, value, pks);
 }
 
+static int cmp_text(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Adds the customers whose index ix holds one of the n values v (sorted
+ * here), each distinct value looked up once. */
+static enum idl_err customers_with_any(struct idl_txn *txn, size_t ix, const char **v, size_t n,
+                                       struct idl_ids *pks) {
+  qsort(v, n, sizeof(*v), cmp_text);
+  enum idl_err err = IDL_ERR_OK;
+  for (size_t i = 0; i < n && !err; i++)
+    if (i == 0 || strcmp(v[i], v[i - 1]) != 0)
+      err = customers_with(txn, ix, v[i], pks);
+  return err;
+}
+
 enum idl_err idl_customers_of_identity(struct idl_txn *txn, uint64_t contact,
                                        struct idl_ids *pks) {
-  struct idl_identity ident;
+  struct idl_identity ident = {0};
   enum idl_err err = idl_identity_of_contact(txn, contact, &ident);
   if (err == IDL_ERR_NOTFOUND)
     return IDL_ERR_OK;
+  /* The live contacts' emails, then their phones: contacts of one identity
+   * often share a phone (or an email), which is read once. */
+  const char **v = err ? NULL : malloc(2 * (ident.n ? ident.n : 1) * sizeof(*v));
+  size_t emails = 0, phones = 0;
+  if (!err && !v)
+    err = IDL_ERR_NOMEM;
   for (size_t i = 0; !err && i < ident.n; i++) {
     const struct idl_contact *c = &ident.c[i];
     if (c->deleted_ms != IDL_TIME_NULL)
       continue;
     if (*c->email)
-      err = customers_with(txn, IX_EMAIL, c->email, pks);
-    if (!err && *c->phone)
-      err = customers_with(txn, IX_PHONE, c->phone, pks);
+      v[emails++] = c->email;
+    if (*c->phone)
+      v[ident.n + phones++] = c->phone;
   }
+  if (!err)
+    err = customers_with_any(txn, IX_EMAIL, v, emails, pks);
+  if (!err)
+    err = customers_with_any(txn, IX_PHONE, v + ident.n, phones, pks);
+  if (!err)
+    idl_ids_sort_unique(pks);
+  free(v);
   idl_identity_fini(&ident);
   return err;
 }

@@ -63,7 +63,7 @@ enum idl_err idl_customer_find_code(struct idl_txn *txn, int64_t channel, const 
 enum idl_err idl_customer_reconcile(struct idl_txn *txn, const struct idl_record *rec);
 
 /* Adds the pks of the customers whose email or phone belongs to the
- * identity of contact (any contact of it). */
+ * identity of contact (any contact of it); pks ends sorted, without repeats. */
 enum idl_err idl_customers_of_identity(struct idl_txn *txn, uint64_t contact,
                                        struct idl_ids *pks);
 
