@@ -32,28 +32,61 @@ const char *idl_lookup_name(unsigned lookup) {
 
 /* ------------------------------------------------------------ the query */
 
-/* Decodes a www-form-urlencoded part of len bytes ('+' is a space) into a
- * new string; *nul is set when it held a NUL. */
-static char *form_decode(const char *s, size_t len, int *nul) {
+int idl_query_next(const char **cursor, struct idl_query_part *p) {
+  const char *s = *cursor;
+  if (!s || !*s)
+    return 0;
+  size_t len = strcspn(s, "&");
+  const char *eq = memchr(s, '=', len);
+  p->name = s;
+  p->name_len = eq ? (size_t)(eq - s) : len;
+  p->value = eq ? eq + 1 : NULL;
+  p->value_len = eq ? len - p->name_len - 1 : 0;
+  *cursor = s + len + (s[len] == '&');
+  return 1;
+}
+
+/* The value of hex digit c, or -1. */
+static int hex_digit(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  c = (char)(c | 0x20);
+  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+char *idl_form_decode(const char *s, size_t len, int *nul) {
   char *out = malloc(len + 1);
   size_t o = 0;
+  *nul = 0;
   if (!out)
     return NULL;
   for (size_t i = 0; i < len; i++) {
+    int hi, lo;
     if (s[i] == '+') {
       out[o++] = ' ';
-    } else if (s[i] == '%' && i + 2 < len && isxdigit((unsigned char)s[i + 1]) &&
-               isxdigit((unsigned char)s[i + 2])) {
-      char hex[3] = {s[i + 1], s[i + 2], 0};
-      out[o++] = (char)strtol(hex, NULL, 16);
+    } else if (s[i] == '%' && i + 2 < len && (hi = hex_digit(s[i + 1])) >= 0 &&
+               (lo = hex_digit(s[i + 2])) >= 0) {
+      out[o++] = (char)(hi << 4 | lo);
       i += 2;
     } else {
       out[o++] = s[i];
     }
+    *nul |= o && out[o - 1] == '\0';
   }
   out[o] = '\0';
-  *nul = strlen(out) != o;
   return out;
+}
+
+int idl_query_part_decode(const struct idl_query_part *p, char **name, int *nul_name,
+                          char **value, int *nul_value) {
+  *name = idl_form_decode(p->name, p->name_len, nul_name);
+  *value = idl_form_decode(p->value ? p->value : "", p->value_len, nul_value);
+  if (*name && *value)
+    return 0;
+  free(*name);
+  free(*value);
+  *name = *value = NULL;
+  return -1;
 }
 
 void idl_query_fini(struct idl_query *q) {
@@ -292,18 +325,16 @@ void idl_query_parse(const struct idl_resource *res, const char *query,
   q->limit = DEFAULT_LIMIT;
   /* Every bad value is reported together; an unknown parameter or ordering
    * (a detail of its own) ends the parse. */
-  for (const char *s = query ? query : ""; *s && !e->status;) {
-    size_t len = strcspn(s, "&");
-    const char *eq = memchr(s, '=', len);
+  struct idl_query_part part;
+  for (const char *s = query; !e->status && idl_query_next(&s, &part);) {
     int nul_name = 0, nul_value = 0;
-    char *name = form_decode(s, eq ? (size_t)(eq - s) : len, &nul_name);
-    char *value = eq ? form_decode(eq + 1, len - (size_t)(eq - s) - 1, &nul_value) : strdup("");
-    s += len + (s[len] == '&');
+    char *name, *value;
+    int failed = idl_query_part_decode(&part, &name, &nul_name, &value, &nul_value);
     unsigned lookup;
     const char *key;
-    if (!name || !value) {
+    if (failed) {
       idl_errors_set(e, 500, "{\"detail\":\"Out of memory.\"}");
-    } else if (len == 0) {
+    } else if (!part.name_len && !part.value) {
       /* an empty part ("a=1&&b=2"): nothing */
     } else if (nul_name) {
       idl_errors_detail(e, 400, "Unknown query parameter \"%.100s\" followed by a null "

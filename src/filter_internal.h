@@ -40,6 +40,27 @@ struct idl_query {
  * attributes__colour) and for bits that are no lookup. */
 const char *idl_lookup_name(unsigned lookup);
 
+/* One part of a query string ("name=value"), as given: still encoded. */
+struct idl_query_part {
+  const char *name, *value; /* value NULL: the part has no '=' */
+  size_t name_len, value_len;
+};
+
+/* Steps *cursor (a query string, NULL reading as empty) past its next part:
+ * 1 with *p filled, an empty part ("a=1&&b=2") included with name_len 0 and
+ * no value; 0 at the end. Every reader of query strings walks them so. */
+int idl_query_next(const char **cursor, struct idl_query_part *p);
+
+/* len bytes of a part decoded as a form encodes them ('+' is a space, %XX a
+ * byte; a '%' without two hex digits stands for itself) into a new string;
+ * *nul is set when they held a NUL byte. NULL without memory. */
+char *idl_form_decode(const char *s, size_t len, int *nul);
+
+/* A part's name and value, decoded (a part without '=' has the value "");
+ * 0, or -1 without memory (both then NULL). */
+int idl_query_part_decode(const struct idl_query_part *p, char **name, int *nul_name,
+                          char **value, int *nul_value);
+
 /* Parses a query string for a list of res (extra: more parameter names the
  * caller reads itself, NULL-terminated, or NULL). Errors go to e: a field
  * error keyed by the parameter for a bad value, a detail for an unknown

@@ -167,36 +167,35 @@ int idl_handle_identity_view(struct idl_req *r) {
 int idl_handle_identity_find(struct idl_req *r) {
   const char *query = mg_get_request_info(r->conn)->query_string;
   struct view v = {0};
-  char value[1100];
   json_t *errors = json_object();
   int given = 0;
-  for (const char *s = query ? query : ""; *s;) {
-    size_t len = strcspn(s, "&");
-    size_t name_len = strcspn(s, "=");
-    if (name_len > len)
-      name_len = len;
-    char name[64];
-    snprintf(name, sizeof(name), "%.*s", (int)(name_len < 63 ? name_len : 63), s);
-    int got = name_len < len ? mg_url_decode(s + name_len + 1, (int)(len - name_len - 1), value,
-                                             sizeof(value), 1)
-                             : 0;
-    s += len + (s[len] == '&');
-    if (name_len == 0)
+  struct idl_query_part part;
+  for (const char *s = query; idl_query_next(&s, &part);) {
+    char *name, *value;
+    int nul_name, nul_value;
+    if (!part.name_len)
       continue;
-    if (got < 0 || (size_t)got != strlen(value)) {
-      json_object_set_new(errors, name, json_pack("[s]", "Enter a valid value."));
-    } else if (!strcmp(name, "email")) {
+    if (idl_query_part_decode(&part, &name, &nul_name, &value, &nul_value)) {
+      json_decref(errors);
+      return idl_http_send(r, 500, idl_json_detail("Out of memory."));
+    }
+    if (!nul_name && !strcmp(name, "email")) {
       given |= 1;
-      if (idl_normalize_email(value, strlen(value), v.by.email))
+      if (nul_value || idl_normalize_email(value, strlen(value), v.by.email))
         json_object_set_new(errors, name, json_pack("[s]", "Enter a valid email address."));
-    } else if (!strcmp(name, "phone_number")) {
+    } else if (!nul_name && !strcmp(name, "phone_number")) {
       given |= 2;
-      if (idl_normalize_phone(value, strlen(value), v.by.phone))
+      if (nul_value || idl_normalize_phone(value, strlen(value), v.by.phone))
         json_object_set_new(errors, name, json_pack("[s]", "Enter a valid phone number."));
     } else {
       json_decref(errors);
-      return idl_http_send(r, 400, idl_json_detail("Unknown query parameter \"%.100s\".", name));
+      errors = idl_json_detail("Unknown query parameter \"%.100s\".", name);
+      free(name);
+      free(value);
+      return idl_http_send(r, 400, errors);
     }
+    free(name);
+    free(value);
   }
   if (json_object_size(errors))
     return idl_http_send(r, 400, errors);

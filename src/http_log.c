@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "filter_internal.h"
 #include "http_internal.h"
 #include "idlink/contact.h"
 #include "idlink/log.h"
@@ -115,26 +116,21 @@ static void put_masked(struct idl_text *t, const char *s) {
 /* The query string with each name and value decoded, and every email and
  * phone in them masked. */
 static void masked_query(const char *query, struct idl_text *t) {
-  while (query && *query) {
-    size_t len = strcspn(query, "&");
-    const char *eq = memchr(query, '=', len);
-    size_t name_len = eq ? (size_t)(eq - query) : len;
-    char name[128], value[512];
-    int n = mg_url_decode(query, (int)(name_len < sizeof(name) ? name_len : sizeof(name) - 1),
-                          name, sizeof(name), 1);
-    int v = eq ? mg_url_decode(eq + 1, (int)(len - name_len - 1), value, sizeof(value), 1) : 0;
-    if (n < 0)
-      name[0] = '\0';
-    if (v < 0)
-      snprintf(value, sizeof(value), "(too long)");
+  struct idl_query_part part;
+  for (const char *s = query; idl_query_next(&s, &part);) {
+    char *name, *value;
+    int nul;
+    if (idl_query_part_decode(&part, &name, &nul, &value, &nul))
+      return;
     if (t->len)
       idl_text_put(t, "&", 1);
     put_masked(t, name);
-    if (eq) {
+    if (part.value) {
       idl_text_put(t, "=", 1);
       put_masked(t, value);
     }
-    query += len + (query[len] == '&');
+    free(name);
+    free(value);
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include "export_internal.h"
 #include "import_internal.h"
+#include "filter_internal.h"
 #include "http_internal.h"
 #include "idlink/normalize.h"
 
@@ -229,31 +230,37 @@ static int handle_write(struct idl_req *r, const struct idl_resource *res,
  * typo or a second value. */
 static int handle_delete_many(struct idl_req *r, const struct idl_resource *res) {
   const char *query = mg_get_request_info(r->conn)->query_string;
-  char name[64], value[32] = "";
-  int given = 0, len = 0;
-  for (const char *s = query ? query : ""; *s;) {
-    size_t part = strcspn(s, "&");
-    const char *eq = memchr(s, '=', part);
-    size_t name_len = eq ? (size_t)(eq - s) : part;
-    int n = part ? mg_url_decode(s, (int)name_len, name, sizeof(name), 1) : 0;
-    if (part && (n < 0 || (size_t)n != strlen(name) || strcmp(name, res->delete_by)))
-      return idl_http_send(r, 400, idl_json_detail("Unknown query parameter \"%.100s\".",
-                                                   n < 0 ? "(too long)" : name));
-    if (part && given++)
-      return idl_http_send(r, 400, json_pack("{s:[s]}", res->delete_by,
-                                             "Give exactly one value."));
-    if (part)
-      len = eq ? mg_url_decode(eq + 1, (int)(part - name_len - 1), value, sizeof(value), 1) : 0;
-    s += part + (s[part] == '&');
+  char *value = NULL;
+  int given = 0, nul_value = 0;
+  json_t *error = NULL;
+  struct idl_query_part part;
+  for (const char *s = query; !error && idl_query_next(&s, &part);) {
+    char *name, *v;
+    int nul_name, nul;
+    if (!part.name_len && !part.value)
+      continue;
+    if (idl_query_part_decode(&part, &name, &nul_name, &v, &nul)) {
+      free(value);
+      return idl_http_send(r, 500, idl_json_detail("Out of memory."));
+    }
+    if (nul_name || strcmp(name, res->delete_by))
+      error = idl_json_detail("Unknown query parameter \"%.100s\".", name);
+    else if (given++)
+      error = json_pack("{s:[s]}", res->delete_by, "Give exactly one value.");
+    free(name);
+    free(value);
+    value = v;
+    nul_value = nul;
   }
   char *end = NULL;
-  unsigned long long pk = len > 0 ? strtoull(value, &end, 10) : 0;
-  json_t *error = NULL;
-  if (!given)
+  unsigned long long pk = value && !nul_value && isdigit((unsigned char)value[0])
+                              ? strtoull(value, &end, 10)
+                              : 0;
+  if (!error && !given)
     error = json_pack("{s:[s]}", res->delete_by, "This field is required.");
-  else if (len <= 0 || !end || end != value + len || value[0] < '0' || value[0] > '9' ||
-           pk == 0 || pk > INT64_MAX)
+  else if (!error && (!end || *end || pk == 0 || pk > INT64_MAX))
     error = json_pack("{s:[s]}", res->delete_by, "A valid integer is required.");
+  free(value);
   if (error)
     return idl_http_send(r, 400, error);
   return handle_write(r, res, IDL_WRITE_DELETE_MANY, pk, NULL);

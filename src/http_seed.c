@@ -711,25 +711,25 @@ static int export_products(struct idl_req *r, json_t *args) {
 /* Adds each query parameter to args, but for the keys args has, as text
  * (valid UTF-8: a malformed byte becomes '?'). -1 without memory. */
 static int add_query(json_t *args, const char *query) {
-  int failed = 0;
-  for (const char *s = query ? query : ""; *s && !failed;) {
-    size_t len = strcspn(s, "&");
-    const char *eq = memchr(s, '=', len);
-    size_t name_len = eq ? (size_t)(eq - s) : len;
-    char *name = malloc(len + 4), *value = malloc(len + 4), *clean = malloc(len + 4);
-    failed = !name || !value || !clean;
-    if (!failed && mg_url_decode(s, (int)name_len, name, (int)len + 4, 1) > 0 &&
-        !json_object_get(args, name)) {
-      mg_url_decode(eq ? eq + 1 : "", eq ? (int)(len - name_len - 1) : 0, value, (int)len + 4, 1);
-      idl_utf8_clean(value, clean, len + 4);
+  struct idl_query_part part;
+  for (const char *s = query; idl_query_next(&s, &part);) {
+    char *name, *value, *clean = NULL;
+    int nul;
+    if (idl_query_part_decode(&part, &name, &nul, &value, &nul) ||
+        !(clean = malloc(strlen(value) + 4))) {
+      free(name);
+      free(value);
+      return -1;
+    }
+    if (*name && !json_object_get(args, name)) {
+      idl_utf8_clean(value, clean, strlen(value) + 4);
       json_object_set_new(args, name, json_string(clean)); /* a bad name: not one of ours */
     }
     free(name);
     free(value);
     free(clean);
-    s += len + (s[len] == '&');
   }
-  return failed ? -1 : 0;
+  return 0;
 }
 
 /* The keys of the request: its JSON body's (an object), then the query's.

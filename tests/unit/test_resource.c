@@ -444,6 +444,35 @@ static void test_code_across_channels(void) {
   test_store_close(&t);
 }
 
+/* Every reader of query strings walks and decodes them one way: empty
+ * parts, parts without '=', form encoding, a '%' without two hex digits, a
+ * NUL byte. */
+static void test_query_parts(void) {
+  const char *s = "a=1&&b&=x&c%3D=%41+%2b%4&d=%00&";
+  const struct {
+    const char *name, *value; /* value NULL: no '=' */
+    int nul;
+  } want[] = {{"a", "1", 0}, {"", NULL, 0}, {"b", NULL, 0}, {"", "x", 0},
+              {"c=", "A +%4", 0}, {"d", "", 1}};
+  struct idl_query_part p;
+  for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+    ASSERT_EQ(idl_query_next(&s, &p), 1);
+    char *name, *value;
+    int nul_name, nul_value;
+    ASSERT_EQ(idl_query_part_decode(&p, &name, &nul_name, &value, &nul_value), 0);
+    ASSERT_STR(name, want[i].name);
+    ASSERT_EQ(p.value != NULL, want[i].value != NULL);
+    ASSERT_STR(value, want[i].value ? want[i].value : "");
+    ASSERT_EQ(nul_name, 0);
+    ASSERT_EQ(nul_value, want[i].nul);
+    free(name);
+    free(value);
+  }
+  ASSERT_EQ(idl_query_next(&s, &p), 0);
+  const char *none = NULL;
+  ASSERT_EQ(idl_query_next(&none, &p), 0);
+}
+
 int main(int argc, char **argv) {
   TEST_INIT(argc, argv);
   RUN(test_values_and_messages);
@@ -454,5 +483,6 @@ int main(int argc, char **argv) {
   RUN(test_filters_paging_ordering);
   RUN(test_range_window);
   RUN(test_code_across_channels);
+  RUN(test_query_parts);
   return TEST_EXIT();
 }
