@@ -457,6 +457,13 @@ static int map_uint(const msgpack_object *o, const char *name, uint64_t *out) {
   return 0;
 }
 
+static int map_has_key(const msgpack_object *o, const char *name) {
+  for (uint32_t i = 0; i < o->via.map.size; i++)
+    if (key_is(&o->via.map.ptr[i], name))
+      return 1;
+  return 0;
+}
+
 static int map_has_str(const msgpack_object *o, const char *name, const char *value) {
   for (uint32_t i = 0; i < o->via.map.size; i++) {
     const msgpack_object_kv *kv = &o->via.map.ptr[i];
@@ -587,6 +594,12 @@ static enum idl_err read_trailer(struct reader *r, uint64_t rows, size_t at,
                                  const struct idl_snapshot_header *h) {
   const msgpack_object *o = &r->u.data;
   uint64_t count, crc;
+  /* Table rows are maps too: one the header does not count reads as a
+   * trailer without a trailer's keys. */
+  if (h->version > 1 && !map_has_key(o, "count") && !map_has_key(o, "crc32"))
+    return bad(r, IDL_ERR_CORRUPT, "byte %zu: a map without count and crc32 where the "
+               "trailer was expected, after the %llu rows the header counts: a row too "
+               "many?", at, ULL(rows));
   if (!map_uint(o, "count", &count) || !map_uint(o, "crc32", &crc))
     return bad(r, IDL_ERR_CORRUPT, "trailer at byte %zu: count and crc32 must be "
                "unsigned integers", at);
@@ -830,7 +843,8 @@ static enum idl_err read_rows(struct reader *r, const struct idl_snapshot_header
         err = next_object(r, "the trailer", 0);
       if (!err && r->u.data.type != MSGPACK_OBJECT_MAP)
         err = bad(r, IDL_ERR_CORRUPT, "byte %zu: the trailer (a map) was expected after "
-                  "%llu rows", trailer, ULL(rows));
+                  "the %llu rows the header counts%s", trailer, ULL(rows),
+                  r->u.data.type == MSGPACK_OBJECT_ARRAY ? ", not another row" : "");
       return err ? err : read_trailer(r, rows, trailer, h);
     }
     enum idl_err err = next_object(r, "row", rows + 1);

@@ -632,5 +632,26 @@ class SnapshotV2Tests(SnapshotBase):
         variant("pks-out-of-order", lambda h, t: t["orders"].reverse(), "does not follow pk")
         variant("no-next-ids", lambda h, t: h.pop("next_ids"), "needs the maps tables and next_ids")
 
+    def test_a_row_beyond_the_counts_is_named_as_one(self):
+        self.populate(self.srv)
+        with open(self.dump(self.srv), "rb") as f:
+            buf = f.read()
+        header, contacts, tables, trailer = read_v2(buf)
+        at = 0
+        for _ in range(1 + trailer["count"]):  # the header and every row
+            _, at = mp.unpack_one(buf, at)
+        last = [name for name in TABLES if tables[name]][-1]
+        body = buf[:at] + mp.pack(tables[last][-1])
+        path = self.path("row-too-many.bin")
+        with open(path, "wb") as f:
+            f.write(body + mp.pack({"count": trailer["count"] + 1, "crc32": zlib.crc32(body)}))
+        rc, out, _ = run("idlink-check", "--snapshot", path)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("a row too many?", out.decode())
+        rc, _, err = run("idlink-restore", "--data", self.path("restored"), "-i", path, "--quiet")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("a map without count and crc32 where the trailer was expected", err)
+
+
 if __name__ == "__main__":
     unittest.main()
