@@ -53,6 +53,14 @@ void idl_access_log_close(struct idl_access_log *l) {
 /* Characters that end a word that may be an email. */
 static const char WORD_ENDS[] = " \t\r\n\v\f,;<>()[]{}\"'";
 
+/* Whether the len bytes at s hold a %40 (an @ encoded twice). */
+static int holds_encoded_at(const char *s, size_t len) {
+  for (size_t i = 0; i + 2 < len; i++)
+    if (s[i] == '%' && s[i + 1] == '4' && s[i + 2] == '0')
+      return 1;
+  return 0;
+}
+
 /* Appends s with every word that holds an @ (or a %40: an email encoded
  * twice) masked as an email. */
 static void put_emails_masked(struct idl_text *t, const char *s) {
@@ -63,6 +71,14 @@ static void put_emails_masked(struct idl_text *t, const char *s) {
       continue;
     }
     char email[512], masked[IDL_MASK_MAX];
+    if (word >= sizeof(email)) { /* too long to be an email: masked whole if it may hold one */
+      if (memchr(s, '@', word) || holds_encoded_at(s, word))
+        idl_text_put(t, "(masked)", 8);
+      else
+        idl_text_put(t, s, word);
+      s += word;
+      continue;
+    }
     snprintf(email, sizeof(email), "%.*s", (int)word, s);
     char *at = strchr(email, '@') ? NULL : strcasestr(email, "%40");
     if (at) /* shown as the @ it stands for */
@@ -119,15 +135,22 @@ static void masked_query(const char *query, struct idl_text *t) {
   struct idl_query_part part;
   for (const char *s = query; idl_query_next(&s, &part);) {
     char *name, *value;
-    int nul;
-    if (idl_query_part_decode(&part, &name, &nul, &value, &nul))
+    int nul_name, nul_value;
+    if (idl_query_part_decode(&part, &name, &nul_name, &value, &nul_value))
       return;
+    /* What follows a NUL byte would escape the masking: such a part is not shown. */
     if (t->len)
       idl_text_put(t, "&", 1);
-    put_masked(t, name);
+    if (nul_name)
+      idl_text_put(t, "(masked)", 8);
+    else
+      put_masked(t, name);
     if (part.value) {
       idl_text_put(t, "=", 1);
-      put_masked(t, value);
+      if (nul_name || nul_value)
+        idl_text_put(t, "(masked)", 8);
+      else
+        put_masked(t, value);
     }
     free(name);
     free(value);

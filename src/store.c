@@ -227,35 +227,47 @@ static int index_declared(const char *db, size_t len) {
 
 /* Drops the index databases of a store written by a version that declared
  * indexes this one does not: an index holds nothing a record does not, and
- * left alone it would only take space. Records are never dropped. */
-static enum idl_err drop_retired_indexes(MDB_txn *txn) {
-  MDB_dbi main_db;
-  MDB_cursor *cur;
-  int rc = mdb_dbi_open(txn, NULL, 0, &main_db);
-  if (!rc)
-    rc = mdb_cursor_open(txn, main_db, &cur);
-  if (rc)
-    return xlate(rc, "list databases");
+ * left alone it would only take space. Records are never dropped. Each drop
+ * is a write transaction of its own, after the store is open: one that
+ * fails (a full map) is logged and tried again at the next start. */
+static void drop_retired_indexes(struct idl_store *s) {
   char retired[16][128];
   size_t n = 0;
-  MDB_val k = {2, "i."}, v;
-  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-       !rc && n < 16 && k.mv_size > 2 && memcmp(k.mv_data, "i.", 2) == 0;
-       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-    if (k.mv_size < sizeof(retired[0]) && !index_declared(k.mv_data, k.mv_size)) {
-      memcpy(retired[n], k.mv_data, k.mv_size);
-      retired[n++][k.mv_size] = '\0';
+  MDB_txn *txn;
+  MDB_dbi main_db;
+  MDB_cursor *cur;
+  int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+  if (!rc) {
+    if (!(rc = mdb_dbi_open(txn, NULL, 0, &main_db)) &&
+        !(rc = mdb_cursor_open(txn, main_db, &cur))) {
+      MDB_val k = {2, "i."}, v;
+      for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+           !rc && n < 16 && k.mv_size > 2 && memcmp(k.mv_data, "i.", 2) == 0;
+           rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        if (k.mv_size < sizeof(retired[0]) && !index_declared(k.mv_data, k.mv_size)) {
+          memcpy(retired[n], k.mv_data, k.mv_size);
+          retired[n++][k.mv_size] = '\0';
+        }
+      mdb_cursor_close(cur);
     }
-  mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+  }
   if (rc && rc != MDB_NOTFOUND)
-    return xlate(rc, "list databases");
+    idl_log_warn("store: cannot list the databases: %s", mdb_strerror(rc));
   for (size_t i = 0; i < n; i++) {
     MDB_dbi dbi;
-    if ((rc = mdb_dbi_open(txn, retired[i], 0, &dbi)) || (rc = mdb_drop(txn, dbi, 1)))
-      return xlate(rc, "drop a retired index");
-    idl_log_info("store: dropped the index %s, which this version no longer keeps", retired[i]);
+    if (!(rc = mdb_txn_begin(s->env, NULL, 0, &txn))) {
+      if ((rc = mdb_dbi_open(txn, retired[i], 0, &dbi)) || (rc = mdb_drop(txn, dbi, 1)))
+        mdb_txn_abort(txn);
+      else
+        rc = mdb_txn_commit(txn);
+    }
+    if (rc)
+      idl_log_warn("store: cannot drop the retired index %s: %s", retired[i], mdb_strerror(rc));
+    else
+      idl_log_info("store: dropped the index %s, which this version no longer keeps",
+                   retired[i]);
   }
-  return IDL_ERR_OK;
 }
 
 /* Opens (creating them when create is set) the collections' tables: "t.NAME"
@@ -308,13 +320,15 @@ static enum idl_err open_dbs(struct idl_store *s, int read_only) {
       err = meta_put(txn, s->meta, META_NEXT_ID, 1);
     if (!err)
       err = meta_put(txn, s->meta, META_LAST_SEQ, 0);
-  } else if (!err && version != IDL_SCHEMA_VERSION) {
+  } else if (!err && (version < IDL_SCHEMA_VERSION_OLDEST || version > IDL_SCHEMA_VERSION)) {
     err = IDL_ERR_VERSION;
   }
   if (!err)
     err = open_tables(s, txn, create);
-  if (!err && !read_only)
-    err = drop_retired_indexes(txn);
+  /* An older store is brought up to this version: from then on, an older
+   * idlinkd refuses it rather than answer from indexes it no longer has. */
+  if (!err && !read_only && version < IDL_SCHEMA_VERSION)
+    err = meta_put(txn, s->meta, META_SCHEMA, IDL_SCHEMA_VERSION);
   if (err) {
     mdb_txn_abort(txn);
     return err;
@@ -379,6 +393,8 @@ enum idl_err idl_store_open(const char *dir, const struct idl_store_opts *opts,
   snprintf(s->dir, sizeof(s->dir), "%s", dir);
   s->max_identity = opts->max_identity_contacts;
   err = open_dbs(s, opts->read_only);
+  if (!err && !opts->read_only)
+    drop_retired_indexes(s);
   if (!err)
     err = opts->blocklist ? (s->blocklist = opts->blocklist, IDL_ERR_OK) : load_blocklist(s);
 out:
@@ -1462,6 +1478,8 @@ static int scan_under(struct idl_txn *txn, MDB_cursor *cur, const struct idl_ran
   if (r->lo) {
     sub.lo = buf + max;
     sub.lo_len = lead_bound(txn->s, buf + max, lead, r->lo, r->lo_len);
+    if (sub.lo_len < r->lead + r->lo_len) /* keys cut alike may hold larger values */
+      sub.lo_incl = 1;
   }
   if (r->hi) {
     sub.hi = buf + 2 * max;

@@ -14,7 +14,12 @@
 #include "idlink/codec.h"
 #include "idlink/contact.h"
 
-#define IDL_SCHEMA_VERSION 1
+/* The store's layout: 2 since customers' channel_code is answered by the
+ * (channel, channel_code) index and its own index was dropped. A store of
+ * version 1 is brought to 2 when opened for writing; an idlinkd of version
+ * 1 then refuses it, rather than answer from an index no longer kept up. */
+#define IDL_SCHEMA_VERSION 2
+#define IDL_SCHEMA_VERSION_OLDEST 1
 
 struct idl_store;
 struct idl_txn;

@@ -1,5 +1,6 @@
 /* The generic layers of the resource layer on a temporary store: records,
  * values and their DRF messages, tables and index ranges, query filters. */
+#include <lmdb.h>
 #include <time.h>
 
 #include "fixtures.h"
@@ -473,6 +474,86 @@ static void test_query_parts(void) {
   ASSERT_EQ(idl_query_next(&none, &p), 0);
 }
 
+/* The store as an older version left it: schema_version set to version, an
+ * index database of its own ("i.customers.channel_code") beside the declared
+ * ones. */
+static void make_older(const char *dir, uint64_t version) {
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dbi, meta;
+  MDB_val k = {3, "abc"}, v = {8, "\0\0\0\0\0\0\0\1"};
+  MDB_val vk = {14, "schema_version"}, vv = {sizeof(version), &version};
+  ASSERT_EQ(mdb_env_create(&env), 0);
+  ASSERT_EQ(mdb_env_set_maxdbs(env, 64), 0);
+  ASSERT_EQ(mdb_env_open(env, dir, 0, 0640), 0);
+  ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  ASSERT_EQ(mdb_dbi_open(txn, "i.customers.channel_code", MDB_CREATE | MDB_DUPSORT, &dbi), 0);
+  ASSERT_EQ(mdb_put(txn, dbi, &k, &v, 0), 0);
+  ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+  ASSERT_EQ(mdb_put(txn, meta, &vk, &vv, 0), 0);
+  ASSERT_EQ(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+}
+
+/* Whether the store in dir has database name, and its schema version. */
+static int has_db(const char *dir, const char *name, uint64_t *version) {
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dbi, meta;
+  MDB_val vk = {14, "schema_version"}, vv;
+  ASSERT_EQ(mdb_env_create(&env), 0);
+  ASSERT_EQ(mdb_env_set_maxdbs(env, 64), 0);
+  ASSERT_EQ(mdb_env_open(env, dir, MDB_RDONLY, 0640), 0);
+  ASSERT_EQ(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+  int found = mdb_dbi_open(txn, name, 0, &dbi) == 0;
+  ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+  ASSERT_EQ(mdb_get(txn, meta, &vk, &vv), 0);
+  ASSERT_EQ(vv.mv_size, sizeof(*version));
+  memcpy(version, vv.mv_data, sizeof(*version));
+  mdb_txn_abort(txn);
+  mdb_env_close(env);
+  return found;
+}
+
+/* A store of schema version 1 opened for writing: its retired index is
+ * dropped, its records and declared indexes stay and answer, and it becomes
+ * version 2, which an idlinkd of version 1 refuses. Opened read-only it is
+ * read as it is. A version from the future is refused. */
+static void test_older_store_is_brought_up(void) {
+  struct test_store t;
+  ASSERT_EQ(test_store_open(&t, 0), 0);
+  ASSERT_EQ(add_customer(t.s, "{\"email\":\"a@x.io\",\"channel\":1,\"channel_code\":\"c\"}"), 1);
+  ASSERT_EQ(add_customer(t.s, "{\"email\":\"b@x.io\",\"channel\":2,\"channel_code\":\"c\"}"), 2);
+  idl_store_close(t.s);
+  t.s = NULL;
+  make_older(t.dir, 1);
+  uint64_t version = 0;
+  struct idl_store_opts ro = {.read_only = 1}, rw = {.exclusive = 1};
+  ASSERT_OK(idl_store_open(t.dir, &ro, &t.s));
+  idl_store_close(t.s);
+  ASSERT_EQ(has_db(t.dir, "i.customers.channel_code", &version), 1);
+  ASSERT_EQ(version, 1);
+
+  ASSERT_OK(idl_store_open(t.dir, &rw, &t.s));
+  struct counted c;
+  ASSERT_STR(run_query(t.s, "channel_code=c", &c), "");
+  ASSERT_EQ(c.count, 2);
+  ASSERT_STR(run_query(t.s, "email=b%40x.io", &c), "");
+  ASSERT_EQ(c.count, 1);
+  idl_store_close(t.s);
+  t.s = NULL;
+  ASSERT_EQ(has_db(t.dir, "i.customers.channel_code", &version), 0);
+  ASSERT_EQ(version, IDL_SCHEMA_VERSION);
+  ASSERT_EQ(has_db(t.dir, "i.customers.channel+channel_code", &version), 1);
+
+  make_older(t.dir, IDL_SCHEMA_VERSION + 1);
+  ASSERT_EQ(idl_store_open(t.dir, &rw, &t.s), IDL_ERR_VERSION);
+  ASSERT_EQ(idl_store_open(t.dir, &ro, &t.s), IDL_ERR_VERSION);
+  make_older(t.dir, IDL_SCHEMA_VERSION);
+  ASSERT_OK(idl_store_open(t.dir, &rw, &t.s));
+  test_store_close(&t);
+}
+
 int main(int argc, char **argv) {
   TEST_INIT(argc, argv);
   RUN(test_values_and_messages);
@@ -484,5 +565,6 @@ int main(int argc, char **argv) {
   RUN(test_range_window);
   RUN(test_code_across_channels);
   RUN(test_query_parts);
+  RUN(test_older_store_is_brought_up);
   return TEST_EXIT();
 }

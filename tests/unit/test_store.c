@@ -1,5 +1,4 @@
 /* The store on a temporary LMDB: records, indexes, members, the log, limits. */
-#include <lmdb.h>
 #include <sys/wait.h>
 
 #include "fixtures.h"
@@ -180,48 +179,6 @@ static void test_value_at_the_key_limit(void) {
   test_store_close(&t);
 }
 
-/* An index database a store holds but no collection declares (one an
- * older version kept) is dropped when the store is opened for writing, and
- * the collections' records stay. */
-static void test_retired_index_dropped(void) {
-  struct test_store t;
-  ASSERT_EQ(test_store_open(&t, 0), 0);
-  idl_store_close(t.s);
-  t.s = NULL;
-  MDB_env *env;
-  MDB_txn *txn;
-  MDB_dbi dbi;
-  MDB_val k = {3, "abc"}, v = {8, "\0\0\0\0\0\0\0\1"};
-  ASSERT_EQ(mdb_env_create(&env), 0);
-  ASSERT_EQ(mdb_env_set_maxdbs(env, 64), 0);
-  ASSERT_EQ(mdb_env_open(env, t.dir, 0, 0640), 0);
-  ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
-  ASSERT_EQ(mdb_dbi_open(txn, "i.customers.channel_code", MDB_CREATE | MDB_DUPSORT, &dbi), 0);
-  ASSERT_EQ(mdb_put(txn, dbi, &k, &v, 0), 0);
-  ASSERT_EQ(mdb_dbi_open(txn, "t.retired", MDB_CREATE | MDB_INTEGERKEY, &dbi), 0);
-  ASSERT_EQ(mdb_txn_commit(txn), 0);
-  mdb_env_close(env);
-
-  struct idl_store_opts o = {.exclusive = 1};
-  ASSERT_OK(idl_store_open(t.dir, &o, &t.s));
-  idl_store_close(t.s);
-  t.s = NULL;
-  ASSERT_EQ(mdb_env_create(&env), 0);
-  ASSERT_EQ(mdb_env_set_maxdbs(env, 64), 0);
-  ASSERT_EQ(mdb_env_open(env, t.dir, MDB_RDONLY, 0640), 0);
-  ASSERT_EQ(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-  int gone = mdb_dbi_open(txn, "i.customers.channel_code", 0, &dbi);
-  int kept = mdb_dbi_open(txn, "t.retired", 0, &dbi);
-  int declared = mdb_dbi_open(txn, "i.customers.channel+channel_code", 0, &dbi);
-  mdb_txn_abort(txn);
-  mdb_env_close(env);
-  ASSERT_EQ(gone, MDB_NOTFOUND);
-  ASSERT_EQ(kept, 0);
-  ASSERT_EQ(declared, 0);
-  ASSERT_OK(idl_store_open(t.dir, &o, &t.s));
-  test_store_close(&t);
-}
-
 int main(int argc, char **argv) {
   TEST_INIT(argc, argv);
   RUN(test_value_at_the_key_limit);
@@ -231,6 +188,5 @@ int main(int argc, char **argv) {
   RUN(test_reopen_keeps_everything);
   RUN(test_second_writer_is_refused);
   RUN(test_map_full);
-  RUN(test_retired_index_dropped);
   return TEST_EXIT();
 }
