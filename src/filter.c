@@ -483,11 +483,12 @@ static int drive_rank(const struct idl_resource *res, const struct idl_query *q,
     return 1;
   if (f->index < 0 || p->lookup == IDL_L_ISNULL || p->lookup == IDL_L_KEY)
     return 0;
+  /* A skip scan seeks once per value of the index's first field: after a
+   * lookup of one key, before a prefix or a range, which may match many. */
+  int skip = lead_of(res, p->field) && !lead_pred(res, q, p);
   if (p->lookup & (IDL_L_EXACT | IDL_L_IN))
-    return res->indexes[f->index].unique && (!lead_of(res, p->field) || lead_pred(res, q, p))
-               ? 2
-               : 3;
-  return p->lookup == IDL_L_STARTSWITH ? 4 : 5;
+    return skip ? 4 : res->indexes[f->index].unique ? 2 : 3;
+  return p->lookup == IDL_L_STARTSWITH ? 5 : 6;
 }
 
 /* The index range of one value of p. keybuf holds the bounds' bytes. */
