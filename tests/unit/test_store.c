@@ -179,6 +179,26 @@ static void test_value_at_the_key_limit(void) {
   test_store_close(&t);
 }
 
+/* Id sets sort and lose their repeats, whether they come in order or not. */
+static void test_ids_sort_unique(void) {
+  const uint64_t in[][6] = {{1, 2, 2, 5, 9, 9}, {9, 5, 2, 9, 1, 2}, {3, 3, 3, 3, 3, 3}};
+  const uint64_t want[][4] = {{1, 2, 5, 9}, {1, 2, 5, 9}, {3, 0, 0, 0}};
+  const size_t n_want[] = {4, 4, 1};
+  for (size_t c = 0; c < 3; c++) {
+    struct idl_ids ids = {0};
+    for (size_t i = 0; i < 6; i++)
+      ASSERT_OK(idl_ids_push(&ids, in[c][i]));
+    idl_ids_sort_unique(&ids);
+    ASSERT_EQ(ids.n, n_want[c]);
+    for (size_t i = 0; i < ids.n; i++)
+      ASSERT_EQ(ids.v[i], want[c][i]);
+    idl_ids_fini(&ids);
+  }
+  struct idl_ids none = {0};
+  idl_ids_sort_unique(&none);
+  ASSERT_EQ(none.n, 0);
+}
+
 int main(int argc, char **argv) {
   TEST_INIT(argc, argv);
   RUN(test_value_at_the_key_limit);
@@ -188,5 +208,6 @@ int main(int argc, char **argv) {
   RUN(test_reopen_keeps_everything);
   RUN(test_second_writer_is_refused);
   RUN(test_map_full);
+  RUN(test_ids_sort_unique);
   return TEST_EXIT();
 }
