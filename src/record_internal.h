@@ -152,12 +152,6 @@ char *idl_value_to_text(const struct idl_field *f, const struct idl_value *v);
 /* The DRF body of e (field errors nested by path, or e->body). */
 char *idl_errors_text(const struct idl_errors *e);
 
-/* Formats a TIME value as ISO 8601 UTC with microseconds, a DATE value as
- * YYYY-MM-DD, into buf of IDL_TIME_TEXT_MAX bytes (room for any year an
- * int64 of days or microseconds names). */
-#define IDL_TIME_TEXT_MAX 64
-void idl_format_time_us(int64_t us, char *buf);
-void idl_format_date(int64_t days, char *buf);
 /* Parses ISO 8601 dates and datetimes (no zone: UTC); -1 when not one. */
 int idl_parse_date(const char *s, int64_t *days);
 int idl_parse_datetime(const char *s, int64_t *us);

@@ -47,17 +47,6 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
   return era * 146097 + (int64_t)doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d) {
-  z += 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  unsigned doe = (unsigned)(z - era * 146097);
-  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = (int)((int64_t)yoe + era * 400 + (*m <= 2));
-}
 
 static int days_in_month(int y, unsigned m) {
   static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -133,61 +122,6 @@ int idl_parse_datetime(const char *s, int64_t *us) {
     return -1;
   *us = ((days * 86400 + hh * 3600 + mm * 60 + ss) - offset_s) * 1000000 + frac;
   return 0;
-}
-
-/* Writes v as n decimal digits (zero-padded) at p; returns the end. */
-static char *put_digits(char *p, unsigned v, int n) {
-  for (int i = n - 1; i >= 0; i--, v /= 10)
-    p[i] = (char)('0' + v % 10);
-  return p + n;
-}
-
-/* YYYY-MM-DD at buf for years 0 to 9999 (the digits written by hand: every
- * record of every page shows two times); NULL for others. */
-static char *put_civil(char *buf, int y, unsigned m, unsigned d) {
-  if (y < 0 || y > 9999)
-    return NULL;
-  char *p = put_digits(buf, (unsigned)y, 4);
-  *p++ = '-';
-  p = put_digits(p, m, 2);
-  *p++ = '-';
-  return put_digits(p, d, 2);
-}
-
-void idl_format_date(int64_t days, char *buf) {
-  int y;
-  unsigned m, d;
-  civil_from_days(days, &y, &m, &d);
-  char *p = put_civil(buf, y, m, d);
-  if (p)
-    *p = '\0';
-  else
-    snprintf(buf, IDL_TIME_TEXT_MAX, "%04d-%02u-%02u", y, m, d);
-}
-
-void idl_format_time_us(int64_t us, char *buf) {
-  int64_t secs = us >= 0 ? us / 1000000 : (us - 999999) / 1000000;
-  int64_t frac = us - secs * 1000000, days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
-  int64_t rest = secs - days * 86400;
-  int y;
-  unsigned m, d;
-  civil_from_days(days, &y, &m, &d);
-  char *p = put_civil(buf, y, m, d);
-  if (!p) {
-    snprintf(buf, IDL_TIME_TEXT_MAX, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ", y, m, d,
-             (int)(rest / 3600), (int)(rest / 60 % 60), (int)(rest % 60), (int)frac);
-    return;
-  }
-  *p++ = 'T';
-  p = put_digits(p, (unsigned)(rest / 3600), 2);
-  *p++ = ':';
-  p = put_digits(p, (unsigned)(rest / 60 % 60), 2);
-  *p++ = ':';
-  p = put_digits(p, (unsigned)(rest % 60), 2);
-  *p++ = '.';
-  p = put_digits(p, (unsigned)frac, 6);
-  *p++ = 'Z';
-  *p = '\0';
 }
 
 /* ----------------------------------------------------------------- money */

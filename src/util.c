@@ -97,19 +97,97 @@ int64_t idl_now_us(void) {
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-void idl_format_time(int64_t ms, char *buf) {
-  time_t secs = (time_t)(ms / 1000);
-  int millis = (int)(ms % 1000);
-  if (millis < 0) {
-    millis += 1000;
-    secs -= 1;
+/* ------------------------------------------------------------- time text */
+
+/* The civil date of a day count since 1970-01-01 (Howard Hinnant's
+ * algorithm). */
+static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d) {
+  z += 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  unsigned doe = (unsigned)(z - era * 146097);
+  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  unsigned mp = (5 * doy + 2) / 153;
+  *d = doy - (153 * mp + 2) / 5 + 1;
+  *m = mp < 10 ? mp + 3 : mp - 9;
+  *y = (int)((int64_t)yoe + era * 400 + (*m <= 2));
+}
+
+/* Writes v as n decimal digits (zero-padded) at p; returns the end. */
+static char *put_digits(char *p, unsigned v, int n) {
+  for (int i = n - 1; i >= 0; i--, v /= 10)
+    p[i] = (char)('0' + v % 10);
+  return p + n;
+}
+
+/* YYYY-MM-DD at buf for years 0 to 9999 (the digits written by hand: every
+ * record of every page shows two times, every contact of an answer two);
+ * NULL for others. */
+static char *put_civil(char *buf, int y, unsigned m, unsigned d) {
+  if (y < 0 || y > 9999)
+    return NULL;
+  char *p = put_digits(buf, (unsigned)y, 4);
+  *p++ = '-';
+  p = put_digits(p, m, 2);
+  *p++ = '-';
+  return put_digits(p, d, 2);
+}
+
+void idl_format_date(int64_t days, char *buf) {
+  int y;
+  unsigned m, d;
+  civil_from_days(days, &y, &m, &d);
+  char *p = put_civil(buf, y, m, d);
+  if (p)
+    *p = '\0';
+  else
+    snprintf(buf, IDL_TIME_TEXT_MAX, "%04d-%02u-%02u", y, m, d);
+}
+
+/* Floor division of v by unit, and what is left of it (0 to unit - 1). */
+static int64_t floor_div(int64_t v, int64_t unit, unsigned *left) {
+  int64_t r = v % unit;
+  *left = (unsigned)(r < 0 ? r + unit : r);
+  return v / unit - (r < 0);
+}
+
+/* ISO 8601 UTC of secs since the epoch and its fraction frac of frac_digits
+ * digits, into buf of IDL_TIME_TEXT_MAX bytes. */
+static void format_iso(int64_t secs, unsigned frac, int frac_digits, char *buf) {
+  unsigned rest;
+  int64_t days = floor_div(secs, 86400, &rest);
+  int y;
+  unsigned m, d;
+  civil_from_days(days, &y, &m, &d);
+  char *p = put_civil(buf, y, m, d);
+  if (!p) {
+    snprintf(buf, IDL_TIME_TEXT_MAX, "%04d-%02u-%02uT%02d:%02d:%02d.%0*uZ", y, m, d,
+             (int)(rest / 3600), (int)(rest / 60 % 60), (int)(rest % 60), frac_digits, frac);
+    return;
   }
-  struct tm tm;
-  if (!gmtime_r(&secs, &tm))
-    memset(&tm, 0, sizeof(tm)); /* out of range: shown as year 1900 */
-  char full[64]; /* room for any year gmtime_r gives */
-  snprintf(full, sizeof(full), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  *p++ = 'T';
+  p = put_digits(p, (unsigned)(rest / 3600), 2);
+  *p++ = ':';
+  p = put_digits(p, (unsigned)(rest / 60 % 60), 2);
+  *p++ = ':';
+  p = put_digits(p, (unsigned)(rest % 60), 2);
+  *p++ = '.';
+  p = put_digits(p, frac, frac_digits);
+  *p++ = 'Z';
+  *p = '\0';
+}
+
+void idl_format_time_us(int64_t us, char *buf) {
+  unsigned frac;
+  int64_t secs = floor_div(us, 1000000, &frac);
+  format_iso(secs, frac, 6, buf);
+}
+
+void idl_format_time(int64_t ms, char *buf) {
+  unsigned frac;
+  int64_t secs = floor_div(ms, 1000, &frac);
+  char full[IDL_TIME_TEXT_MAX];
+  format_iso(secs, frac, 3, full);
   memcpy(buf, full, IDL_ISO_TIME_LEN);
   buf[IDL_ISO_TIME_LEN] = '\0';
 }

@@ -78,4 +78,11 @@ int64_t idl_now_us(void);
 #define IDL_ISO_TIME_LEN 24
 void idl_format_time(int64_t ms, char *buf);
 
+/* Formats microseconds since the epoch as ISO 8601 UTC with microseconds, a
+ * day count since 1970-01-01 as YYYY-MM-DD, into buf of IDL_TIME_TEXT_MAX
+ * bytes (room for any year an int64 of days or microseconds names). */
+#define IDL_TIME_TEXT_MAX 64
+void idl_format_time_us(int64_t us, char *buf);
+void idl_format_date(int64_t days, char *buf);
+
 #endif

@@ -211,6 +211,11 @@ static void test_time_text(void) {
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
              (int)(us - secs * 1000000));
     ASSERT_STR(got, want);
+    /* The contacts' form: the same instant cut to milliseconds. */
+    char got_ms[IDL_ISO_TIME_LEN + 1], want_ms[IDL_TIME_TEXT_MAX];
+    idl_format_time(us / 1000 - (us % 1000 < 0), got_ms);
+    snprintf(want_ms, sizeof(want_ms), "%.19s.%03dZ", want, (int)((us - secs * 1000000) / 1000));
+    ASSERT_STR(got_ms, want_ms);
     int64_t back = 0;
     if (tm.tm_year + 1900 >= 1) { /* the parser takes years 1 to 9999, as Python */
       ASSERT_EQ(idl_parse_datetime(got, &back), 0);
