@@ -77,12 +77,20 @@ class CrmTests(harness.ServerTestCase):
                               ("customer=999998&customer=%d" % c0,
                                {"customer": ["Give exactly one value."]}),
                               ("customer=abc", {"customer": ["A valid integer is required."]}),
-                              ("customer=", {"customer": ["A valid integer is required."]})):
+                              ("customer=", {"customer": ["A valid integer is required."]}),
+                              ("customer=%2B" + str(c0),
+                               {"customer": ["A valid integer is required."]}),
+                              ("customer=%d%%00" % c0,
+                               {"customer": ["A valid integer is required."]}),
+                              ("customer=9223372036854775808",
+                               {"customer": ["A valid integer is required."]})):
             with self.subTest(query=query):
                 st, _, body, _ = self.srv.request("DELETE", "/api/v1/products/?" + query)
                 self.assertEqual((st, body), (400, answer))
         self.assertEqual(self.count("/api/v1/products/?customer=%d" % c0), 3)
-        st, _, body, _ = self.srv.request("DELETE", "/api/v1/products/?customer=%d" % c0)
+        # Leading zeros are read as DRF's IntegerField reads them.
+        st, _, body, _ = self.srv.request("DELETE", "/api/v1/products/?customer=%s%d"
+                                          % ("0" * 40, c0))
         self.assertEqual((st, body), (200, {"deleted": 3}))
         self.assertEqual(self.count("/api/v1/products/"), 1)
         st, _, _, _ = self.srv.request("DELETE", "/api/v1/customers/%d/" % self.customers[0])

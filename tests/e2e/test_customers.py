@@ -858,6 +858,22 @@ class CustomerRoutingTests(Shared):
 
 class ReconciliationTests(Shared):
 
+    def test_identity_search_reads_its_query_as_a_form(self):
+        email = new_email("search")
+        c = self.create(email=email, phone_number=new_phone())
+        local, domain = email.split("@")
+        st, plain, _, _ = self.call("GET", "/api/v1/identities/?email=%s%%40%s" % (local, domain))
+        self.assertEqual(st, 200, plain)
+        self.assertEqual(plain["customers"][0]["pk"], c["pk"])
+        # names are decoded as values are
+        st, encoded, _, _ = self.call("GET", "/api/v1/identities/?e%%6Dail=%s%%40%s"
+                                      % (local, domain))
+        self.assertEqual((st, encoded), (200, plain))
+        self.expect("GET", "/api/v1/identities/?email=%s%%00%%40%s" % (local, domain), None,
+                    400, {"email": ["Enter a valid email address."]})
+        self.expect("GET", "/api/v1/identities/?colour=red", None, 400,
+                    {"detail": 'Unknown query parameter "colour".'})
+
     def test_create_links_customers_in_the_contact_graph(self):
         ea, eb, phone = new_email("ra"), new_email("rb"), new_phone()
         a = self.create(email=ea, phone_number=phone, channel=1)
