@@ -54,7 +54,10 @@ static int hex_digit(char c) {
   return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-char *idl_form_decode(const char *s, size_t len, int *nul) {
+/* len bytes of a part decoded as a form encodes them ('+' is a space, %XX a
+ * byte; a '%' without two hex digits stands for itself) into a new string;
+ * *nul is set when they held a NUL byte. NULL without memory. */
+static char *form_decode(const char *s, size_t len, int *nul) {
   char *out = malloc(len + 1);
   size_t o = 0;
   *nul = 0;
@@ -79,8 +82,8 @@ char *idl_form_decode(const char *s, size_t len, int *nul) {
 
 int idl_query_part_decode(const struct idl_query_part *p, char **name, int *nul_name,
                           char **value, int *nul_value) {
-  *name = idl_form_decode(p->name, p->name_len, nul_name);
-  *value = idl_form_decode(p->value ? p->value : "", p->value_len, nul_value);
+  *name = form_decode(p->name, p->name_len, nul_name);
+  *value = form_decode(p->value ? p->value : "", p->value_len, nul_value);
   if (*name && *value)
     return 0;
   free(*name);
@@ -562,6 +565,7 @@ static enum idl_err candidates(struct idl_txn *txn, const struct idl_resource *r
     size_t t = idl_resource_table(res);
     const struct idl_pred *other = partner(q, p), *lead = lead_pred(res, q, p);
     unsigned char lead_key[8];
+    size_t lead_len = lead_of(res, p->field);
     if (lead)
       idl_key_int(lead->vals[0].i, lead_key);
     for (size_t i = 0; i < p->n_vals && !err; i++) {
@@ -579,7 +583,7 @@ static enum idl_err candidates(struct idl_txn *txn, const struct idl_resource *r
           r.lo = keybuf[0], r.lo_len = 8, r.lo_incl = o.lo_incl;
         }
       }
-      r.lead = lead_of(res, p->field);
+      r.lead = lead_len;
       r.lead_key = lead ? lead_key : NULL;
       err = idl_table_index_scan(txn, t, (size_t)f->index, &r, idl_entry_push_pk, out);
     }

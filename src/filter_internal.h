@@ -51,13 +51,10 @@ struct idl_query_part {
  * no value; 0 at the end. Every reader of query strings walks them so. */
 int idl_query_next(const char **cursor, struct idl_query_part *p);
 
-/* len bytes of a part decoded as a form encodes them ('+' is a space, %XX a
- * byte; a '%' without two hex digits stands for itself) into a new string;
- * *nul is set when they held a NUL byte. NULL without memory. */
-char *idl_form_decode(const char *s, size_t len, int *nul);
-
-/* A part's name and value, decoded (a part without '=' has the value "");
- * 0, or -1 without memory (both then NULL). */
+/* A part's name and value, decoded as a form encodes them ('+' is a space,
+ * %XX a byte; a '%' without two hex digits stands for itself; a part
+ * without '=' has the value ""); *nul_name and *nul_value are set when they
+ * held a NUL byte. 0, or -1 without memory (both then NULL). */
 int idl_query_part_decode(const struct idl_query_part *p, char **name, int *nul_name,
                           char **value, int *nul_value);
 

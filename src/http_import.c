@@ -111,17 +111,17 @@ static int parse_channel(struct idl_req *r, const struct upload *u, int64_t fall
       memchr(u->channel, '\0', u->channel_len))
     return idl_http_send(r, 400, json_pack("{s:[s]}", "channel",
                                            "A valid integer is required."));
-  /* The range of a customer's channel field, in its words. */
-  const struct idl_field *f = &idl_customers.fields[idl_resource_field(&idl_customers,
-                                                                       "channel")];
-  char msg[96];
-  if (v < f->min || v > f->max) {
-    snprintf(msg, sizeof(msg), "Ensure this value is %s than or equal to %lld.",
-             v < f->min ? "greater" : "less", (long long)(v < f->min ? f->min : f->max));
-    return idl_http_send(r, 400, json_pack("{s:[s]}", "channel", msg));
-  }
-  *channel = v;
-  return 0;
+  /* The range of a customer's channel field, checked by that field. */
+  struct idl_errors e = {0};
+  struct idl_value value = {0};
+  json_t *j = json_integer(v);
+  idl_value_from_json(&idl_customers.fields[CUSTOMER_CHANNEL], j, "channel", &value, &e);
+  json_decref(j);
+  int status = idl_errors_any(&e) ? idl_http_send_errors(r, &e) : 0;
+  idl_errors_fini(&e);
+  if (!status)
+    *channel = v;
+  return status;
 }
 
 /* What civetweb's form reader cannot take in a multipart/form-data

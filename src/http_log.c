@@ -50,6 +50,9 @@ void idl_access_log_close(struct idl_access_log *l) {
   free(l);
 }
 
+/* What the log shows for a part it cannot mask with certainty. */
+static const char MASKED[] = "(masked)";
+
 /* Characters that end a word that may be an email. */
 static const char WORD_ENDS[] = " \t\r\n\v\f,;<>()[]{}\"'";
 
@@ -71,23 +74,17 @@ static void put_emails_masked(struct idl_text *t, const char *s) {
       continue;
     }
     char email[512], masked[IDL_MASK_MAX];
-    if (word >= sizeof(email)) { /* too long to be an email: masked whole if it may hold one */
-      if (memchr(s, '@', word) || holds_encoded_at(s, word))
-        idl_text_put(t, "(masked)", 8);
-      else
-        idl_text_put(t, s, word);
-      s += word;
-      continue;
-    }
-    snprintf(email, sizeof(email), "%.*s", (int)word, s);
-    char *at = strchr(email, '@') ? NULL : strcasestr(email, "%40");
-    if (at) /* shown as the @ it stands for */
-      memmove(at + 1, at + 3, strlen(at + 3) + 1), *at = '@';
-    if (strchr(email, '@')) {
+    if (!memchr(s, '@', word) && !holds_encoded_at(s, word)) {
+      idl_text_put(t, s, word);
+    } else if (word >= sizeof(email)) { /* too long to be an email: not shown */
+      idl_text_put(t, MASKED, sizeof(MASKED) - 1);
+    } else {
+      snprintf(email, sizeof(email), "%.*s", (int)word, s);
+      char *at = strchr(email, '@') ? NULL : strstr(email, "%40");
+      if (at) /* shown as the @ it stands for */
+        memmove(at + 1, at + 3, strlen(at + 3) + 1), *at = '@';
       idl_mask_email(email, masked);
       idl_text_put(t, masked, strlen(masked));
-    } else {
-      idl_text_put(t, s, word);
     }
     s += word;
   }
@@ -141,16 +138,10 @@ static void masked_query(const char *query, struct idl_text *t) {
     /* What follows a NUL byte would escape the masking: such a part is not shown. */
     if (t->len)
       idl_text_put(t, "&", 1);
-    if (nul_name)
-      idl_text_put(t, "(masked)", 8);
-    else
-      put_masked(t, name);
+    put_masked(t, nul_name ? MASKED : name);
     if (part.value) {
       idl_text_put(t, "=", 1);
-      if (nul_name || nul_value)
-        idl_text_put(t, "(masked)", 8);
-      else
-        put_masked(t, value);
+      put_masked(t, nul_name || nul_value ? MASKED : value);
     }
     free(name);
     free(value);

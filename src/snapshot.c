@@ -19,11 +19,6 @@
 
 #define ULL(x) ((unsigned long long)(x))
 
-/* The largest id (or last_seq) a snapshot may hold: one below the largest a
- * store may hand out, so that the restored store can take the next one. */
-#define MAX_RESTORED IDL_CHECK_MAX_ID
-
-
 const char *const idl_snapshot_tables[IDL_SNAPSHOT_TABLES] = {
     "customers", "orders", "products", "feedback", "tickets", "bridges", "conflicts"};
 
@@ -445,23 +440,23 @@ static int key_is(const msgpack_object_kv *kv, const char *name) {
   return idl_msgpack_key_is(&kv->key, name);
 }
 
-/* Finds key name in map o holding an unsigned integer. */
-static int map_uint(const msgpack_object *o, const char *name, uint64_t *out) {
+/* The value of the first key name in map o whose value is of type type (-1:
+ * of any type), or NULL. */
+static const msgpack_object *map_find(const msgpack_object *o, const char *name, int type) {
   for (uint32_t i = 0; i < o->via.map.size; i++) {
     const msgpack_object_kv *kv = &o->via.map.ptr[i];
-    if (key_is(kv, name) && kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-      *out = kv->val.via.u64;
-      return 1;
-    }
+    if (key_is(kv, name) && (type < 0 || kv->val.type == (msgpack_object_type)type))
+      return &kv->val;
   }
-  return 0;
+  return NULL;
 }
 
-static int map_has_key(const msgpack_object *o, const char *name) {
-  for (uint32_t i = 0; i < o->via.map.size; i++)
-    if (key_is(&o->via.map.ptr[i], name))
-      return 1;
-  return 0;
+/* Finds key name in map o holding an unsigned integer. */
+static int map_uint(const msgpack_object *o, const char *name, uint64_t *out) {
+  const msgpack_object *v = map_find(o, name, MSGPACK_OBJECT_POSITIVE_INTEGER);
+  if (v)
+    *out = v->via.u64;
+  return v != NULL;
 }
 
 static int map_has_str(const msgpack_object *o, const char *name, const char *value) {
@@ -477,10 +472,7 @@ static int map_has_str(const msgpack_object *o, const char *name, const char *va
 
 /* The map named name of the header o; NULL when there is none. */
 static const msgpack_object *map_map(const msgpack_object *o, const char *name) {
-  for (uint32_t i = 0; i < o->via.map.size; i++)
-    if (key_is(&o->via.map.ptr[i], name) && o->via.map.ptr[i].val.type == MSGPACK_OBJECT_MAP)
-      return &o->via.map.ptr[i].val;
-  return NULL;
+  return map_find(o, name, MSGPACK_OBJECT_MAP);
 }
 
 /* Version 2's tables and next_ids (version 1: no tables, next ids past the
@@ -503,7 +495,7 @@ static enum idl_err read_tables_header(struct reader *r, const msgpack_object *o
     if (!map_uint(tables, name, &h->rows[i]) || !map_uint(next, name, &h->next_ids[i]))
       return bad(r, IDL_ERR_CORRUPT, "header: table %s is missing from tables or next_ids "
                  "(every table is listed, 0 included)", name);
-    if (h->next_ids[i] < 1 || h->next_ids[i] > MAX_RESTORED + 1)
+    if (h->next_ids[i] < 1 || h->next_ids[i] > IDL_CHECK_MAX_ID + 1)
       return bad(r, IDL_ERR_CORRUPT, "header: next id %llu of %s is out of range",
                  ULL(h->next_ids[i]), name);
     if (h->rows[i] && !table_res(i))
@@ -584,9 +576,10 @@ static enum idl_err read_header(struct reader *r, struct idl_snapshot_header *h)
   if ((err = read_tables_header(r, o, h)) || (err = read_blocklist(r, o)) ||
       (err = read_phone_region(r, o)))
     return err;
-  if (h->last_seq > MAX_RESTORED)
+  if (h->last_seq > IDL_CHECK_MAX_ID)
     return bad(r, IDL_ERR_CORRUPT, "header: last_seq %llu is above %llu, the largest "
-               "sequence number a store hands out (they are served as int64)", ULL(h->last_seq), ULL(MAX_RESTORED));
+               "sequence number a store hands out (they are served as int64)", ULL(h->last_seq),
+               ULL(IDL_CHECK_MAX_ID));
   return IDL_ERR_OK;
 }
 
@@ -596,7 +589,7 @@ static enum idl_err read_trailer(struct reader *r, uint64_t rows, size_t at,
   uint64_t count, crc;
   /* Table rows are maps too: one the header does not count reads as a
    * trailer without a trailer's keys. */
-  if (h->version > 1 && !map_has_key(o, "count") && !map_has_key(o, "crc32"))
+  if (h->version > 1 && !map_find(o, "count", -1) && !map_find(o, "crc32", -1))
     return bad(r, IDL_ERR_CORRUPT, "byte %zu: a map without count and crc32 where the "
                "trailer was expected, after the %llu rows the header counts: a row too "
                "many?", at, ULL(rows));
@@ -645,10 +638,11 @@ static enum idl_err check_ids(struct reader *r, const struct idl_contact *c, uin
     return bad(r, IDL_ERR_CORRUPT, "row %llu at byte %zu: id %llu does not follow id "
                "%llu (ids ascend, without repeats)", ULL(row), at, ULL(c->id),
                ULL(last_id));
-  if (c->id > MAX_RESTORED || c->linked_id > MAX_RESTORED)
+  if (c->id > IDL_CHECK_MAX_ID || c->linked_id > IDL_CHECK_MAX_ID)
     return bad(r, IDL_ERR_CORRUPT, "row %llu at byte %zu: %s %llu is above %llu, the largest "
-               "id a store hands out (ids are served as int64)", ULL(row), at, c->id > MAX_RESTORED ? "id" : "linked_id",
-               ULL(c->id > MAX_RESTORED ? c->id : c->linked_id), ULL(MAX_RESTORED));
+               "id a store hands out (ids are served as int64)", ULL(row), at,
+               c->id > IDL_CHECK_MAX_ID ? "id" : "linked_id",
+               ULL(c->id > IDL_CHECK_MAX_ID ? c->id : c->linked_id), ULL(IDL_CHECK_MAX_ID));
   return IDL_ERR_OK;
 }
 

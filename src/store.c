@@ -211,17 +211,22 @@ static unsigned count_dbs(void) {
   return n;
 }
 
-/* Whether "i.NAME.INDEX" is an index some collection declares. */
+/* The database of index i of res, "i.NAME.INDEX", into name (128 bytes);
+ * returns its length. */
+static size_t index_db_name(const struct idl_resource *res, size_t i, char name[128]) {
+  int n = snprintf(name, 128, "i.%s.%s", res->name, res->indexes[i].name);
+  return n < 0 ? 0 : (size_t)n;
+}
+
+/* Whether db (len bytes) is the database of an index some collection
+ * declares. */
 static int index_declared(const char *db, size_t len) {
-  for (size_t t = 0; t < idl_n_resources; t++) {
-    const struct idl_resource *res = idl_resources[t];
-    for (size_t i = 0; i < res->n_indexes; i++) {
+  for (size_t t = 0; t < idl_n_resources; t++)
+    for (size_t i = 0; i < idl_resources[t]->n_indexes; i++) {
       char name[128];
-      int n = snprintf(name, sizeof(name), "i.%s.%s", res->name, res->indexes[i].name);
-      if ((size_t)n == len && memcmp(name, db, len) == 0)
+      if (index_db_name(idl_resources[t], i, name) == len && memcmp(name, db, len) == 0)
         return 1;
     }
-  }
   return 0;
 }
 
@@ -281,7 +286,7 @@ static enum idl_err open_tables(struct idl_store *s, MDB_txn *txn, unsigned crea
     snprintf(name, sizeof(name), "t.%s", res->name);
     int rc = mdb_dbi_open(txn, name, create | ids, &tb->records);
     for (size_t i = 0; !rc && i < res->n_indexes; i++) {
-      snprintf(name, sizeof(name), "i.%s.%s", res->name, res->indexes[i].name);
+      index_db_name(res, i, name);
       rc = mdb_dbi_open(txn, name, create | dups, &tb->index[i]);
     }
     if (rc == MDB_NOTFOUND && !create) {
