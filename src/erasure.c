@@ -197,6 +197,7 @@ static enum idl_err erase_customer(struct idl_txn *txn, uint64_t pk, struct idl_
     if (!err)
       err = idl_record_set_str(&rec, CUSTOMER_CHANNEL_CODE, code, strlen(code));
     idl_record_set_int(&rec, CUSTOMER_IS_ACTIVE, 0);
+    idl_value_clear(&rec.v[CUSTOMER_CONTACT]); /* its contact is erased too */
     /* Stored as it is: the hooks would reconcile the new email. */
     if (!err)
       err = idl_record_put(txn, &idl_customers, &rec, &old);

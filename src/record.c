@@ -109,10 +109,15 @@ int idl_resource_field(const struct idl_resource *res, const char *name) {
   return -1;
 }
 
+/* The fields a record holds: the API's, then the hidden ones. */
+static size_t all_fields(const struct idl_resource *res) {
+  return res->n_fields + res->n_hidden;
+}
+
 enum idl_err idl_record_init(struct idl_record *rec, const struct idl_resource *res) {
   rec->pk = 0;
-  rec->n = res->n_fields;
-  rec->v = calloc(res->n_fields, sizeof(*rec->v));
+  rec->n = all_fields(res);
+  rec->v = calloc(rec->n, sizeof(*rec->v));
   if (!rec->v)
     return IDL_ERR_NOMEM;
   for (size_t i = 0; i < rec->n; i++)
@@ -218,7 +223,7 @@ static int sbuf_write(void *data, const char *buf, size_t len) {
 
 static size_t stored_fields(const struct idl_resource *res) {
   size_t n = 0;
-  for (size_t i = 0; i < res->n_fields; i++)
+  for (size_t i = 0; i < all_fields(res); i++)
     n += !(res->fields[i].flags & IDL_FF_COMPUTED) && res->fields[i].type != IDL_F_PK;
   return n;
 }
@@ -229,7 +234,7 @@ enum idl_err idl_record_encode(const struct idl_resource *res, const struct idl_
   msgpack_packer pk;
   msgpack_packer_init(&pk, &b, sbuf_write);
   int rc = msgpack_pack_array(&pk, stored_fields(res));
-  for (size_t i = 0; !rc && i < res->n_fields; i++) {
+  for (size_t i = 0; !rc && i < all_fields(res); i++) {
     const struct idl_field *f = &res->fields[i];
     const struct idl_value *v = &rec->v[i];
     if ((f->flags & IDL_FF_COMPUTED) || f->type == IDL_F_PK)
@@ -301,22 +306,22 @@ static enum idl_err decode_array(const msgpack_object *o, void *arg) {
   if (o->type != MSGPACK_OBJECT_ARRAY)
     return IDL_ERR_CORRUPT;
   const msgpack_object_array *a = &o->via.array;
-  size_t bytes = 0, k = 0;
-  for (size_t i = 0; i < res->n_fields; i++) {
+  size_t n = all_fields(res), bytes = 0, k = 0;
+  for (size_t i = 0; i < n; i++) {
     const msgpack_object *x = stored_item(&res->fields[i], a, &k);
     if (x && x->type == MSGPACK_OBJECT_STR)
       bytes += x->via.str.size + 1;
   }
-  struct idl_value *v = malloc(res->n_fields * sizeof(*v) + bytes);
+  struct idl_value *v = malloc(n * sizeof(*v) + bytes);
   if (!v)
     return IDL_ERR_NOMEM;
-  for (size_t i = 0; i < res->n_fields; i++)
+  for (size_t i = 0; i < n; i++)
     v[i] = (struct idl_value){.null = 1};
-  *d->out = (struct idl_record){.pk = d->pk, .n = res->n_fields, .v = v};
-  char *arena = (char *)(v + res->n_fields);
+  *d->out = (struct idl_record){.pk = d->pk, .n = n, .v = v};
+  char *arena = (char *)(v + n);
   enum idl_err err = IDL_ERR_OK;
   k = 0;
-  for (size_t i = 0; !err && i < res->n_fields; i++) {
+  for (size_t i = 0; !err && i < n; i++) {
     const struct idl_field *f = &res->fields[i];
     const msgpack_object *x = stored_item(f, a, &k);
     if (f->type == IDL_F_PK)

@@ -66,6 +66,9 @@ static const struct idl_field fields[] = {
                                    -1, .def = "{}"},
     [CUSTOMER_IDENTITY] = {"identity", IDL_F_INT, IDL_FF_COMPUTED | IDL_FF_READ_ONLY | IDL_FF_NULLABLE,
                            IDL_L_EXACT, -1, .select = select_identity},
+    /* Hidden: a contact holding the email when the customer was last
+     * reconciled, a shortcut to its identity checked on every read. */
+    [CUSTOMER_CONTACT] = {"contact", IDL_F_INT, IDL_FF_READ_ONLY | IDL_FF_NULLABLE, 0, -1},
 };
 
 static const struct idl_index_def indexes[] = {
@@ -118,19 +121,14 @@ static enum idl_err validate(struct idl_txn *txn, const struct idl_record *rec,
   return err;
 }
 
-/* The contact graph knows every customer's email and phone: a new customer,
- * or a new email or phone, is reconciled as POST /identify would. */
-static enum idl_err stored(struct idl_txn *txn, const struct idl_record *rec,
-                           const struct idl_record *old) {
-  if (old && idl_value_equal(&rec->v[CUSTOMER_EMAIL], &old->v[CUSTOMER_EMAIL]) &&
-      idl_value_equal(&rec->v[CUSTOMER_PHONE], &old->v[CUSTOMER_PHONE]))
-    return IDL_ERR_OK;
-  return idl_customer_reconcile(txn, rec);
-}
-
-enum idl_err idl_customer_reconcile(struct idl_txn *txn, const struct idl_record *rec) {
+/* Reconciles rec's email and phone as POST /identify would. *holder: a
+ * contact holding rec's email afterwards, 0 when none does (no email, or one
+ * the contact graph does not index). */
+static enum idl_err reconcile(struct idl_txn *txn, const struct idl_record *rec,
+                              uint64_t *holder) {
   struct idl_request req;
   memset(&req, 0, sizeof(req));
+  *holder = 0;
   const struct idl_value *email = &rec->v[CUSTOMER_EMAIL], *phone = &rec->v[CUSTOMER_PHONE];
   if (!email->null && email->len < sizeof(req.email))
     memcpy(req.email, email->s, email->len + 1);
@@ -139,7 +137,58 @@ enum idl_err idl_customer_reconcile(struct idl_txn *txn, const struct idl_record
   if (!*req.email && !*req.phone)
     return IDL_ERR_OK;
   struct idl_outcome out;
-  return idl_identity_reconcile(txn, &req, idl_now_ms(), IDL_RECONCILE_WRITE, &out);
+  enum idl_err err = idl_identity_reconcile(txn, &req, idl_now_ms(), IDL_RECONCILE_WRITE, &out);
+  if (err || !*req.email)
+    return err;
+  if (out.created_id) { /* a new contact holds both values */
+    *holder = out.created_id;
+    return IDL_ERR_OK;
+  }
+  err = idl_store_find_first(txn, IDL_INDEX_EMAIL, req.email, holder);
+  return err == IDL_ERR_NOTFOUND ? IDL_ERR_OK : err;
+}
+
+enum idl_err idl_customer_reconcile(struct idl_txn *txn, const struct idl_record *rec) {
+  uint64_t holder;
+  return reconcile(txn, rec, &holder);
+}
+
+/* The contact graph knows every customer's email and phone: a new customer,
+ * or a new email or phone, is reconciled as POST /identify would. The
+ * customer keeps a contact holding its email (its hidden field), so that
+ * showing its identity reads that contact instead of looking the email up. */
+static enum idl_err storing(struct idl_txn *txn, struct idl_record *rec,
+                            const struct idl_record *old) {
+  if (old && idl_value_equal(&rec->v[CUSTOMER_EMAIL], &old->v[CUSTOMER_EMAIL]) &&
+      idl_value_equal(&rec->v[CUSTOMER_PHONE], &old->v[CUSTOMER_PHONE]))
+    return IDL_ERR_OK;
+  uint64_t holder;
+  enum idl_err err = reconcile(txn, rec, &holder);
+  if (!err && holder)
+    idl_record_set_int(rec, CUSTOMER_CONTACT, (int64_t)holder);
+  else if (!err)
+    idl_value_clear(&rec->v[CUSTOMER_CONTACT]);
+  return err;
+}
+
+/* The primary of the identity of the contact rec keeps, when that contact
+ * still holds rec's email where the email index finds it: not deleted, the
+ * same email, not blocked. Every holder of a value belongs to one identity,
+ * so this is the identity the email names. IDL_ERR_NOTFOUND otherwise. */
+static enum idl_err kept_contact_identity(struct idl_txn *txn, const struct idl_record *rec,
+                                          uint64_t *primary) {
+  const struct idl_value *email = &rec->v[CUSTOMER_EMAIL], *kept = &rec->v[CUSTOMER_CONTACT];
+  if (kept->null || email->null)
+    return IDL_ERR_NOTFOUND;
+  struct idl_contact c;
+  enum idl_err err = idl_store_get(txn, (uint64_t)kept->i, &c);
+  if (err)
+    return err;
+  if (c.deleted_ms != IDL_TIME_NULL || strcmp(c.email, email->s) != 0 ||
+      idl_store_blocked(idl_txn_store(txn), IDL_INDEX_EMAIL, email->s))
+    return IDL_ERR_NOTFOUND;
+  *primary = idl_contact_primary(&c);
+  return IDL_ERR_OK;
 }
 
 /* The primary of the identity holding the customer's email, else its phone. */
@@ -147,7 +196,7 @@ static enum idl_err compute(struct idl_txn *txn, struct idl_record *rec) {
   struct idl_request req;
   uint64_t primary = 0;
   const struct idl_value *values[] = {&rec->v[CUSTOMER_EMAIL], &rec->v[CUSTOMER_PHONE]};
-  enum idl_err err = IDL_ERR_NOTFOUND;
+  enum idl_err err = kept_contact_identity(txn, rec, &primary);
   for (int i = 0; i < 2 && err == IDL_ERR_NOTFOUND; i++) {
     memset(&req, 0, sizeof(req));
     const struct idl_value *v = values[i];
@@ -245,14 +294,15 @@ static enum idl_err deleting(struct idl_txn *txn, const struct idl_record *rec,
  * customer is written; it need not hold them for ever after: a deleted
  * contact or a value now blocked leaves the customer's identity null until
  * its next change. So idlink-check holds customers to no rule of the graph. */
-static const struct idl_hooks hooks = {.validate = validate, .stored = stored,
+static const struct idl_hooks hooks = {.validate = validate, .storing = storing,
                                        .compute = compute, .deleting = deleting};
 
 const struct idl_resource idl_customers = {
     .name = "customers",
     .singular = "customer",
     .fields = fields,
-    .n_fields = sizeof(fields) / sizeof(fields[0]),
+    .n_fields = CUSTOMER_CONTACT,
+    .n_hidden = sizeof(fields) / sizeof(fields[0]) - CUSTOMER_CONTACT,
     .indexes = indexes,
     .n_indexes = sizeof(indexes) / sizeof(indexes[0]),
     .ops = IDL_OP_LIST | IDL_OP_CREATE | IDL_OP_RETRIEVE | IDL_OP_UPDATE | IDL_OP_DELETE |

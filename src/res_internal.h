@@ -32,6 +32,7 @@ enum customer_field {
   CUSTOMER_LOCALIZED,
   CUSTOMER_LOCALIZED_KWARGS,
   CUSTOMER_IDENTITY,
+  CUSTOMER_CONTACT, /* hidden: past the API's fields */
 };
 
 enum order_field {

@@ -43,10 +43,10 @@ static enum idl_err check_and_store(struct idl_txn *txn, const struct idl_resour
     err = res->hooks->validate(txn, rec, old, e);
   if (!err && idl_errors_any(e))
     return IDL_ERR_INVAL;
+  if (!err && res->hooks && res->hooks->storing)
+    err = res->hooks->storing(txn, rec, old);
   if (!err)
     err = idl_record_put(txn, res, rec, old);
-  if (!err && res->hooks && res->hooks->stored)
-    err = res->hooks->stored(txn, rec, old);
   return err;
 }
 

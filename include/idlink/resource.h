@@ -105,7 +105,7 @@ struct idl_value {
 
 struct idl_record {
   uint64_t pk;
-  size_t n;             /* the resource's field count */
+  size_t n;             /* the resource's field count, hidden fields included */
   struct idl_value *v;  /* n values, in field order */
 };
 
@@ -170,10 +170,11 @@ struct idl_hooks {
    * record on an update, else NULL. */
   enum idl_err (*validate)(struct idl_txn *txn, const struct idl_record *rec,
                            const struct idl_record *old, struct idl_errors *errors);
-  /* Runs in the write transaction after the record is stored: reconciles a
-   * customer's email and phone, for example. */
-  enum idl_err (*stored)(struct idl_txn *txn, const struct idl_record *rec,
-                         const struct idl_record *old);
+  /* Runs in the write transaction once rec is valid, before it is stored:
+   * reconciles a customer's email and phone, for example, and may set the
+   * fields the server derives (the hidden ones). */
+  enum idl_err (*storing)(struct idl_txn *txn, struct idl_record *rec,
+                          const struct idl_record *old);
   /* Fills the computed fields of rec for showing it. */
   enum idl_err (*compute)(struct idl_txn *txn, struct idl_record *rec);
   /* Before rec is deleted: refuses (adds to errors) or deletes what goes
@@ -238,6 +239,11 @@ struct idl_resource {
   const char *singular;  /* "customer": change-log kinds customer.created, ... */
   const struct idl_field *fields;
   size_t n_fields;
+  /* Fields past n_fields in fields: stored with the record and kept by its
+   * copies, never part of the API (no JSON in or out, filter, ordering,
+   * export, import, OpenAPI or snapshot), which knows only n_fields. What
+   * the server keeps for itself: a customer's contact, for one. */
+  size_t n_hidden;
   const struct idl_index_def *indexes;
   size_t n_indexes;
   unsigned ops;

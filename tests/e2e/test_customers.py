@@ -970,6 +970,68 @@ class ReconciliationTests(Shared):
         page = self.listing(CUSTOMERS, qs(identity=99999999))
         self.assertEqual(page, {"count": 0, "next": None, "previous": None, "results": []})
 
+    def test_identity_when_the_contact_holding_the_email_goes(self):
+        """A customer keeps the contact that held its email; once that contact
+        is deleted, its identity is the phone's holder's, as a lookup says,
+        in its own answer, in lists and in the identity filter."""
+        email, phone = new_email("gone"), new_phone()
+        c = self.create(email=email, phone_number=phone)
+        held_by = c["identity"]
+        # A second contact holds the phone only (and an email of its own).
+        other = self.srv.identify({"email": new_email("other"), "phoneNumber": phone})
+        self.assertEqual(other["contact"]["primaryContactId"], held_by)
+        st, _, _, data = self.call("DELETE", "/contacts/%d" % held_by)
+        self.assertEqual(st, 200, data)
+        self.assertIsNone(self.primary_of(email=email))
+        now_primary = self.primary_of(phone=phone)
+        self.assertIsNotNone(now_primary)
+        self.assertNotEqual(now_primary, held_by)
+        self.assertEqual(self.fetch(c["pk"])["identity"], now_primary)
+        page = self.listing(CUSTOMERS, qs(email=email))
+        self.assertEqual([r["identity"] for r in page["results"]], [now_primary])
+        page = self.listing(CUSTOMERS, qs(identity=now_primary))
+        self.assertEqual([r["pk"] for r in page["results"]], [c["pk"]])
+        # Without a phone, nothing holds the customer's values: null.
+        lone = self.create(email=new_email("lone"))
+        st, _, _, data = self.call("DELETE", "/contacts/%d" % lone["identity"])
+        self.assertEqual(st, 200, data)
+        self.assertIsNone(self.fetch(lone["pk"])["identity"])
+        # A new email is reconciled again, and kept again.
+        email2 = new_email("back")
+        st, got, _, data = self.call("PATCH", "%s%d/" % (CUSTOMERS, lone["pk"]), {"email": email2})
+        self.assertEqual(st, 200, data)
+        self.assertEqual(got["identity"], self.primary_of(email=email2))
+        self.assertIsNotNone(got["identity"])
+
+    def test_kept_contact_is_never_shown(self):
+        """The contact a customer keeps is the server's own: no key in its JSON,
+        no filter, no ordering, no export column, not in the OpenAPI schema."""
+        c = self.create(phone_number=new_phone())
+        got = self.fetch(c["pk"])
+        self.assertNotIn("contact", got)
+        self.assertEqual(set(got), set(c))
+        self.expect("GET", CUSTOMERS + "?contact=%d" % c["identity"], None, 400,
+                    unknown_param("contact"))
+        self.expect("GET", CUSTOMERS + "?ordering=contact", None, 400,
+                    unknown_ordering("contact"))
+        st, _, _, data = self.call("GET", CUSTOMERS + "export/?format=csv&pk=%d" % c["pk"])
+        self.assertEqual(st, 200, data[:300])
+        header = data.decode("utf-8").lstrip("\ufeff").splitlines()[0].split(",")
+        self.assertNotIn("contact", header)
+        self.assertIn("identity", header)
+        st, doc, _, data = self.call("GET", "/openapi.json")
+        self.assertEqual(st, 200, data[:300])
+        schemas = doc["components"]["schemas"]
+        for name in ("Customer", "CustomerCreate", "CustomerUpdate", "CustomerPatch"):
+            self.assertIn("channel_code", schemas[name]["properties"], name)
+            self.assertNotIn("contact", schemas[name]["properties"], name)
+        # A client sending it changes nothing.
+        st, got, _, data = self.call("PATCH", "%s%d/" % (CUSTOMERS, c["pk"]),
+                                     {"contact": 1, "first_name": "Kept"})
+        self.assertEqual(st, 200, data)
+        self.assertEqual((got["first_name"], got["identity"]), ("Kept", c["identity"]))
+        self.assertNotIn("contact", got)
+
 
 # ============================================================== paging
 

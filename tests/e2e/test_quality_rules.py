@@ -441,6 +441,34 @@ class TurnRuleOnTests(QualityRulesCase):
                                     "--redis", redis.url(), "--show-values")
             self.assertEqual(rc, 0, "idlink-check --redis:\n" + out + err)
 
+    def test_customer_whose_email_a_rule_blocks_later(self):
+        """A customer keeps the contact that held its email; once a rule blocks
+        that email, the customer's identity is what a lookup of its values
+        says (its phone's holder's, or none), not the kept contact's."""
+        self.srv = self.start_server()
+
+        def create(**fields):
+            body = {"channel": 1, "email": "test@example.com"}
+            body.update(fields)
+            st, got = self.srv.post("/api/v1/customers/", body)
+            self.assertEqual(st, 201, got)
+            return got
+
+        a = create(channel_code="a", phone_number="5550001")
+        c = create(channel_code="c")  # the email alone: a's contact holds it
+        self.assertEqual(c["identity"], a["identity"])
+        self.assertEqual(self.srv.stop(), 0)
+        self.srv.extra_args = ["--blocklist", "default"]
+        self.srv.start()
+        st, got = self.srv.get("/api/v1/customers/%d/" % c["pk"])
+        self.assertEqual((st, got["identity"]), (200, None))
+        st, got = self.srv.get("/api/v1/customers/%d/" % a["pk"])
+        self.assertEqual((st, got["identity"]), (200, a["identity"]))
+        st, page = self.srv.get("/api/v1/customers/?email=test%40example.com")
+        self.assertEqual([(r["pk"], r["identity"]) for r in page["results"]],
+                         [(a["pk"], a["identity"]), (c["pk"], None)])
+        self.assertStoreChecks()
+
 
 # ==================================================================== hub guard
 
