@@ -493,21 +493,23 @@ enum idl_err idl_index_pks(struct idl_txn *txn, size_t table, size_t index, cons
 }
 
 enum idl_err idl_record_pks_by_text(struct idl_txn *txn, const struct idl_resource *res,
-                                    size_t index, size_t field, const char *value,
-                                    struct idl_ids *pks) {
-  struct idl_record probe;
-  struct idl_keyset *ks = malloc(sizeof(*ks));
-  enum idl_err err = ks ? idl_record_init(&probe, res) : IDL_ERR_NOMEM;
-  if (!err) {
-    err = idl_record_set_str(&probe, field, value, strlen(value));
-    if (!err)
-      err = idl_record_keys(res, &probe, ks);
-    if (!err && !ks->key[index].null)
-      err = idl_index_pks(txn, idl_resource_table(res), index, ks->key[index].data,
-                          ks->key[index].len, pks);
-    idl_record_fini(&probe);
+                                    size_t field, const char *value, struct idl_ids *pks) {
+  size_t len = strlen(value), first = pks->n, kept = first;
+  enum idl_err err = idl_index_pks(txn, idl_resource_table(res), (size_t)res->fields[field].index,
+                                   value, len, pks);
+  if (err || len < idl_store_max_key(idl_txn_store(txn)))
+    return err;
+  for (size_t i = first; !err && i < pks->n; i++) {
+    struct idl_record rec;
+    if ((err = idl_record_get(txn, res, pks->v[i], &rec)))
+      break;
+    const struct idl_value *v = &rec.v[field];
+    if (!v->null && v->len == len && memcmp(v->s, value, len) == 0)
+      pks->v[kept++] = pks->v[i];
+    idl_record_fini(&rec);
   }
-  free(ks);
+  if (!err)
+    pks->n = kept;
   return err;
 }
 

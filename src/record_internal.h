@@ -77,12 +77,12 @@ enum idl_err idl_entry_push_pk(uint64_t pk, const void *key, size_t key_len, voi
 enum idl_err idl_index_pks(struct idl_txn *txn, size_t table, size_t index, const void *key,
                            size_t len, struct idl_ids *pks);
 
-/* Adds to pks, in pk order, the records of res whose index `index` (over
- * the text field `field` alone) holds value. A value longer than the store's
- * key limit names the records whose value begins alike: compare it. */
+/* Adds to pks, in pk order, the records of res whose text field `field`
+ * holds exactly value, by the field's index. A value as long as the store's
+ * key limit shares its cut key with longer ones: those records are read and
+ * only the exact ones kept. */
 enum idl_err idl_record_pks_by_text(struct idl_txn *txn, const struct idl_resource *res,
-                                    size_t index, size_t field, const char *value,
-                                    struct idl_ids *pks);
+                                    size_t field, const char *value, struct idl_ids *pks);
 
 /* Whether a record of another collection names record pk of target through
  * an FK that protects it (not CASCADE). */

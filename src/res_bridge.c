@@ -56,18 +56,14 @@ enum idl_err idl_bridges_with(struct idl_txn *txn, enum idl_index which, const c
                               idl_bridge_fn fn, void *arg) {
   size_t field = which == IDL_INDEX_EMAIL ? BRIDGE_EMAIL : BRIDGE_PHONE;
   struct idl_ids pks = {0};
-  enum idl_err err = idl_record_pks_by_text(txn, &idl_bridges,
-                                            which == IDL_INDEX_EMAIL ? IX_EMAIL : IX_PHONE,
-                                            field, value, &pks);
+  enum idl_err err = idl_record_pks_by_text(txn, &idl_bridges, field, value, &pks);
   for (size_t i = 0; !err && i < pks.n; i++) {
     struct idl_record rec;
     if ((err = idl_record_get(txn, &idl_bridges, pks.v[i], &rec)))
       break;
-    if (!strcmp(rec.v[field].s, value)) { /* a cut key may name a longer value */
-      struct idl_bridge b = {rec.pk, rec.v[BRIDGE_EMAIL].s, rec.v[BRIDGE_PHONE].s,
-                             rec.v[BRIDGE_AT].i / 1000, (int)rec.v[BRIDGE_LEGACY].i};
-      err = fn(&b, arg);
-    }
+    struct idl_bridge b = {rec.pk, rec.v[BRIDGE_EMAIL].s, rec.v[BRIDGE_PHONE].s,
+                           rec.v[BRIDGE_AT].i / 1000, (int)rec.v[BRIDGE_LEGACY].i};
+    err = fn(&b, arg);
     idl_record_fini(&rec);
   }
   idl_ids_fini(&pks);

@@ -214,30 +214,30 @@ static enum idl_err compute(struct idl_txn *txn, struct idl_record *rec) {
   return err;
 }
 
-/* Adds the customers whose index ix holds value exactly. */
-static enum idl_err customers_with(struct idl_txn *txn, size_t ix, const char *value,
+/* Adds the customers whose field holds value exactly. */
+static enum idl_err customers_with(struct idl_txn *txn, size_t field, const char *value,
                                    struct idl_ids *pks) {
-  return idl_index_pks(txn, idl_resource_table(&idl_customers), ix, value, strlen(value), pks);
+  return idl_record_pks_by_text(txn, &idl_customers, field, value, pks);
 }
 
 enum idl_err idl_customers_holding(struct idl_txn *txn, enum idl_index which, const char *value,
                                    struct idl_ids *pks) {
-  return customers_with(txn, which == IDL_INDEX_EMAIL ? IX_EMAIL : IX_PHONE, value, pks);
+  return customers_with(txn, which == IDL_INDEX_EMAIL ? CUSTOMER_EMAIL : CUSTOMER_PHONE, value, pks);
 }
 
 static int cmp_text(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Adds the customers whose index ix holds one of the n values v (sorted
- * here), each distinct value looked up once. */
-static enum idl_err customers_with_any(struct idl_txn *txn, size_t ix, const char **v, size_t n,
+/* Adds the customers whose field holds one of the n values v (sorted here),
+ * each distinct value looked up once. */
+static enum idl_err customers_with_any(struct idl_txn *txn, size_t field, const char **v, size_t n,
                                        struct idl_ids *pks) {
   qsort(v, n, sizeof(*v), cmp_text);
   enum idl_err err = IDL_ERR_OK;
   for (size_t i = 0; i < n && !err; i++)
     if (i == 0 || strcmp(v[i], v[i - 1]) != 0)
-      err = customers_with(txn, ix, v[i], pks);
+      err = customers_with(txn, field, v[i], pks);
   return err;
 }
 
@@ -263,9 +263,9 @@ enum idl_err idl_customers_of_identity(struct idl_txn *txn, uint64_t contact,
       v[ident.n + phones++] = c->phone;
   }
   if (!err)
-    err = customers_with_any(txn, IX_EMAIL, v, emails, pks);
+    err = customers_with_any(txn, CUSTOMER_EMAIL, v, emails, pks);
   if (!err)
-    err = customers_with_any(txn, IX_PHONE, v + ident.n, phones, pks);
+    err = customers_with_any(txn, CUSTOMER_PHONE, v + ident.n, phones, pks);
   if (!err)
     idl_ids_sort_unique(pks);
   free(v);

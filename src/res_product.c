@@ -47,14 +47,12 @@ const struct idl_resource idl_products = {
 enum idl_err idl_product_find(struct idl_txn *txn, const char *name, int64_t purchased,
                               uint64_t *pk) {
   struct idl_ids pks = {0};
-  enum idl_err err = idl_record_pks_by_text(txn, &idl_products, IX_NAME, PRODUCT_NAME, name,
-                                            &pks);
+  enum idl_err err = idl_record_pks_by_text(txn, &idl_products, PRODUCT_NAME, name, &pks);
   *pk = 0;
   for (size_t i = 0; !err && !*pk && i < pks.n; i++) { /* pk order: the oldest first */
     struct idl_record rec;
     if (!(err = idl_record_get(txn, &idl_products, pks.v[i], &rec))) {
-      if (!rec.v[PRODUCT_PURCHASED].null && rec.v[PRODUCT_PURCHASED].i == purchased &&
-          !strcmp(rec.v[PRODUCT_NAME].s, name))
+      if (!rec.v[PRODUCT_PURCHASED].null && rec.v[PRODUCT_PURCHASED].i == purchased)
         *pk = rec.pk;
       idl_record_fini(&rec);
     }

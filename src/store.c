@@ -1440,8 +1440,14 @@ static int past_end(const MDB_val *k, const struct idl_range *r) {
 
 /* Reads the entries of r from cur into fn; *err takes fn's error. Returns
  * LMDB's code: 0 when the range ended before the index did. */
-static int scan_range(struct idl_txn *txn, MDB_cursor *cur, const struct idl_range *r,
+static int scan_range(struct idl_txn *txn, MDB_cursor *cur, const struct idl_range *r_,
                       idl_entry_fn fn, void *arg, enum idl_err *err) {
+  /* Keys are cut at the store's limit, and a longer prefix with them: the
+   * records then tell which of the keys cut alike hold it. */
+  struct idl_range cut = *r_;
+  const struct idl_range *r = &cut;
+  if (cut.prefix && cut.prefix_len > txn->s->max_key)
+    cut.prefix_len = txn->s->max_key;
   const void *lo = r->lo ? r->lo : r->prefix;
   size_t lo_len = r->lo ? r->lo_len : r->prefix_len;
   struct idl_key lk = {lo, lo_len, 0};

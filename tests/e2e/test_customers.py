@@ -1003,6 +1003,31 @@ class ReconciliationTests(Shared):
         self.assertEqual(got["identity"], self.primary_of(email=email2))
         self.assertIsNotNone(got["identity"])
 
+    def test_emails_past_the_key_limit_stay_apart(self):
+        """Emails of more than 511 bytes (180 three-byte characters) share the
+        store's cut index key: each customer's identity, the identity filter,
+        the identity view and email lookups still compare the whole value."""
+        stem = "\u3044" * 180
+        made = [self.create(email="%s%s@y.io" % (stem, uniq("k")), channel=12)
+                for _ in range(3)]
+        self.assertEqual(len({c["identity"] for c in made}), 3)
+        for c in made:
+            page = self.listing(CUSTOMERS, qs(identity=c["identity"]))
+            self.assertEqual([r["pk"] for r in page["results"]], [c["pk"]])
+            st, view, _, data = self.call("GET", "/api/v1/identities/%d/" % c["identity"])
+            self.assertEqual(st, 200, data[:300])
+            self.assertEqual([r["pk"] for r in view["customers"]], [c["pk"]])
+            page = self.listing(CUSTOMERS, qs(email=c["email"]))
+            self.assertEqual([r["pk"] for r in page["results"]], [c["pk"]])
+        # A prefix longer than the key limit finds them all, and only them.
+        prefix = stem + "x"  # 541 bytes
+        self.assertEqual(self.listing(CUSTOMERS, qs(email__startswith=prefix))["count"], 0)
+        page = self.listing(CUSTOMERS, qs(email__startswith=stem[:171], limit=10))
+        self.assertEqual(sorted(r["pk"] for r in page["results"]),
+                         sorted(c["pk"] for c in made))
+        page = self.listing(CUSTOMERS, qs(email__startswith=made[1]["email"][:200]))
+        self.assertEqual([r["pk"] for r in page["results"]], [made[1]["pk"]])
+
     def test_kept_contact_is_never_shown(self):
         """The contact a customer keeps is the server's own: no key in its JSON,
         no filter, no ordering, no export column, not in the OpenAPI schema."""
