@@ -179,14 +179,25 @@ int idl_handle_identity_find(struct idl_req *r) {
       json_decref(errors);
       return idl_http_send(r, 500, idl_json_detail("Out of memory."));
     }
-    if (!nul_name && !strcmp(name, "email")) {
-      given |= 1;
-      if (nul_value || idl_normalize_email(value, strlen(value), v.by.email))
-        json_object_set_new(errors, name, json_pack("[s]", "Enter a valid email address."));
-    } else if (!nul_name && !strcmp(name, "phone_number")) {
-      given |= 2;
-      if (nul_value || idl_normalize_phone(value, strlen(value), v.by.phone))
-        json_object_set_new(errors, name, json_pack("[s]", "Enter a valid phone number."));
+    int email = !nul_name && !strcmp(name, "email");
+    if (email || (!nul_name && !strcmp(name, "phone_number"))) {
+      /* The last value of a name counts, and an empty one is no value (as
+       * POST /identify has it). */
+      int bit = email ? 1 : 2;
+      char *out = email ? v.by.email : v.by.phone;
+      json_object_del(errors, name);
+      given &= ~bit;
+      *out = '\0';
+      if (!nul_value && !*value) {
+        free(name);
+        free(value);
+        continue;
+      }
+      given |= bit;
+      if (nul_value || (email ? idl_normalize_email(value, strlen(value), out)
+                              : idl_normalize_phone(value, strlen(value), out)))
+        json_object_set_new(errors, name, json_pack("[s]", email ? "Enter a valid email address."
+                                                                 : "Enter a valid phone number."));
     } else {
       json_decref(errors);
       errors = idl_json_detail("Unknown query parameter \"%.100s\".", name);

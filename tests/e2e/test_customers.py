@@ -873,6 +873,18 @@ class ReconciliationTests(Shared):
                     400, {"email": ["Enter a valid email address."]})
         self.expect("GET", "/api/v1/identities/?colour=red", None, 400,
                     {"detail": 'Unknown query parameter "colour".'})
+        # An empty value is no value, and the last value of a name counts.
+        required = {"detail": "email or phone_number is required"}
+        self.expect("GET", "/api/v1/identities/?email=", None, 400, required)
+        self.expect("GET", "/api/v1/identities/?email=&phone_number=", None, 400, required)
+        self.expect("GET", "/api/v1/identities/?email=%s%%40%s&email=" % (local, domain), None,
+                    400, required)
+        st, last, _, _ = self.call("GET", "/api/v1/identities/?email=bad&email=%s%%40%s"
+                                   % (local, domain))
+        self.assertEqual((st, last), (200, plain))
+        st, by_phone, _, _ = self.call("GET", "/api/v1/identities/?email=&phone_number=%s"
+                                       % urllib.parse.quote(c["phone_number"]))
+        self.assertEqual((st, by_phone), (200, plain))
 
     def test_create_links_customers_in_the_contact_graph(self):
         ea, eb, phone = new_email("ra"), new_email("rb"), new_phone()
