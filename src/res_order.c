@@ -110,7 +110,8 @@ static enum idl_err customer_by_email(struct idl_txn *txn, int64_t channel, cons
 
 /* The customer object of the order: checked for the fields the upsert
  * needs (email), with the order's channel. A new JSON object, or NULL with
- * errors added. */
+ * errors added when there is no object; a refused email is reported here
+ * and left out of the copy, whose other fields the caller then checks. */
 static json_t *customer_body(const json_t *body, int64_t channel, char *email,
                              struct idl_errors *e) {
   const json_t *c = json_is_object(body) ? json_object_get(body, "customer") : NULL;
@@ -138,9 +139,10 @@ static json_t *customer_body(const json_t *body, int64_t channel, char *email,
                                         : err == IDL_ERR_NOTFOUND ? "This field may not be blank."
                                         : json_is_string(je) ? "Enter a valid email address."
                                                              : "Not a valid string.");
-    return NULL;
   }
   json_t *copy = json_deep_copy(c);
+  if (copy && err)
+    json_object_del(copy, "email");
   if (copy && channel > 0)
     json_object_set_new(copy, "channel", json_integer(channel));
   return copy;
@@ -159,9 +161,28 @@ static enum idl_err upsert_customer(struct idl_txn *txn, json_t *cbody, int64_t 
     err = customer_by_email(txn, channel, email, pk);
   if (err)
     return err;
-  /* A new customer's channel_code is its normalized email unless given. */
-  if (!*pk && !json_object_get(cbody, "channel_code"))
-    json_object_set_new(cbody, "channel_code", json_string(email));
+  /* A new customer's channel_code is its normalized email unless given;
+   * an email too long for a code asks for one. */
+  if (!*pk && !json_object_get(cbody, "channel_code")) {
+    json_t *dflt = json_string(email);
+    if (!dflt)
+      return IDL_ERR_NOMEM;
+    struct idl_value v = {.null = 1};
+    struct idl_errors fits = {0};
+    idl_value_from_json(&idl_customers.fields[CUSTOMER_CHANNEL_CODE], dflt, "channel_code", &v,
+                        &fits);
+    idl_value_clear(&v);
+    int too_long = idl_errors_any(&fits);
+    idl_errors_fini(&fits);
+    if (too_long) {
+      json_decref(dflt);
+      idl_errors_add(e, "customer.channel_code",
+                     "This field is required when the email, its default, is longer than "
+                     "%lld characters.", (long long)idl_customers.fields[CUSTOMER_CHANNEL_CODE].max);
+      return IDL_ERR_INVAL;
+    }
+    json_object_set_new(cbody, "channel_code", dflt);
+  }
   if (!*pk)
     return idl_write_create(txn, &idl_customers, cbody, "customer.", now_us, e, pk);
   if ((err = idl_write_update(txn, &idl_customers, *pk, cbody, IDL_WRITE_PATCH, "customer.",

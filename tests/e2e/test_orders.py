@@ -315,6 +315,23 @@ class OrderValidationTests(OrderCase):
                 self.refused(order_body(customer={"email": value}),
                              {"customer": {"email": [msg]}})
 
+    def test_customer_errors_reported_with_a_bad_email(self):
+        # A refused email does not hide the customer's other errors.
+        self.refused(order_body(customer={"email": "bad", "phone_number": "x",
+                                          "first_name": None, "gender": "q"}),
+                     {"customer": {"email": [BAD_EMAIL], "phone_number": [BAD_PHONE],
+                                   "first_name": [NULL], "gender": [bad_choice("q")]}})
+
+    def test_email_too_long_for_the_default_channel_code(self):
+        email = "x" * 60 + "@longdomain.example.com"
+        self.refused(order_body(customer={"email": email}),
+                     {"customer": {"channel_code": [
+                         "This field is required when the email, its default, is longer "
+                         "than 64 characters."]}})
+        self.assertIsNone(self.primary_of(email=email))
+        got = self.post_order(order_body(customer={"email": email, "channel_code": uniq("L-")}))
+        self.assertEqual(self.fetch(got["customer"])["email"], email)
+
     def test_customer_null(self):
         self.refused(order_body(customer=None), {"customer": [NULL]})
 
