@@ -128,15 +128,19 @@ static enum idl_err erase_rows(struct idl_txn *txn, const struct idl_ids *rows, 
 
 /* Clears the personal fields of rec: an email becomes
  * erased-{pk}@erased.invalid, a phone, a date or a nullable text null, a
- * JSON field {}, any other text `text`. */
+ * JSON field {}, any other text `text`; a hidden one becomes null. */
 static enum idl_err anonymize(const struct idl_resource *res, struct idl_record *rec,
                               const char *text) {
   enum idl_err err = IDL_ERR_OK;
-  for (size_t i = 0; i < res->n_fields && !err; i++) {
+  for (size_t i = 0; i < res->n_fields + res->n_hidden && !err; i++) {
     const struct idl_field *f = &res->fields[i];
     struct idl_value *v = &rec->v[i];
     if (!(f->flags & IDL_FF_PERSONAL) || v->null)
       continue;
+    if (i >= res->n_fields) {
+      idl_value_clear(v);
+      continue;
+    }
     char email[64];
     switch (f->type) {
     case IDL_F_EMAIL:
@@ -169,7 +173,7 @@ static enum idl_err erase_dependent(struct idl_txn *txn, const struct idl_resour
     return err;
   if (!(err = anonymize(res, &rec, "[erased]"))) {
     int changed = 0;
-    for (size_t j = 0; j < res->n_fields; j++)
+    for (size_t j = 0; j < rec.n; j++)
       changed |= !idl_value_equal(&rec.v[j], &old->v[j]);
     if (changed && !(err = idl_record_put(txn, res, &rec, old)))
       out->feedback += res == &idl_feedback, out->tickets += res == &idl_tickets;
@@ -197,7 +201,6 @@ static enum idl_err erase_customer(struct idl_txn *txn, uint64_t pk, struct idl_
     if (!err)
       err = idl_record_set_str(&rec, CUSTOMER_CHANNEL_CODE, code, strlen(code));
     idl_record_set_int(&rec, CUSTOMER_IS_ACTIVE, 0);
-    idl_value_clear(&rec.v[CUSTOMER_CONTACT]); /* its contact is erased too */
     /* Stored as it is: the hooks would reconcile the new email. */
     if (!err)
       err = idl_record_put(txn, &idl_customers, &rec, &old);

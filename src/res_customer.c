@@ -67,8 +67,10 @@ static const struct idl_field fields[] = {
     [CUSTOMER_IDENTITY] = {"identity", IDL_F_INT, IDL_FF_COMPUTED | IDL_FF_READ_ONLY | IDL_FF_NULLABLE,
                            IDL_L_EXACT, -1, .select = select_identity},
     /* Hidden: a contact holding the email when the customer was last
-     * reconciled, a shortcut to its identity checked on every read. */
-    [CUSTOMER_CONTACT] = {"contact", IDL_F_INT, IDL_FF_READ_ONLY | IDL_FF_NULLABLE, 0, -1},
+     * reconciled, a shortcut to its identity checked on every read;
+     * cleared when the customer is erased. */
+    [CUSTOMER_CONTACT] = {"contact", IDL_F_INT,
+                          IDL_FF_READ_ONLY | IDL_FF_NULLABLE | IDL_FF_PERSONAL, 0, -1},
 };
 
 static const struct idl_index_def indexes[] = {

@@ -45,6 +45,7 @@ enum order_field {
   ORDER_MODIFIED,
   ORDER_CUSTOMER,
   ORDER_IDENTITY,
+  ORDER_EMAIL, /* hidden: past the API's fields */
 };
 
 extern const struct idl_resource idl_customers;

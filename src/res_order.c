@@ -34,6 +34,10 @@ static const struct idl_field fields[] = {
                         .fk = "customers"},
     [ORDER_IDENTITY] = {"identity", IDL_F_INT, IDL_FF_COMPUTED | IDL_FF_READ_ONLY | IDL_FF_NULLABLE,
                         IDL_L_EXACT, -1, .select = select_identity},
+    /* Hidden: the customer email the order was sent with (normalized), what
+     * a replay is compared on; cleared when the customer is erased. */
+    [ORDER_EMAIL] = {"email", IDL_F_EMAIL, IDL_FF_READ_ONLY | IDL_FF_NULLABLE | IDL_FF_PERSONAL, 0,
+                     -1},
 };
 
 static const struct idl_index_def indexes[] = {
@@ -199,7 +203,9 @@ static enum idl_err upsert_customer(struct idl_txn *txn, json_t *cbody, int64_t 
 }
 
 /* The stored order with the request's (channel, number): the same values
- * answer it unchanged (*same set), other values are a conflict. */
+ * answer it unchanged (*same set), other values are a conflict. The email
+ * compared is the one the order was sent with; an order stored without it
+ * (restored from a snapshot, or older) is compared on its customer's. */
 static enum idl_err replayed(struct idl_txn *txn, const struct idl_record *rec,
                              const char *email, struct idl_errors *e, uint64_t *same) {
   struct idl_keyset *ks = malloc(sizeof(*ks));
@@ -217,8 +223,10 @@ static enum idl_err replayed(struct idl_txn *txn, const struct idl_record *rec,
     return err;
   int equal = old.v[ORDER_AMOUNT].i == rec->v[ORDER_AMOUNT].i &&
               idl_value_equal(&old.v[ORDER_CURRENCY], &rec->v[ORDER_CURRENCY]);
-  if (equal && !(err = idl_record_get(txn, &idl_customers, (uint64_t)old.v[ORDER_CUSTOMER].i,
-                                      &customer))) {
+  if (equal && !old.v[ORDER_EMAIL].null) {
+    equal = strcmp(old.v[ORDER_EMAIL].s, email) == 0;
+  } else if (equal && !(err = idl_record_get(txn, &idl_customers,
+                                             (uint64_t)old.v[ORDER_CUSTOMER].i, &customer))) {
     equal = strcmp(customer.v[CUSTOMER_EMAIL].s, email) == 0;
     idl_record_fini(&customer);
   }
@@ -277,8 +285,10 @@ static enum idl_err create(struct idl_txn *txn, struct idl_write *w) {
       err = IDL_ERR_INVAL;
     if (!err) {
       idl_record_set_int(&rec, ORDER_CUSTOMER, (int64_t)customer);
-      err = idl_record_put(txn, &idl_orders, &rec, NULL);
+      err = idl_record_set_str(&rec, ORDER_EMAIL, email, strlen(email));
     }
+    if (!err)
+      err = idl_record_put(txn, &idl_orders, &rec, NULL);
     if (!err)
       w->pk = rec.pk;
   }
@@ -293,7 +303,8 @@ const struct idl_resource idl_orders = {
     .name = "orders",
     .singular = "order",
     .fields = fields,
-    .n_fields = sizeof(fields) / sizeof(fields[0]),
+    .n_fields = ORDER_EMAIL,
+    .n_hidden = sizeof(fields) / sizeof(fields[0]) - ORDER_EMAIL,
     .indexes = indexes,
     .n_indexes = sizeof(indexes) / sizeof(indexes[0]),
     .ops = IDL_OP_LIST | IDL_OP_CREATE | IDL_OP_RETRIEVE | IDL_OP_EXPORT,

@@ -223,6 +223,24 @@ class OrderUpsertTests(OrderCase):
         page = self.listing(ORDERS, qs(number=body["number"]))
         self.assertEqual(page["results"], [first])
 
+    def test_replay_after_the_customer_changed_its_email(self):
+        """A replay is compared on the email the order was sent with, not on
+        the customer's email of today."""
+        code, email = uniq("C-"), new_email("was")
+        body = order_body(customer={"email": email, "channel_code": code})
+        first = self.post_order(body)
+        moved = new_email("now")
+        self.post_order(order_body(customer={"email": moved, "channel_code": code}))
+        self.assertEqual(self.fetch(first["customer"])["email"], moved)
+        stored = self.fetch(first["pk"], ORDERS)  # its identity is the new email's
+        seq = self.last_seq()
+        self.expect("POST", ORDERS, body, 200, stored)
+        self.assertEqual(self.last_seq(), seq)
+        # The customer's email of today is another order's email.
+        self.expect("POST", ORDERS, dict(body, customer={"email": moved, "channel_code": code}),
+                    409, {"detail": "Order %s of channel 1 already exists with other values."
+                          % body["number"]})
+
     def test_replay_with_the_amount_written_otherwise(self):
         number, email = uniq("MP-"), new_email()
         st, first, _, data = self.call("POST", ORDERS, raw=raw_order('"149.90"', number, email))

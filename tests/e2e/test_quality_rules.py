@@ -979,6 +979,12 @@ class ErasureTests(QualityRulesCase):
         o1 = self.get_ok("/api/v1/orders/%d/" % A["o1"])
         self.assertEqual((o1["amount"], o1["currency"], o1["created_date"]),
                          ("149.90", "TRY", "2023-01-17T09:01:27.000000Z"))
+        # The email the order was sent with went too: its replay matches no more.
+        st, got = self.srv.post("/api/v1/orders/", {
+            "channel": 1, "number": "MP-E-1", "amount": "149.90", "currency": "TRY",
+            "customer": {"email": "ann.erase@example.com", "channel_code": "A-1"}})
+        self.assertEqual((st, got), (409, {"detail": "Order MP-E-1 of channel 1 already exists "
+                                                     "with other values."}))
         # Look-ups by the erased values find nothing.
         for q in ("email=ann.erase@example.com", "email=ann.shop2@example.com",
                   "phone_number=5551000001", "phone_number=05321112233"):
