@@ -97,10 +97,13 @@ static int send_text(struct idl_req *r, int status, char *text, size_t len,
   if (!text)
     len = sizeof(no_memory) - 1;
   /* 5xx answers are logged (by route template: paths and queries may hold
-   * personal data); 503 and 505 are the client's doing, so only warnings. */
+   * personal data); 501, 503 and 505 are the client's doing (a method or a
+   * transfer coding not spoken, a full server, an HTTP version), so only
+   * warnings. */
   if (status >= 500)
-    idl_log_limited(&server_error_log, status == 503 || status == 505 ? IDL_LOG_WARN
-                                                                      : IDL_LOG_ERROR,
+    idl_log_limited(&server_error_log,
+                    status == 501 || status == 503 || status == 505 ? IDL_LOG_WARN
+                                                                    : IDL_LOG_ERROR,
                     "http: %s %s answered %d: %.200s", r->method,
                     r->route ? r->route : "(no route)", status, payload);
   char head[512];
@@ -480,10 +483,36 @@ static int header_count(const struct mg_request_info *ri, const char *name) {
   return n;
 }
 
+/* Whether host is a Host header's value as RFC 9110 has it: a name or an
+ * IPv4 address (letters, digits, '-', '.', '_', '~'), or an IPv6 literal in
+ * brackets, then an optional :port. Paging links are made of it. */
+static int host_valid(const char *host) {
+  const char *p = host;
+  if (*p == '[') {
+    p += 1 + strspn(p + 1, "0123456789abcdefABCDEF:.");
+    if (*p++ != ']')
+      return 0;
+  } else {
+    size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~");
+    if (n == 0 || n > 253)
+      return 0;
+    p += n;
+  }
+  if (*p == ':') {
+    size_t digits = strspn(++p, "0123456789");
+    if (digits == 0 || digits > 5)
+      return 0;
+    p += digits;
+  }
+  return *p == '\0';
+}
+
 /* Refuses a request whose body could be framed two ways (the seam of
  * request smuggling): Content-Length given twice, or beside
  * Transfer-Encoding, or not a plain decimal, or headers past the ones
- * civetweb keeps. Returns 0 when framing is sound. */
+ * civetweb keeps; and one whose Host is missing (HTTP/1.1), given twice or
+ * not a host, as RFC 9112 asks (a cache in front must not be handed links
+ * to another site). Returns 0 when the head is sound. */
 static int framing_refused(struct idl_req *r) {
   const struct mg_request_info *ri = mg_get_request_info(r->conn);
   int lengths = header_count(ri, "Content-Length");
@@ -500,6 +529,13 @@ static int framing_refused(struct idl_req *r) {
     why = "Content-Length and Transfer-Encoding are both given.";
   else if (header_count(ri, "Transfer-Encoding") > 1)
     why = "Transfer-Encoding is given more than once.";
+  else if (header_count(ri, "Host") > 1)
+    why = "Host is given more than once.";
+  else if (!mg_get_header(r->conn, "Host") && ri->http_version &&
+           strcmp(ri->http_version, "1.0") != 0)
+    why = "An HTTP/1.1 request must send Host.";
+  else if (mg_get_header(r->conn, "Host") && !host_valid(mg_get_header(r->conn, "Host")))
+    why = "Host is not a host name or address with an optional port.";
   if (!why && lengths) {
     const char *cl = mg_get_header(r->conn, "Content-Length");
     size_t digits = strspn(cl, "0123456789");
@@ -637,13 +673,25 @@ static void end_request(const struct mg_connection *conn, int status) {
 }
 
 /* Whether civetweb refused a whole request line for its method alone: a
- * method name (up to 32 capital letters) that it does not know. */
+ * method name (up to 32 capital letters) that it does not know. A method
+ * the API speaks was refused for something else (a space in the path). */
 static int unknown_method(const struct mg_connection *conn) {
+  static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH",
+                                      "OPTIONS", "CONNECT"};
   const struct mg_request_info *ri = mg_get_request_info(conn);
   const char *m = ri->request_method;
   size_t n = m ? strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") : 0;
+  for (size_t i = 0; n && i < sizeof(known) / sizeof(*known); i++)
+    if (!strcmp(m, known[i]))
+      return 0;
   return n > 0 && n <= 32 && m[n] == '\0' && ri->request_uri && ri->request_uri[0] == '/' &&
          ri->http_version;
+}
+
+/* A transfer coding civetweb refused (anything but chunked), or NULL. */
+static const char *unknown_coding(const struct mg_connection *conn) {
+  const char *te = mg_get_header(conn, "Transfer-Encoding");
+  return te && strcasecmp(te, "chunked") != 0 ? te : NULL;
 }
 
 /* civetweb's own refusals (a head too large or late, a bad request line, an
@@ -653,7 +701,7 @@ static int http_error(struct mg_connection *conn, int status, const char *msg) {
   struct idl_http *h = mg_get_user_data(mg_get_context(conn));
   struct idl_req r = {.conn = conn, .http = h, .method = "-", .close = 1};
   const char *detail = msg;
-  char method_detail[96];
+  char method_detail[160];
   int64_t waited_ms = (idl_now_us() - head_wait_started_us) / 1000;
   int late = waited_ms >= atoi(KEEP_ALIVE_TIMEOUT_MS) - 100;
   int malformed = status == 400 && strcmp(msg, "Malformed message") == 0;
@@ -676,6 +724,12 @@ static int http_error(struct mg_connection *conn, int status, const char *msg) {
     status = 501;
     snprintf(method_detail, sizeof(method_detail), "Method \"%s\" is not implemented.",
              mg_get_request_info(conn)->request_method);
+    detail = method_detail;
+  } else if (status == 400 && unknown_coding(conn)) {
+    status = 501; /* RFC 9112: a transfer coding not understood */
+    snprintf(method_detail, sizeof(method_detail),
+             "Transfer-Encoding \"%.64s\" is not supported: send the body with "
+             "Content-Length, or chunked.", unknown_coding(conn));
     detail = method_detail;
   } else if (status == 505) {
     detail = "HTTP version not supported: use HTTP/1.0 or HTTP/1.1.";

@@ -517,6 +517,46 @@ class CivetwebRefusalTests(HardeningCase):
                 self.assertEqual(self.assertJsonDetail(headers, body),
                                  'Method "%s" is not implemented.' % method.decode())
 
+    def test_known_method_with_a_space_in_its_path_is_400(self):
+        status, headers, body, head, _, _ = self.exchange(
+            b"GET /api/v1/customers/?email=a b HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(status, 400, (head, body))
+        self.assertEqual(self.assertJsonDetail(headers, body),
+                         "Malformed request: the request line or a header cannot be parsed.")
+
+    def test_unknown_transfer_coding_is_501_json(self):
+        status, headers, body, head, _, _ = self.exchange(
+            b"POST /identify HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n"
+            b"Content-Type: application/json\r\n\r\n0\r\n\r\n")
+        self.assertEqual(status, 501, (head, body))
+        self.assertEqual(self.assertJsonDetail(headers, body),
+                         'Transfer-Encoding "gzip, chunked" is not supported: send the body '
+                         'with Content-Length, or chunked.')
+
+    def test_host_must_be_one_host(self):
+        """Paging links are made of Host: one that is missing (HTTP/1.1), given
+        twice or not a host[:port] is a 400, so no cache in front is handed
+        links to another site."""
+        for host_lines, detail in (
+                (b"", "An HTTP/1.1 request must send Host."),
+                (b"Host: a\r\nHost: b\r\n", "Host is given more than once."),
+                (b'Host: evil.example/"><x\r\n',
+                 "Host is not a host name or address with an optional port."),
+                (b"Host: a b\r\n", "Host is not a host name or address with an optional port."),
+                (b"Host: x:99999999\r\n",
+                 "Host is not a host name or address with an optional port.")):
+            with self.subTest(host=host_lines):
+                status, headers, body, head, _, _ = self.exchange(
+                    b"GET /api/v1/customers/ HTTP/1.1\r\n" + host_lines + b"\r\n")
+                self.assertEqual(status, 400, (head, body))
+                self.assertEqual(self.assertJsonDetail(headers, body), detail)
+        for request in (b"GET /api/v1/customers/?limit=1 HTTP/1.0\r\n\r\n",
+                        b"GET /api/v1/customers/?limit=1 HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
+                        b"GET /api/v1/customers/?limit=1 HTTP/1.1\r\nHost: shop.example\r\n\r\n"):
+            with self.subTest(request=request):
+                status, headers, body, head, _, _ = self.exchange(request)
+                self.assertEqual(status, 200, (head, body))
+
     def test_garbage_is_400_json(self):
         for data in (b"GARBAGE\r\n\r\n", b"GET\r\n\r\n", b"GET /healthz\r\n\r\n"):
             with self.subTest(data=data):
