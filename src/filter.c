@@ -271,8 +271,11 @@ static void add_filter(const struct idl_resource *res, struct idl_query *q, cons
   p->vals = vals;
   if (lookup != IDL_L_IN)
     return parse_one(&res->fields[field], p, value, e);
+  /* The first value refused is the one named, as django-filter's CSV field
+   * stops at it. */
   char *copy = strdup(value), *save = NULL;
-  for (char *part = copy ? strtok_r(copy, ",", &save) : NULL; part;
+  size_t refused = e->n;
+  for (char *part = copy ? strtok_r(copy, ",", &save) : NULL; part && e->n == refused;
        part = strtok_r(NULL, ",", &save))
     parse_one(&res->fields[field], p, part, e);
   free(copy);

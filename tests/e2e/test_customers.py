@@ -1505,6 +1505,7 @@ class CustomerFilterTests(Shared):
         cases = [
             ("pk", "abc", [F_NUMBER]), ("id", "1x", [F_NUMBER]), ("pk__gt", "x", [F_NUMBER]),
             ("id__lte", "1.5.2", [F_NUMBER]), ("pk__in", "1,x", [F_NUMBER]),
+            ("pk__in", "a,b,c", [F_NUMBER]),
             ("identity", "abc", [F_NUMBER]),
             ("created_date", "yesterday", [F_DATETIME]),
             ("created_date__gte", "2021-13-01", [F_DATETIME]),
