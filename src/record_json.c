@@ -323,8 +323,9 @@ static void parse_contact_field(const struct idl_field *f, const json_t *j, cons
                                                        : IDL_PHONE_MAX_BYTES + 1];
   enum idl_err err = IDL_ERR_OK;
   int email = f->type == IDL_F_EMAIL;
+  /* A number is its text to DRF's EmailField, a CharField: never an email. */
   if (!(email ? idl_json_email : idl_json_phone)(j, value, &err))
-    idl_errors_add(e, name, MSG_STRING);
+    idl_errors_add(e, name, email && json_is_number(j) ? MSG_EMAIL : MSG_STRING);
   else if (err == IDL_ERR_NOTFOUND && (f->flags & IDL_FF_BLANK))
     set_text(out, "", 0);
   else if (err == IDL_ERR_NOTFOUND && (f->flags & IDL_FF_NULLABLE))

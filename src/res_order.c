@@ -141,7 +141,8 @@ static json_t *customer_body(const json_t *body, int64_t channel, char *email,
   if (!idl_json_email(je, email, &err) || err) {
     idl_errors_add(e, "customer.email", json_is_null(je) ? "This field may not be null."
                                         : err == IDL_ERR_NOTFOUND ? "This field may not be blank."
-                                        : json_is_string(je) ? "Enter a valid email address."
+                                        : json_is_string(je) || json_is_number(je)
+                                            ? "Enter a valid email address."
                                                              : "Not a valid string.");
   }
   json_t *copy = json_deep_copy(c);

@@ -425,6 +425,14 @@ class CustomerCreateTests(Shared):
                       "a@b c.io", "a\tb@c.io", "a\u0001b@c.io", "a\nb@c.io"]:
             with self.subTest(email=email):
                 self.post_errors(self.base(email=email), {"email": [BAD_EMAIL]})
+        # A number is its text to DRF's EmailField (a CharField); a list or
+        # an object is not a string at all.
+        for email in (5, 1.5):
+            with self.subTest(email=email):
+                self.post_errors(self.base(email=email), {"email": [BAD_EMAIL]})
+        for email in ([], {}, True):
+            with self.subTest(email=email):
+                self.post_errors(self.base(email=email), {"email": ["Not a valid string."]})
 
     def test_email_normalized(self):
         tag = uniq("Jane.Doe")
