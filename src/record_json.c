@@ -264,6 +264,10 @@ static int parse_int_json(const json_t *j, int64_t *out) {
     return -1;
   errno = 0;
   long long v = strtoll(s, &end, 10);
+  /* DRF's IntegerField drops a decimal point followed by zeros: "1.0". */
+  if (*end == '.')
+    for (end++; *end == '0'; end++)
+      ;
   while (isspace((unsigned char)*end))
     end++;
   if (*end || errno)

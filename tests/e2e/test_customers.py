@@ -504,6 +504,13 @@ class CustomerCreateTests(Shared):
         # DRF's IntegerField takes "5" as 5.
         got = self.create(**self.base(channel="5"))
         self.assertEqual(got["channel"], 5)
+        # and drops a decimal point followed by zeros: "7.0", "7.", 7.0.
+        for value in ("7.0", "7.", " 7.00 ", 7.0):
+            with self.subTest(channel=value):
+                self.assertEqual(self.create(**self.base(channel=value))["channel"], 7)
+        for value in ("7.5", "7.05", "7.0.0", "."):
+            with self.subTest(channel=value):
+                self.post_errors(self.base(channel=value), {"channel": [BAD_INT]})
 
     def test_date_of_birth(self):
         for value in ("2001-01-01", "1999-12-31", "2000-02-29"):
