@@ -294,8 +294,9 @@ static enum idl_err deleting(struct idl_txn *txn, const struct idl_record *rec,
 
 /* The contact graph learns every customer's email and phone when the
  * customer is written; it need not hold them for ever after: a deleted
- * contact or a value now blocked leaves the customer's identity null until
- * its next change. So idlink-check holds customers to no rule of the graph. */
+ * contact or a value now blocked leaves the customer's email unheld (its
+ * identity is then its phone's, or null) until its next change. So
+ * idlink-check holds customers to no rule of the graph. */
 static const struct idl_hooks hooks = {.validate = validate, .storing = storing,
                                        .compute = compute, .deleting = deleting};
 
