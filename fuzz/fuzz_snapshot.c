@@ -32,8 +32,11 @@ static enum idl_err on_row(const struct idl_contact *c, void *arg) {
 static enum idl_err on_record(const struct idl_resource *res, const struct idl_record *rec,
                               void *arg) {
   (void)arg;
-  if (rec->n != res->n_fields || rec->pk == 0)
+  if (rec->n != res->n_fields + res->n_hidden || rec->pk == 0)
     abort();
+  for (size_t i = res->n_fields; i < rec->n; i++) /* no snapshot sets a hidden field */
+    if (!rec->v[i].null)
+      abort();
   for (size_t i = 0; i < rec->n; i++)
     if (!rec->v[i].null && rec->v[i].s)
       touch(rec->v[i].s, rec->v[i].len);
