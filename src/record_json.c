@@ -467,10 +467,15 @@ int idl_value_from_text(const struct idl_field *f, const char *text, struct idl_
   case IDL_F_PK:
   case IDL_F_INT:
   case IDL_F_FK:
+    /* Surrounding white space is dropped, as Django's form fields do. */
+    while (isspace((unsigned char)*text))
+      text++;
     if (!*text || (!isdigit((unsigned char)*text) && *text != '-'))
       return -1;
     errno = 0;
     v = strtoll(text, &end, 10);
+    while (isspace((unsigned char)*end))
+      end++;
     if (*end || errno)
       return -1;
     break;

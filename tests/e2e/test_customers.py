@@ -1336,6 +1336,9 @@ class CustomerFilterTests(Shared):
                 self.expect_filter(qs(**{name + "__in": "%d,%d,%d" % (p[6], p[1], p[4])}),
                                    [1, 4, 6])
                 self.expect_filter(qs(**{name + "__in": "%d,99999" % p[0]}), [0])
+                # white space around a number is dropped, as Django's fields do
+                self.expect_filter(qs(**{name + "__in": "%d, %d " % (p[6], p[1])}), [1, 6])
+                self.expect_filter(qs(**{name: " %d" % p[3]}), [3])
                 self.expect_filter(qs(**{name + "__gt": p[2], name + "__lte": p[4]}), [3, 4])
                 self.expect_filter(qs(**{name: 99999}), [], allow_empty=True)
 
