@@ -195,9 +195,31 @@ int idl_http_list(struct idl_req *r, const struct idl_resource *res) {
 
 /* --------------------------------------------------------------- writes */
 
+struct lookup {
+  const struct idl_resource *res;
+  uint64_t pk;
+  struct idl_record *out;
+};
+
+static enum idl_err look_up(struct idl_txn *txn, void *arg) {
+  struct lookup *l = arg;
+  return idl_record_get(txn, l->res, l->pk, l->out);
+}
+
 static int handle_write(struct idl_req *r, const struct idl_resource *res,
                         enum idl_write_op op, uint64_t pk, const struct idl_action *action) {
   json_t *body = NULL;
+  /* A change of a record that is not there is a 404 whatever its body, as
+   * DRF looks the record up before it reads the body. */
+  if (op == IDL_WRITE_PATCH || op == IDL_WRITE_PUT || op == IDL_WRITE_ACTION) {
+    struct idl_record rec;
+    struct lookup l = {res, pk, &rec};
+    enum idl_err err = idl_service_read(r->svc, look_up, &l);
+    if (err == IDL_ERR_OK)
+      idl_record_fini(&rec);
+    else
+      return idl_http_fail(r, err);
+  }
   if (op != IDL_WRITE_DELETE && op != IDL_WRITE_DELETE_MANY) {
     int status = idl_http_read_json(r, &body);
     if (status)

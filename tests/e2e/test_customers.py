@@ -785,6 +785,15 @@ class CustomerUpdateTests(Shared):
             for pk in ("999999", "abc", "0", "-1", "1.5", "1e3", "0x1"):
                 with self.subTest(method=method, pk=pk):
                     self.expect(method, CUSTOMERS + pk + "/", body, 404, NOT_FOUND)
+        # The record is looked up before the body is read, as DRF does: a bad
+        # body does not hide that there is nothing to change.
+        for method in ("PATCH", "PUT"):
+            for raw in (b"{bad json", b"[]", b""):
+                with self.subTest(method=method, raw=raw):
+                    self.expect(method, CUSTOMERS + "999999/", None, 404, NOT_FOUND, raw=raw,
+                                headers={"Content-Type": "application/json"})
+        st, _, _, data = self.call("GET", CUSTOMERS + "?limit=1")
+        self.assertEqual(st, 200, data)
 
 
 # ============================================================== delete
