@@ -47,10 +47,13 @@ static enum idl_err show_record(struct idl_txn *txn, void *arg) {
   return err ? err : s->out.failed ? IDL_ERR_NOMEM : IDL_ERR_OK;
 }
 
+/* Answers record pk: read from snapshot when there is one (a write's own
+ * commit), else from a read of its own. */
 static int send_record(struct idl_req *r, const struct idl_resource *res, uint64_t pk,
-                       int status) {
+                       int status, struct idl_txn *snapshot) {
   struct shown s = {res, pk, {0}};
-  enum idl_err err = idl_service_read(r->svc, show_record, &s);
+  enum idl_err err = snapshot ? show_record(snapshot, &s)
+                              : idl_service_read(r->svc, show_record, &s);
   if (err) {
     free(s.out.data);
     return idl_http_fail(r, err);
@@ -242,7 +245,7 @@ static int handle_write(struct idl_req *r, const struct idl_resource *res,
   else if (op == IDL_WRITE_DELETE_MANY)
     status = idl_http_send(r, 200, json_pack("{s:I}", "deleted", (json_int_t)w.count));
   else
-    status = send_record(r, res, w.pk, w.status);
+    status = send_record(r, res, w.pk, w.status, w.snapshot);
   idl_write_fini(&w);
   return status;
 }
@@ -559,7 +562,7 @@ int idl_http_resource_route(struct idl_req *r, const char *path) {
   }
   r->id = t.pk;
   if (get && (res->ops & IDL_OP_RETRIEVE))
-    return send_record(r, res, t.pk, 200);
+    return send_record(r, res, t.pk, 200, NULL);
   if ((!strcmp(m, "PATCH") || !strcmp(m, "PUT")) && (res->ops & IDL_OP_UPDATE))
     return handle_write(r, res, !strcmp(m, "PUT") ? IDL_WRITE_PUT : IDL_WRITE_PATCH, t.pk,
                         NULL);

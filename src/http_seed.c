@@ -381,7 +381,8 @@ static enum idl_err seed_delete(struct idl_txn *txn, struct idl_write *w) {
 }
 
 static const struct idl_action update_action = {.name = "update", .apply = seed_update};
-static const struct idl_action delete_action = {.name = "delete", .apply = seed_delete};
+static const struct idl_action delete_action = {.name = "delete", .apply = seed_delete,
+                                                .deletes = 1};
 
 /* Starts a write of op on s's collection of record pk, from the keys of
  * args that mode takes. */

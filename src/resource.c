@@ -160,6 +160,8 @@ enum idl_err idl_write_prepare(struct idl_write *w) {
 }
 
 void idl_write_fini(struct idl_write *w) {
+  idl_txn_abort(w->snapshot);
+  w->snapshot = NULL;
   if (w->prepared) {
     idl_record_fini(w->prepared);
     free(w->prepared);

@@ -234,10 +234,12 @@ enum idl_err idl_service_reconcile(struct idl_service *svc, const struct idl_req
     return err;
   }
   idl_txn_abort(txn);
+  txn = NULL;
+  /* The answer is read from the commit's own snapshot: a deletion committed
+   * right after it (an erasure of the identity) cannot turn it into a 404. */
   if (!err)
-    err = idl_writer_submit(svc->writer, apply_reconcile, &job, NULL);
-  /* The change has committed: a snapshot begun now holds it. */
-  if (!err && !(err = begin_durable_read(svc, &txn))) {
+    err = idl_writer_submit_read(svc->writer, apply_reconcile, &job, &txn);
+  if (!err && (txn || !(err = begin_durable_read(svc, &txn)))) {
     err = identity_text(svc, txn, job.out.primary, &out->identity);
     idl_txn_abort(txn);
   }
@@ -290,7 +292,7 @@ enum idl_err idl_service_delete_contact(struct idl_service *svc, uint64_t id,
                                         struct idl_deleted *out) {
   memset(out, 0, sizeof(*out));
   struct delete_job job = {.id = id};
-  enum idl_err err = idl_writer_submit(svc->writer, apply_delete, &job, NULL);
+  enum idl_err err = idl_writer_submit_deletion(svc->writer, apply_delete, &job);
   struct idl_txn *txn = NULL;
   if (!err && job.done.changed && job.done.parts.n) {
     if (!(out->parts = calloc(job.done.parts.n, sizeof(*out->parts))))
@@ -329,7 +331,7 @@ static enum idl_err apply_erase(struct idl_txn *txn, void *arg) {
 enum idl_err idl_service_erase(struct idl_service *svc, const struct idl_erase_request *req,
                                struct idl_erasure *out) {
   struct erase_job job = {.req = req};
-  enum idl_err err = idl_writer_submit(svc->writer, apply_erase, &job, NULL);
+  enum idl_err err = idl_writer_submit_deletion(svc->writer, apply_erase, &job);
   *out = job.out;
   return err;
 }
@@ -339,7 +341,10 @@ static enum idl_err apply_write(struct idl_txn *txn, void *arg) {
 }
 
 enum idl_err idl_service_write(struct idl_service *svc, struct idl_write *w) {
-  return idl_service_run(svc, apply_write, w);
+  if (w->op == IDL_WRITE_DELETE || w->op == IDL_WRITE_DELETE_MANY ||
+      (w->op == IDL_WRITE_ACTION && w->action && w->action->deletes))
+    return idl_writer_submit_deletion(svc->writer, apply_write, w);
+  return idl_writer_submit_read(svc->writer, apply_write, w, &w->snapshot);
 }
 
 enum idl_err idl_service_run(struct idl_service *svc, idl_write_fn fn, void *arg) {

@@ -16,6 +16,8 @@ struct job {
   void *arg;
   enum idl_err err;
   uint64_t txnid; /* the transaction that holds the change */
+  struct idl_txn **snapshot; /* a read snapshot of the commit goes here, or NULL */
+  int alone;                 /* a deletion: committed in a batch of its own */
   sem_t done;
   struct job *next;
 };
@@ -109,14 +111,20 @@ static void run_batch(struct idl_writer *w, struct job *batch) {
                 (long long)(done - started), (long long)(done - commit_started));
 }
 
-/* Takes up to max_batch jobs off the queue; NULL when stopping and empty. */
+/* Takes up to max_batch jobs off the queue; NULL when stopping and empty.
+ * A deletion makes a batch of its own: the jobs committed before it are
+ * answered from their commit's snapshot, which must not hold the deletion
+ * of what they made. */
 static struct job *take_batch(struct idl_writer *w) {
   pthread_mutex_lock(&w->lock);
   while (!w->head && !w->stopping)
     pthread_cond_wait(&w->wake, &w->lock);
   struct job *batch = w->head, **link = &w->head;
-  for (size_t n = 0; *link && n < w->opts.max_batch; n++)
+  for (size_t n = 0; *link && n < w->opts.max_batch; n++) {
+    if (n > 0 && ((*link)->alone || batch->alone))
+      break;
     link = &(*link)->next;
+  }
   w->head = *link;
   *link = NULL;
   if (!w->head)
@@ -158,6 +166,10 @@ static void *writer_main(void *arg) {
   struct job *batch;
   while ((batch = take_batch(w))) {
     run_batch(w, batch);
+    /* Before anything else is written: the snapshots see this commit. */
+    for (struct job *j = batch; j; j = j->next)
+      if (j->snapshot && (j->err || idl_txn_begin_read(w->store, j->snapshot)))
+        *j->snapshot = NULL;
     if (++w->commits % TRIM_EVERY == 0)
       trim_log(w);
     for (struct job *j = batch, *next; j; j = next) {
@@ -219,9 +231,11 @@ void idl_writer_stop(struct idl_writer *w) {
   free(w);
 }
 
-enum idl_err idl_writer_submit(struct idl_writer *w, idl_write_fn fn, void *arg,
-                               uint64_t *txnid) {
-  struct job j = {.fn = fn, .arg = arg};
+static enum idl_err submit(struct idl_writer *w, idl_write_fn fn, void *arg, uint64_t *txnid,
+                           struct idl_txn **snapshot, int alone) {
+  struct job j = {.fn = fn, .arg = arg, .snapshot = snapshot, .alone = alone};
+  if (snapshot)
+    *snapshot = NULL;
   sem_init(&j.done, 0, 0);
   pthread_mutex_lock(&w->lock);
   if (w->stopping) {
@@ -239,6 +253,20 @@ enum idl_err idl_writer_submit(struct idl_writer *w, idl_write_fn fn, void *arg,
   if (!j.err && txnid)
     *txnid = j.txnid;
   return j.err;
+}
+
+enum idl_err idl_writer_submit(struct idl_writer *w, idl_write_fn fn, void *arg,
+                               uint64_t *txnid) {
+  return submit(w, fn, arg, txnid, NULL, 0);
+}
+
+enum idl_err idl_writer_submit_read(struct idl_writer *w, idl_write_fn fn, void *arg,
+                                    struct idl_txn **snapshot) {
+  return submit(w, fn, arg, NULL, snapshot, 0);
+}
+
+enum idl_err idl_writer_submit_deletion(struct idl_writer *w, idl_write_fn fn, void *arg) {
+  return submit(w, fn, arg, NULL, NULL, 1);
 }
 
 uint64_t idl_writer_durable_txnid(const struct idl_writer *w) {

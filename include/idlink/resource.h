@@ -160,6 +160,7 @@ struct idl_write {
   const struct idl_action *action; /* IDL_WRITE_ACTION */
   uint64_t count;             /* IDL_WRITE_DELETE_MANY: the records deleted */
   struct idl_record *prepared; /* a create parsed before the writer (idl_write_prepare) */
+  struct idl_txn *snapshot;   /* after idl_service_write: its commit, to answer from */
 };
 
 /* The hooks of a collection, each optional. */
@@ -232,6 +233,7 @@ struct idl_action {
    * them: the OpenAPI document describes the body from them. */
   const struct idl_field *body;
   size_t n_body;
+  int deletes; /* it deletes what it names: committed in a batch of its own */
 };
 
 struct idl_resource {

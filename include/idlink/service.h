@@ -94,7 +94,8 @@ const struct idl_blocklist *idl_service_blocklist(const struct idl_service *svc)
 
 /* Runs a write of the resource layer through the writer. IDL_ERR_INVAL with
  * w->errors when it was refused (nothing changed); on success the change is
- * durable. */
+ * durable and w->snapshot (when one could be begun) reads the store as its
+ * commit left it, for the answer; idl_write_fini aborts it. */
 enum idl_err idl_service_write(struct idl_service *svc, struct idl_write *w);
 
 /* Runs fn(txn, arg) through the writer, in a transaction of its own (a bulk

@@ -46,6 +46,20 @@ typedef enum idl_err (*idl_write_fn)(struct idl_txn *txn, void *arg);
 enum idl_err idl_writer_submit(struct idl_writer *w, idl_write_fn fn, void *arg,
                                uint64_t *txnid);
 
+/* As idl_writer_submit, and on success *snapshot is a read transaction that
+ * sees the store exactly as the change's commit left it, begun before the
+ * writer wrote anything else: an answer read from it shows the change as a
+ * serial order has it, whatever commits next (a deletion of what it made).
+ * NULL when none could be begun. The caller aborts it. */
+enum idl_err idl_writer_submit_read(struct idl_writer *w, idl_write_fn fn, void *arg,
+                                    struct idl_txn **snapshot);
+
+/* As idl_writer_submit, for a change that deletes (an erasure, a contact's
+ * deletion, a record's): it is committed in a batch of its own, so that no
+ * change committed with it is answered from a snapshot that holds the
+ * deletion of what it made. */
+enum idl_err idl_writer_submit_deletion(struct idl_writer *w, idl_write_fn fn, void *arg);
+
 /* The id of the newest transaction the writer has committed (or found at
  * start): a read snapshot at or below it holds only durable data. */
 uint64_t idl_writer_durable_txnid(const struct idl_writer *w);

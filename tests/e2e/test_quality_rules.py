@@ -1030,5 +1030,68 @@ class ErasureTests(QualityRulesCase):
         self.assertStoreChecks()
 
 
+class RacesWithDeletionTests(QualityRulesCase):
+    """Writes that race an erasure or a contact's deletion end as a serial
+    order would: each is answered 200 with its identity as its own commit
+    left it (or 201 with its record), never 404 because the deletion
+    committed before the answer was read."""
+
+    ROUNDS = 6
+    WRITERS = 16
+
+    def race(self, round_no, delete):
+        import threading
+        phone = "4460%03d" % round_no
+        st, got = self.srv.post("/identify", {"email": "base%d@race.io" % round_no,
+                                              "phoneNumber": phone})
+        self.assertEqual(st, 200, got)
+        primary = got["contact"]["primaryContactId"]
+        answers = []
+        lock = threading.Lock()
+        go = threading.Event()
+
+        def identify(i):
+            go.wait()
+            st, body = self.srv.post("/identify", {"email": "w%d-%d@race.io" % (round_no, i),
+                                                   "phoneNumber": phone})
+            with lock:
+                answers.append(("identify", st, body))
+
+        def customer(i):
+            go.wait()
+            st, body = self.srv.post("/api/v1/customers/", {
+                "channel": 1, "email": "c%d-%d@race.io" % (round_no, i),
+                "phone_number": phone, "channel_code": "race-%d-%d" % (round_no, i)})
+            with lock:
+                answers.append(("customer", st, body))
+
+        threads = [threading.Thread(target=identify if i % 2 else customer, args=(i,))
+                   for i in range(self.WRITERS)]
+        for t in threads:
+            t.start()
+        go.set()
+        if delete == "erasure":
+            st, body = self.srv.post("/erasure", {"phoneNumber": phone})
+        else:
+            st, _, body, _ = self.srv.request("DELETE", "/contacts/%d" % primary)
+        self.assertEqual(st, 200, body)
+        for t in threads:
+            t.join()
+        for kind, st, body in answers:
+            self.assertEqual(st, 200 if kind == "identify" else 201, (kind, body))
+
+    def test_writes_beside_an_erasure(self):
+        self.srv = self.start_server()
+        for n in range(self.ROUNDS):
+            self.race(n, "erasure")
+        self.assertStoreChecks()
+
+    def test_writes_beside_a_contact_deletion(self):
+        self.srv = self.start_server()
+        for n in range(self.ROUNDS):
+            self.race(100 + n, "delete")
+        self.assertStoreChecks()
+
+
 if __name__ == "__main__":
     unittest.main()
