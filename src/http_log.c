@@ -92,6 +92,17 @@ static void put_emails_masked(struct idl_text *t, const char *s) {
 
 static int phone_separator(char c) { return c && strchr("+ -().", c) != NULL; }
 
+/* Whether the n bytes at s are a date, YYYY-MM-DD: not a phone. */
+static int is_date(const char *s, size_t n) {
+  static const char shape[] = "dddd-dd-dd";
+  if (n != sizeof(shape) - 1)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (shape[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != '-')
+      return 0;
+  return 1;
+}
+
 /* Appends s with every phone in it masked: a run of 5 or more digits and
  * the separators people type, not glued to a letter or a digit on either
  * side (so that the parts of a date and time stay readable). */
@@ -103,7 +114,7 @@ static void put_phones_masked(struct idl_text *t, const char *s) {
     for (size_t j = i; starts && (isdigit((unsigned char)s[j]) || phone_separator(s[j])); j++)
       if (isdigit((unsigned char)s[j]))
         digits++, end = j + 1;
-    if (digits >= 5 && !isalnum((unsigned char)s[end])) {
+    if (digits >= 5 && !isalnum((unsigned char)s[end]) && !is_date(s + i, end - i)) {
       char phone[512], masked[IDL_MASK_MAX];
       snprintf(phone, sizeof(phone), "%.*s", (int)(end - i), s + i);
       idl_mask_phone(phone, masked);
@@ -126,6 +137,62 @@ static void put_masked(struct idl_text *t, const char *s) {
   free(emails.data);
 }
 
+/* The parameters that name an email or a phone (SPEC sections 2, 7 and 8),
+ * with any lookup after "__": their values are masked whole, whatever their
+ * shape (a "+" read as a space, a quoted local part, a typo after a phone). */
+enum contact_kind { NOT_CONTACT, EMAIL_VALUE, PHONE_VALUE };
+
+static enum contact_kind contact_kind(const char *name) {
+  const char *lookup = strstr(name, "__");
+  size_t base = lookup ? (size_t)(lookup - name) : strlen(name);
+  if (base == 5 && !strncmp(name, "email", 5))
+    return EMAIL_VALUE;
+  if ((base == 12 && !strncmp(name, "phone_number", 12)) ||
+      (base == 11 && !strncmp(name, "phoneNumber", 11)))
+    return PHONE_VALUE;
+  return NOT_CONTACT;
+}
+
+/* value, a whole email or phone (or a prefix of one), masked. */
+static void put_contact_masked(struct idl_text *t, enum contact_kind kind, const char *value) {
+  char masked[IDL_MASK_MAX];
+  if (!*value)
+    return;
+  if (kind == PHONE_VALUE) { /* its last four digits, if it has them */
+    char last[4];
+    size_t n = 0;
+    for (const char *c = value; *c; c++)
+      if (isdigit((unsigned char)*c))
+        last[n++ % 4] = *c;
+    idl_text_put(t, "***", 3);
+    for (size_t i = 0; n >= 4 && i < 4; i++)
+      idl_text_put(t, &last[(n + i) % 4], 1);
+    return;
+  }
+  char *email = strdup(value);
+  if (!email) {
+    t->failed = 1;
+    return;
+  }
+  char *at = strchr(email, '@') ? NULL : strstr(email, "%40");
+  if (at) /* an @ encoded twice: shown as the @ it stands for */
+    memmove(at + 1, at + 3, strlen(at + 3) + 1), *at = '@';
+  if (strchr(email, '@')) {
+    idl_mask_email(email, masked);
+    const char *domain = strstr(masked, "***@");
+    domain = domain ? domain + 4 : masked + strlen(masked);
+    idl_text_put(t, masked, (size_t)(domain - masked));
+    put_masked(t, domain); /* the domain may hold more */
+  } else { /* a prefix of an email: its first character */
+    size_t first = 1;
+    while (email[first] && ((unsigned char)email[first] & 0xC0) == 0x80)
+      first++;
+    idl_text_put(t, email, first);
+    idl_text_put(t, "***", 3);
+  }
+  free(email);
+}
+
 /* The query string with each name and value decoded, and every email and
  * phone in them masked. */
 static void masked_query(const char *query, struct idl_text *t) {
@@ -141,7 +208,13 @@ static void masked_query(const char *query, struct idl_text *t) {
     put_masked(t, nul_name ? MASKED : name);
     if (part.value) {
       idl_text_put(t, "=", 1);
-      put_masked(t, nul_name || nul_value ? MASKED : value);
+      enum contact_kind kind = nul_name ? NOT_CONTACT : contact_kind(name);
+      if (nul_name || nul_value)
+        idl_text_put(t, MASKED, sizeof(MASKED) - 1);
+      else if (kind != NOT_CONTACT)
+        put_contact_masked(t, kind, value);
+      else
+        put_masked(t, value);
     }
     free(name);
     free(value);
