@@ -185,8 +185,13 @@ static int erase_request(struct idl_req *r, struct idl_erase_request *req, char 
   static const char *const keys[] = {"email", "phoneNumber", "contactId"};
   const json_t *v[3];
   int given = 0;
-  for (int i = 0; i < 3; i++)
-    given += (v[i] = json_object_get(body, keys[i])) != NULL && !json_is_null(v[i]);
+  /* null, and an empty string, count as absent (SPEC section 2). */
+  for (int i = 0; i < 3; i++) {
+    v[i] = json_object_get(body, keys[i]);
+    if (json_is_null(v[i]) || (json_is_string(v[i]) && !json_string_length(v[i])))
+      v[i] = NULL;
+    given += v[i] != NULL;
+  }
   if (given != 1) {
     json_decref(body);
     return idl_http_send(r, 400, json_pack("{s:[s]}", "non_field_errors",
@@ -195,12 +200,12 @@ static int erase_request(struct idl_req *r, struct idl_erase_request *req, char 
   }
   const char *field = NULL, *message = NULL;
   memset(req, 0, sizeof(*req));
-  if (v[0] && !json_is_null(v[0])) {
+  if (v[0]) {
     field = "email";
     req->which = IDL_INDEX_EMAIL;
     if (!idl_json_email(v[0], buf, &err) || err || !*buf)
       message = "Enter a valid email address.";
-  } else if (v[1] && !json_is_null(v[1])) {
+  } else if (v[1]) {
     field = "phoneNumber";
     req->which = IDL_INDEX_PHONE;
     if (!idl_json_phone(v[1], buf, &err) || err || !*buf)

@@ -644,6 +644,12 @@ class ErasureValidationTests(QualityRulesCase):
         st, got = self.srv.post("/erasure", {"contactId": 0})
         self.assertEqual(st, 400)
         self.assertFieldErrors(got, "contactId")
+        # An empty value counts as absent, as in /identify.
+        one = {"non_field_errors": ["Send exactly one of email, phoneNumber and contactId."]}
+        for body in ({"email": ""}, {"email": "", "phoneNumber": ""}):
+            self.assertEqual(self.srv.post("/erasure", body), (400, one), body)
+        st, got = self.srv.post("/erasure", {"email": "", "phoneNumber": "12ab"})
+        self.assertEqual((st, got), (400, {"phoneNumber": ["Enter a valid phone number."]}))
         st, _, got, raw = self.srv.request("POST", "/erasure", raw=b'{"email": ')
         self.assertEqual(st, 400, raw)
         self.assertTrue(got["detail"].startswith("JSON parse error - "), got)
