@@ -30,7 +30,7 @@ static const double commit_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0
 
 struct request_series {
   char route[ROUTE_MAX];
-  char method[8];
+  char method[16]; /* civetweb's methods, PROPPATCH the longest */
   int status;
   uint64_t count;
 };
@@ -63,7 +63,7 @@ static void observe(struct histogram *h, const double *bounds, size_t n, double 
 }
 
 void idl_metrics_request(const char *route, const char *method, int status, double seconds) {
-  char r[ROUTE_MAX], m[8];
+  char r[ROUTE_MAX], m[16];
   snprintf(r, sizeof(r), "%s", route ? route : "none");
   snprintf(m, sizeof(m), "%s", method);
   /* Hashed before the lock: FNV-1a of the route names its latency slot, and
