@@ -56,6 +56,7 @@ class MetricsTests(harness.ServerTestCase):
             self.assertEqual(st, 200)
         self.srv.get("/contacts/1")
         self.srv.get("/contacts/999")
+        self.srv.request("PROPFIND", "/healthz")  # a method name of 8 letters, whole
         self.srv.post("/api/v1/customers/", {"channel": 1, "email": "c@x.io", "channel_code": "c"})
         # A request is counted once its answer has gone: the next request
         # may overtake the count of the one before on a slow server.
@@ -75,6 +76,8 @@ class MetricsTests(harness.ServerTestCase):
                                route="/api/v1/customers/", method="POST", status="201"), 1)
         self.assertEqual(value(after, "idlink_http_request_duration_seconds_count",
                                route="/identify"), 3)
+        self.assertTrue([k for k in after if ("method", "PROPFIND") in k[1]],
+                        [k for k in after if k[0] == "idlink_http_requests_total"])
         # Each durable write was a commit: the batch sizes add up to the writes.
         self.assertGreaterEqual(value(after, "idlink_writer_batch_size_count"),
                                 value(before, "idlink_writer_batch_size_count") + 1)
