@@ -711,6 +711,7 @@ static int http_error(struct mg_connection *conn, int status, const char *msg) {
   struct idl_req r = {.conn = conn, .http = h, .method = "-", .close = 1};
   const char *detail = msg;
   char method_detail[160];
+  const char *coding;
   int64_t waited_ms = (idl_now_us() - head_wait_started_us) / 1000;
   int late = waited_ms >= atoi(KEEP_ALIVE_TIMEOUT_MS) - 100;
   int malformed = status == 400 && strcmp(msg, "Malformed message") == 0;
@@ -734,11 +735,11 @@ static int http_error(struct mg_connection *conn, int status, const char *msg) {
     snprintf(method_detail, sizeof(method_detail), "Method \"%s\" is not implemented.",
              mg_get_request_info(conn)->request_method);
     detail = method_detail;
-  } else if (status == 400 && unknown_coding(conn)) {
+  } else if (status == 400 && (coding = unknown_coding(conn))) {
     status = 501; /* RFC 9112: a transfer coding not understood */
     snprintf(method_detail, sizeof(method_detail),
              "Transfer-Encoding \"%.64s\" is not supported: send the body with "
-             "Content-Length, or chunked.", unknown_coding(conn));
+             "Content-Length, or chunked.", coding);
     detail = method_detail;
   } else if (status == 505) {
     detail = "HTTP version not supported: use HTTP/1.0 or HTTP/1.1.";

@@ -64,6 +64,13 @@ static int holds_encoded_at(const char *s, size_t len) {
   return 0;
 }
 
+/* An email encoded twice (no @, a %40) made to show the @ it stands for. */
+static void unescape_at(char *email) {
+  char *at = strchr(email, '@') ? NULL : strstr(email, "%40");
+  if (at)
+    memmove(at + 1, at + 3, strlen(at + 3) + 1), *at = '@';
+}
+
 /* Appends s with every word that holds an @ (or a %40: an email encoded
  * twice) masked as an email. */
 static void put_emails_masked(struct idl_text *t, const char *s) {
@@ -80,9 +87,7 @@ static void put_emails_masked(struct idl_text *t, const char *s) {
       idl_text_put(t, MASKED, sizeof(MASKED) - 1);
     } else {
       snprintf(email, sizeof(email), "%.*s", (int)word, s);
-      char *at = strchr(email, '@') ? NULL : strstr(email, "%40");
-      if (at) /* shown as the @ it stands for */
-        memmove(at + 1, at + 3, strlen(at + 3) + 1), *at = '@';
+      unescape_at(email);
       idl_mask_email(email, masked);
       idl_text_put(t, masked, strlen(masked));
     }
@@ -174,9 +179,7 @@ static void put_contact_masked(struct idl_text *t, enum contact_kind kind, const
     t->failed = 1;
     return;
   }
-  char *at = strchr(email, '@') ? NULL : strstr(email, "%40");
-  if (at) /* an @ encoded twice: shown as the @ it stands for */
-    memmove(at + 1, at + 3, strlen(at + 3) + 1), *at = '@';
+  unescape_at(email);
   if (strchr(email, '@')) {
     idl_mask_email(email, masked);
     const char *domain = strstr(masked, "***@");

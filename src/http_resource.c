@@ -201,12 +201,11 @@ int idl_http_list(struct idl_req *r, const struct idl_resource *res) {
 struct lookup {
   const struct idl_resource *res;
   uint64_t pk;
-  struct idl_record *out;
 };
 
 static enum idl_err look_up(struct idl_txn *txn, void *arg) {
-  struct lookup *l = arg;
-  return idl_record_get(txn, l->res, l->pk, l->out);
+  const struct lookup *l = arg;
+  return idl_record_exists(txn, l->res, l->pk);
 }
 
 static int handle_write(struct idl_req *r, const struct idl_resource *res,
@@ -215,12 +214,9 @@ static int handle_write(struct idl_req *r, const struct idl_resource *res,
   /* A change of a record that is not there is a 404 whatever its body, as
    * DRF looks the record up before it reads the body. */
   if (op == IDL_WRITE_PATCH || op == IDL_WRITE_PUT || op == IDL_WRITE_ACTION) {
-    struct idl_record rec;
-    struct lookup l = {res, pk, &rec};
+    struct lookup l = {res, pk};
     enum idl_err err = idl_service_read(r->svc, look_up, &l);
-    if (err == IDL_ERR_OK)
-      idl_record_fini(&rec);
-    else
+    if (err)
       return idl_http_fail(r, err);
   }
   if (op != IDL_WRITE_DELETE && op != IDL_WRITE_DELETE_MANY) {

@@ -373,6 +373,7 @@ enum idl_err idl_identity_reconcile(struct idl_txn *txn, const struct idl_reques
   enum idl_err err = match(txn, req, &m);
   if (err)
     return err;
+  out->email_holder = m.by_email;
   err = reconcile(txn, req, now_ms, mode, &m, out);
   match_fini(&m);
   return err;

@@ -403,6 +403,15 @@ enum idl_err idl_record_get(struct idl_txn *txn, const struct idl_resource *res,
   return idl_table_get(txn, idl_resource_table(res), pk, decode_cb, &d);
 }
 
+static enum idl_err found(uint64_t pk, const void *data, size_t len, void *arg) {
+  (void)pk, (void)data, (void)len, (void)arg;
+  return IDL_ERR_OK;
+}
+
+enum idl_err idl_record_exists(struct idl_txn *txn, const struct idl_resource *res, uint64_t pk) {
+  return idl_table_get(txn, idl_resource_table(res), pk, found, NULL);
+}
+
 static enum idl_err log_change(struct idl_txn *txn, const struct idl_resource *res,
                                uint64_t pk, const char *verb) {
   if (res->unlogged)

@@ -48,6 +48,10 @@ void idl_key_int(int64_t v, unsigned char out[8]);
 enum idl_err idl_record_get(struct idl_txn *txn, const struct idl_resource *res, uint64_t pk,
                             struct idl_record *out);
 
+/* IDL_ERR_OK when res holds record pk, IDL_ERR_NOTFOUND when not; nothing
+ * is decoded. */
+enum idl_err idl_record_exists(struct idl_txn *txn, const struct idl_resource *res, uint64_t pk);
+
 /* Fills rec's computed fields through res's compute hook, if it has one. */
 enum idl_err idl_record_compute(struct idl_txn *txn, const struct idl_resource *res,
                                 struct idl_record *rec);

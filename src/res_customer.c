@@ -140,14 +140,11 @@ static enum idl_err reconcile(struct idl_txn *txn, const struct idl_record *rec,
     return IDL_ERR_OK;
   struct idl_outcome out;
   enum idl_err err = idl_identity_reconcile(txn, &req, idl_now_ms(), IDL_RECONCILE_WRITE, &out);
-  if (err || !*req.email)
-    return err;
-  if (out.created_id) { /* a new contact holds both values */
-    *holder = out.created_id;
-    return IDL_ERR_OK;
-  }
-  err = idl_store_find_first(txn, IDL_INDEX_EMAIL, req.email, holder);
-  return err == IDL_ERR_NOTFOUND ? IDL_ERR_OK : err;
+  /* A contact the email already had holds it still; else a new contact
+   * holds both values. */
+  if (!err && *req.email)
+    *holder = out.email_holder ? out.email_holder : out.created_id;
+  return err;
 }
 
 enum idl_err idl_customer_reconcile(struct idl_txn *txn, const struct idl_record *rec) {

@@ -93,18 +93,14 @@ static enum idl_err compute(struct idl_txn *txn, struct idl_record *rec) {
 static enum idl_err customer_by_email(struct idl_txn *txn, int64_t channel, const char *email,
                                       uint64_t *pk) {
   struct idl_ids pks = {0};
-  size_t len = strlen(email);
-  int ix = idl_customers.fields[CUSTOMER_EMAIL].index;
-  enum idl_err err =
-      idl_index_pks(txn, idl_resource_table(&idl_customers), (size_t)ix, email, len, &pks);
+  enum idl_err err = idl_record_pks_by_text(txn, &idl_customers, CUSTOMER_EMAIL, email, &pks);
   *pk = 0;
   idl_ids_sort(&pks);
   for (size_t i = 0; !err && !*pk && i < pks.n; i++) {
     struct idl_record c;
     if ((err = idl_record_get(txn, &idl_customers, pks.v[i], &c)))
       break;
-    if (c.v[CUSTOMER_CHANNEL].i == channel && c.v[CUSTOMER_EMAIL].len == len &&
-        memcmp(c.v[CUSTOMER_EMAIL].s, email, len) == 0)
+    if (c.v[CUSTOMER_CHANNEL].i == channel)
       *pk = c.pk;
     idl_record_fini(&c);
   }

@@ -45,6 +45,8 @@ enum idl_reconcile_mode {
 struct idl_outcome {
   int needs_write;      /* READ mode: the request would change the store */
   uint64_t created_id;  /* the contact this request created, 0 when none */
+  uint64_t email_holder; /* the first contact that held the request's email before
+                            it ran (it holds it after), 0 when none */
   size_t absorbed;      /* how many identities this request merged into the winner */
   uint64_t primary;     /* the consolidated identity's primary (unless needs_write) */
   int conflict;         /* the hub guard refused the change: primary is the oldest

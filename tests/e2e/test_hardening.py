@@ -447,43 +447,38 @@ class FramingTests(HardeningCase):
 
 class StalledBodyTests(HardeningCase):
 
+    def stall(self, srv, framing, sent):
+        """POSTs /identify with framing (a header line) and the bytes sent,
+        then nothing; returns (detail, headers, seconds to the 408)."""
+        c = self.conn(srv, timeout=30)
+        t0 = time.monotonic()
+        c.send(b"POST /identify HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               b"Content-Type: application/json\r\n" + framing + b"\r\n\r\n" + sent)
+        status, _, headers, body, head = c.read_response(timeout=30)
+        took = time.monotonic() - t0
+        self.assertEqual(status, 408, (head, body))
+        self.assertGreater(took, PRE_REQUEST_TIMEOUT - 0.5)
+        self.assertEqual(srv.last_seq(), 0)
+        return self.assertJsonDetail(headers, body), headers, took
+
     def test_a_chunked_body_that_stops_is_408(self):
         # A chunked body that stops inside a chunk is late (408), not
         # malformed (400): civetweb gives up on a read after the pre-request
         # timeout.
         srv = self.start_server(extra_args=("--max-body", "1024"))
-        c = self.conn(srv, timeout=30)
-        t0 = time.monotonic()
-        c.send(b"POST /identify HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-               b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-               b"18\r\n{\"email\": \"")
-        status, _, headers, body, head = c.read_response(timeout=30)
-        took = time.monotonic() - t0
-        self.assertEqual(status, 408, (head, body))
-        detail = self.assertJsonDetail(headers, body)
+        detail, headers, took = self.stall(srv, b"Transfer-Encoding: chunked",
+                                           b"18\r\n{\"email\": \"")
         self.assertEqual(detail, "The request body stopped arriving after 0 bytes.")
         self.assertEqual(headers.get("connection", "").lower(), "close")
-        self.assertGreater(took, PRE_REQUEST_TIMEOUT - 0.5)
         self.assertLess(took, BODY_BASE + BODY_PER_KIB + 1.0)
-        self.assertEqual(srv.last_seq(), 0)
 
     def test_a_body_that_stops_after_some_bytes_is_408_after_3_s(self):
         # Bytes that came with the head, then nothing: one wait of the
         # pre-request timeout, not two.
-        srv = self.start_server()
-        c = self.conn(srv, timeout=30)
-        t0 = time.monotonic()
-        c.send(b"POST /identify HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-               b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
-               b"{\"email\": \"")
-        status, _, headers, body, head = c.read_response(timeout=30)
-        took = time.monotonic() - t0
-        self.assertEqual(status, 408, (head, body))
-        self.assertEqual(self.assertJsonDetail(headers, body),
-                         "The request body ended after 11 of the 100 bytes announced.")
-        self.assertGreater(took, PRE_REQUEST_TIMEOUT - 0.5)
+        detail, _, took = self.stall(self.start_server(), b"Content-Length: 100",
+                                     b"{\"email\": \"")
+        self.assertEqual(detail, "The request body ended after 11 of the 100 bytes announced.")
         self.assertLess(took, PRE_REQUEST_TIMEOUT + 2.0, "408 after %.2f s" % took)
-        self.assertEqual(srv.last_seq(), 0)
 
 
 # ---- 5: civetweb's own refusals ---------------------------------------------
